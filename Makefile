@@ -1,0 +1,121 @@
+# mcd — a memcached-compatible cache server.
+#
+#   make            build ./mcd
+#   make run        build, install missing packages, run on 127.0.0.1:11211
+#   make test       build, install missing packages, run every test
+#   make install    install to $(DESTDIR)$(PREFIX)
+#
+# Layering is enforced by include paths: storage/ sees only itself,
+# protocol/ sees itself and storage/, server/ sees all three.
+
+CC       ?= cc
+PREFIX   ?= /usr/local
+DESTDIR  ?=
+BUILD    ?= build
+OPT      ?= -O2
+CFLAGS   ?= $(OPT) -g
+WARN     := -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -Werror
+SAN      ?=
+LDLIBS   := -ljemalloc -lpthread
+PY       := /usr/bin/python3
+
+STORAGE_SRC  := storage/cache.c storage/lru.c storage/slab.c storage/table.c
+PROTOCOL_SRC := protocol/reply.c protocol/text.c protocol/text_exec.c protocol/text_stats.c
+SERVER_SRC   := server/acceptor.c server/conn.c server/daemon.c server/log.c \
+                server/main.c server/options.c server/worker.c
+
+STORAGE_OBJ  := $(STORAGE_SRC:%.c=$(BUILD)/%.o)
+PROTOCOL_OBJ := $(PROTOCOL_SRC:%.c=$(BUILD)/%.o)
+SERVER_OBJ   := $(SERVER_SRC:%.c=$(BUILD)/%.o)
+
+UNIT_TESTS   := $(patsubst test/unit/%.c,$(BUILD)/test/%,$(wildcard test/unit/test_*.c))
+
+.PHONY: all run test unit integration sanitize deps deps-build install clean
+
+all: mcd
+
+# --- the server ------------------------------------------------------------
+
+$(BUILD)/storage/%.o: storage/%.c $(wildcard storage/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(WARN) $(CFLAGS) $(SAN) -Istorage -c $< -o $@
+
+$(BUILD)/protocol/%.o: protocol/%.c $(wildcard protocol/*.h storage/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(WARN) $(CFLAGS) $(SAN) -Iprotocol -Istorage -c $< -o $@
+
+$(BUILD)/server/%.o: server/%.c $(wildcard server/*.h protocol/*.h storage/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(WARN) $(CFLAGS) $(SAN) -Iserver -Iprotocol -Istorage -c $< -o $@
+
+$(BUILD)/mcd: $(STORAGE_OBJ) $(PROTOCOL_OBJ) $(SERVER_OBJ)
+	$(CC) $(CFLAGS) $(SAN) -o $@ $^ $(LDLIBS)
+
+mcd: deps-build $(BUILD)/mcd
+	cp $(BUILD)/mcd $@
+
+# --- tests -----------------------------------------------------------------
+
+# Unit tests link the module under test and what it needs; server/ objects
+# other than main.o are available for tests of server-side pure parts.
+TEST_LIBS := $(STORAGE_OBJ) $(PROTOCOL_OBJ) $(filter-out $(BUILD)/server/main.o,$(SERVER_OBJ))
+
+$(BUILD)/test/%: test/unit/%.c $(TEST_LIBS)
+	@mkdir -p $(dir $@)
+	$(CC) $(WARN) $(CFLAGS) $(SAN) -Iserver -Iprotocol -Istorage -o $@ $< $(TEST_LIBS) -lcmocka $(LDLIBS)
+
+unit: $(UNIT_TESTS)
+	@set -e; for t in $(UNIT_TESTS); do echo "== $$t"; $$t; done
+
+integration: mcd
+	MCD_BIN=$(CURDIR)/mcd test/integration/run
+
+# The unit tests under AddressSanitizer + UndefinedBehaviorSanitizer, and
+# the integration suite against an ASan/UBSan server and a TSan server.
+ASAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined -DMCD_SANITIZE
+TSAN := -fsanitize=thread -DMCD_SANITIZE
+sanitize:
+	$(MAKE) BUILD=build/asan SAN="$(ASAN)" OPT=-O1 build/asan/mcd unit
+	$(MAKE) BUILD=build/tsan SAN="$(TSAN)" OPT=-O1 build/tsan/mcd
+	MCD_BIN=$(CURDIR)/build/asan/mcd MCD_SANITIZER=asan test/integration/run
+	MCD_BIN=$(CURDIR)/build/tsan/mcd MCD_SANITIZER=tsan test/integration/run test_concurrency
+
+test: deps mcd
+	$(MAKE) unit
+	$(MAKE) integration
+	$(MAKE) sanitize
+
+# --- set-up ----------------------------------------------------------------
+
+# Packages the build and the tests need, installed when missing.
+BUILD_PKGS := gcc make libjemalloc-dev
+TEST_PKGS  := libcmocka-dev memcached python3 python3-memcache python3-pymemcache
+
+# Install the Debian packages in $(1) that are not installed yet.
+define ensure_packages
+	@missing=""; for p in $(1); do \
+	    dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" \
+	        || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	    echo "installing:$$missing"; \
+	    export DEBIAN_FRONTEND=noninteractive; \
+	    apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+endef
+
+deps-build:
+	$(call ensure_packages,$(BUILD_PKGS))
+
+deps: deps-build
+	$(call ensure_packages,$(TEST_PKGS))
+
+run: mcd
+	./mcd -u $${MCD_USER:-nobody} -l 127.0.0.1 -p 11211 -v
+
+install: mcd
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1
+	install -m 0755 mcd $(DESTDIR)$(PREFIX)/bin/mcd
+	install -m 0644 man/mcd.1 $(DESTDIR)$(PREFIX)/share/man/man1/mcd.1
+
+clean:
+	rm -rf build mcd

@@ -1,0 +1,115 @@
+/*
+ * proto: what the protocol layer needs from its caller — the clock, the
+ * settings that change replies, this worker's counters, and hooks for the
+ * few commands that act on the server (stats, shutdown, verbosity).  The
+ * server fills one proto_env per worker; protocol code never includes a
+ * server header.
+ */
+#ifndef MCD_PROTO_H
+#define MCD_PROTO_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "item.h"
+#include "reply.h"
+#include "slab.h"
+
+/* A counter with one writer: the owner bumps it, others only read it. */
+typedef _Atomic uint64_t counter_t;
+
+static inline void counter_add(counter_t *c, uint64_t n)
+{
+    atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + n,
+                          memory_order_relaxed);
+}
+
+static inline void counter_inc(counter_t *c) { counter_add(c, 1); }
+
+static inline uint64_t counter_get(const counter_t *c)
+{
+    return atomic_load_explicit(c, memory_order_relaxed);
+}
+
+/* Per-class command counters, as in memcached's `stats slabs`. */
+struct proto_class_counters {
+    counter_t get_hits, cmd_set, delete_hits, incr_hits, decr_hits;
+    counter_t cas_hits, cas_badval, touch_hits;
+};
+
+/* One worker's command counters; the server sums them for `stats`. */
+struct proto_counters {
+    counter_t cmd_get, cmd_set, cmd_flush, cmd_touch, cmd_meta;
+    counter_t get_misses, get_expired, get_flushed;
+    counter_t delete_misses, incr_misses, decr_misses, cas_misses, touch_misses;
+    counter_t store_too_large, store_no_memory;
+    counter_t bytes_read, bytes_written, conn_yields;
+    struct proto_class_counters cls[SLAB_MAX_CLASSES + 1];
+};
+
+/* Settings that shape replies. */
+struct proto_settings {
+    const char *version;        /* after "VERSION " */
+    bool use_cas;
+    bool flush_enabled;
+    bool shutdown_enabled;
+    bool evict_to_free;
+    size_t item_size_max;
+    size_t maxbytes;
+    int maxconns;
+    int threads;
+    int port;
+    int udp_port;
+    int reqs_per_event;
+    int backlog;
+    int hashpower;
+    int chunk_size;
+    double factor;
+    int idle_timeout;
+    const char *inter;          /* -l as given, or NULL */
+    const char *unix_socket;
+    int unix_mask;
+    bool maxconns_fast;
+    bool binding_protocol_auto;
+};
+
+/* Server-wide figures for `stats`, filled by the server on request. */
+struct proto_server_stats {
+    long pid;
+    uint32_t uptime;
+    int64_t time;
+    double rusage_user, rusage_system;
+    uint64_t max_connections, curr_connections, total_connections;
+    uint64_t rejected_connections, connection_structures;
+    uint64_t listen_disabled_num;
+    bool accepting_conns;
+    int threads;
+    int verbosity;
+    struct proto_counters sum;  /* all workers' counters since the last reset */
+};
+
+struct proto_hooks {
+    void *arg;
+    /* Fill `out`. */
+    void (*server_stats)(void *arg, struct proto_server_stats *out);
+    /* Append one `STAT <fd>:... ` block per connection (stats conns). */
+    void (*conn_stats)(void *arg, struct reply *r);
+    /* Make the current counters the new zero (stats reset). */
+    void (*stats_reset)(void *arg);
+    /* Stop the server (shutdown, with -A). */
+    void (*shutdown)(void *arg, bool graceful);
+    /* Set the log verbosity. */
+    void (*verbosity)(void *arg, int level);
+};
+
+/* Everything a protocol handler reads besides the request bytes. */
+struct proto_env {
+    rel_time_t now;             /* cache time, read once per event-loop turn */
+    const struct proto_settings *settings;
+    struct proto_counters *counters;    /* this worker's */
+    const struct proto_hooks *hooks;
+};
+
+#endif

@@ -1,0 +1,188 @@
+/*
+ * reply: segment list for writev.  See reply.h.
+ *
+ * Segments over the text buffer store offsets, not pointers, so the buffer
+ * can grow while a reply is being built.  Adjacent text is merged into one
+ * segment: a pipelined batch of small replies becomes one iovec.
+ */
+#include "reply.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void reply_init(struct reply *r) { memset(r, 0, sizeof(*r)); }
+
+void reply_reset(struct reply *r)
+{
+    for (size_t i = r->sent_seg; i < r->nsegs; i++) {
+        if (r->segs[i].it != NULL)
+            item_unref(r->segs[i].it);
+    }
+    r->len = 0;
+    r->nsegs = 0;
+    r->sent_seg = 0;
+    r->sent_off = 0;
+    r->oom = false;
+}
+
+void reply_free(struct reply *r)
+{
+    reply_reset(r);
+    free(r->buf);
+    free(r->segs);
+    memset(r, 0, sizeof(*r));
+}
+
+static struct reply_seg *reply_new_seg(struct reply *r)
+{
+    if (r->nsegs == r->segcap) {
+        size_t ncap = r->segcap ? r->segcap * 2 : 16;
+        struct reply_seg *ns = realloc(r->segs, ncap * sizeof(*ns));
+        if (ns == NULL) {
+            r->oom = true;
+            return NULL;
+        }
+        r->segs = ns;
+        r->segcap = ncap;
+    }
+    return &r->segs[r->nsegs++];
+}
+
+static bool reply_reserve(struct reply *r, size_t n)
+{
+    if (r->len + n <= r->cap)
+        return true;
+    size_t ncap = r->cap ? r->cap : 1024;
+    while (ncap < r->len + n)
+        ncap *= 2;
+    char *nb = realloc(r->buf, ncap);
+    if (nb == NULL) {
+        r->oom = true;
+        return false;
+    }
+    r->buf = nb;
+    r->cap = ncap;
+    return true;
+}
+
+/* Account `n` new bytes at the end of buf to the last or a new segment. */
+static void reply_extend(struct reply *r, size_t n)
+{
+    struct reply_seg *last = r->nsegs > r->sent_seg ? &r->segs[r->nsegs - 1] : NULL;
+    if (last != NULL && last->it == NULL && last->off + last->len == r->len) {
+        last->len += n;
+    } else {
+        struct reply_seg *s = reply_new_seg(r);
+        if (s == NULL)
+            return;
+        s->it = NULL;
+        s->ptr = NULL;
+        s->off = r->len;
+        s->len = n;
+    }
+    r->len += n;
+}
+
+void reply_add(struct reply *r, const char *s, size_t n)
+{
+    if (n == 0 || !reply_reserve(r, n))
+        return;
+    memcpy(r->buf + r->len, s, n);
+    reply_extend(r, n);
+}
+
+void reply_str(struct reply *r, const char *s) { reply_add(r, s, strlen(s)); }
+
+void reply_printf(struct reply *r, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(r->buf ? r->buf + r->len : NULL, r->buf ? r->cap - r->len : 0, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return;
+    if (r->buf == NULL || (size_t)n >= r->cap - r->len) {
+        if (!reply_reserve(r, (size_t)n + 1))
+            return;
+        va_start(ap, fmt);
+        vsnprintf(r->buf + r->len, r->cap - r->len, fmt, ap);
+        va_end(ap);
+    }
+    reply_extend(r, (size_t)n);
+}
+
+void reply_item(struct reply *r, struct item *it, const char *p, size_t n)
+{
+    struct reply_seg *s = reply_new_seg(r);
+    if (s == NULL) {
+        item_unref(it);
+        return;
+    }
+    s->it = it;
+    s->ptr = p;
+    s->off = 0;
+    s->len = n;
+}
+
+size_t reply_mark(const struct reply *r) { return r->nsegs; }
+
+void reply_rollback(struct reply *r, size_t mark, size_t buf_mark)
+{
+    for (size_t i = mark; i < r->nsegs; i++) {
+        if (r->segs[i].it != NULL)
+            item_unref(r->segs[i].it);
+    }
+    r->nsegs = mark;
+    r->len = buf_mark;
+    if (mark > 0) {
+        struct reply_seg *last = &r->segs[mark - 1];
+        if (last->it == NULL && last->off + last->len > buf_mark)
+            last->len = buf_mark - last->off;
+    }
+}
+
+int reply_iov(const struct reply *r, struct iovec *iov, int max)
+{
+    int n = 0;
+    for (size_t i = r->sent_seg; i < r->nsegs && n < max; i++, n++) {
+        const struct reply_seg *s = &r->segs[i];
+        const char *base = s->it ? s->ptr : r->buf + s->off;
+        size_t skip = i == r->sent_seg ? r->sent_off : 0;
+        iov[n].iov_base = (void *)(base + skip);
+        iov[n].iov_len = s->len - skip;
+    }
+    return n;
+}
+
+void reply_consumed(struct reply *r, size_t n)
+{
+    while (n > 0 && r->sent_seg < r->nsegs) {
+        struct reply_seg *s = &r->segs[r->sent_seg];
+        size_t left = s->len - r->sent_off;
+        if (n < left) {
+            r->sent_off += n;
+            return;
+        }
+        n -= left;
+        if (s->it != NULL)
+            item_unref(s->it);
+        r->sent_seg++;
+        r->sent_off = 0;
+    }
+    if (r->sent_seg >= r->nsegs) {
+        r->len = 0;
+        r->nsegs = 0;
+        r->sent_seg = 0;
+        r->sent_off = 0;
+    }
+}
+
+size_t reply_pending(const struct reply *r)
+{
+    size_t n = 0;
+    for (size_t i = r->sent_seg; i < r->nsegs; i++)
+        n += r->segs[i].len;
+    return n - r->sent_off;
+}

@@ -1,0 +1,61 @@
+/*
+ * reply: the output of one connection, as a list of segments ready for
+ * writev.  Text the protocol formats is copied into one growing buffer;
+ * item values are referenced in place, each segment holding a reference
+ * to its item until the bytes are sent.
+ */
+#ifndef MCD_REPLY_H
+#define MCD_REPLY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include "item.h"
+
+struct reply_seg {
+    struct item *it;            /* NULL: bytes live in reply.buf at `off` */
+    const char *ptr;            /* item bytes when it != NULL */
+    size_t off;
+    size_t len;
+};
+
+struct reply {
+    char *buf;
+    size_t len, cap;
+    struct reply_seg *segs;
+    size_t nsegs, segcap;
+    size_t sent_seg;            /* first segment not fully written */
+    size_t sent_off;            /* bytes of it already written */
+    bool oom;                   /* an append failed: the reply is incomplete */
+};
+
+/* An empty reply. */
+void reply_init(struct reply *r);
+/* Drop unsent data and item references; keep the buffers for reuse. */
+void reply_reset(struct reply *r);
+/* Free the buffers (after reply_reset). */
+void reply_free(struct reply *r);
+/* Append bytes, copied. */
+void reply_add(struct reply *r, const char *s, size_t n);
+/* Append a NUL-terminated string, copied. */
+void reply_str(struct reply *r, const char *s);
+/* Append formatted text, copied. */
+void reply_printf(struct reply *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Append `n` bytes at `p` inside `it`, taking over the caller's reference. */
+void reply_item(struct reply *r, struct item *it, const char *p, size_t n);
+/* Current length of the segment list, to roll back a partial reply. */
+size_t reply_mark(const struct reply *r);
+/* Drop everything appended since `mark` (releasing item references). */
+void reply_rollback(struct reply *r, size_t mark, size_t buf_mark);
+/* True when nothing is waiting to be written. */
+static inline bool reply_empty(const struct reply *r) { return r->sent_seg >= r->nsegs; }
+/* Fill up to `max` iovecs with unsent data; returns how many. */
+int reply_iov(const struct reply *r, struct iovec *iov, int max);
+/* Record that `n` bytes were written; releases finished items. */
+void reply_consumed(struct reply *r, size_t n);
+/* Bytes not yet written. */
+size_t reply_pending(const struct reply *r);
+
+#endif

@@ -1,0 +1,383 @@
+/*
+ * text: memcached's ASCII protocol as a push parser over byte buffers.
+ *
+ * text_feed() takes whatever bytes the connection has, consumes complete
+ * request lines, and for storage commands copies the data block straight
+ * into the newly allocated item — the one copy a value gets on its way in.
+ * A data block may arrive in any number of pieces; the session remembers
+ * where it is.  Replies are appended to a `struct reply` (values by
+ * reference), so one writev can carry a whole pipelined batch.
+ *
+ * Parsing (text_tokenize, text_parse, the number parsers) is pure and
+ * mirrors memcached 1.6's tokenizer and its safe_strto* helpers exactly,
+ * quirks included, because clients depend on its replies byte for byte.
+ */
+#include "text.h"
+
+#include <string.h>
+
+#include "expiry.h"
+
+/* Every reply string for a parse error, in one place. */
+static const char *const text_err_str[] = {
+    [TEXT_OK] = "",
+    [TEXT_E_ERROR] = "ERROR",
+    [TEXT_E_FORMAT] = "CLIENT_ERROR bad command line format",
+    [TEXT_E_DELETE_USAGE] = "CLIENT_ERROR bad command line format.  Usage: delete <key> [noreply]",
+    [TEXT_E_DELTA] = "CLIENT_ERROR invalid numeric delta argument",
+    [TEXT_E_EXPTIME] = "CLIENT_ERROR invalid exptime argument",
+    [TEXT_E_SHUTDOWN_MODE] = "CLIENT_ERROR invalid shutdown mode",
+};
+
+const char *text_err_string(enum text_err e) { return text_err_str[e]; }
+
+static bool text_space(char c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r';
+}
+
+/*
+ * The strtoul family on a token that ends at p + n: optional leading
+ * space, a sign, decimal digits.  Returns false when there are no digits,
+ * on overflow of `limit` (the magnitude cap), or when what follows the
+ * digits is neither the end nor a space.
+ */
+static bool text_scan(const char *p, size_t n, uint64_t limit, uint64_t *mag, bool *neg)
+{
+    size_t i = 0;
+    while (i < n && text_space(p[i]))
+        i++;
+    *neg = false;
+    if (i < n && (p[i] == '+' || p[i] == '-'))
+        *neg = p[i++] == '-';
+    size_t start = i;
+    uint64_t v = 0;
+    for (; i < n && p[i] >= '0' && p[i] <= '9'; i++) {
+        uint64_t d = (uint64_t)(p[i] - '0');
+        if (v > (limit - d) / 10)
+            return false;
+        v = v * 10 + d;
+    }
+    if (i == start || (i < n && !text_space(p[i])))
+        return false;
+    *mag = v;
+    return true;
+}
+
+bool text_parse_u64(const char *p, size_t n, uint64_t *out)
+{
+    uint64_t mag;
+    bool neg;
+    if (!text_scan(p, n, UINT64_MAX, &mag, &neg))
+        return false;
+    uint64_t v = neg ? (uint64_t)0 - mag : mag;
+    /* safe_strtoull refuses a '-' only when the result looks negative. */
+    if (neg && (int64_t)v < 0)
+        return false;
+    *out = v;
+    return true;
+}
+
+bool text_parse_u32(const char *p, size_t n, uint32_t *out)
+{
+    uint64_t v;
+    if (!text_parse_u64(p, n, &v))
+        return false;
+    *out = (uint32_t)v;     /* memcached truncates the same way */
+    return true;
+}
+
+bool text_parse_i32(const char *p, size_t n, int32_t *out)
+{
+    uint64_t mag;
+    bool neg;
+    if (!text_scan(p, n, (uint64_t)INT64_MAX + 1, &mag, &neg))
+        return false;
+    if (!neg && mag > (uint64_t)INT64_MAX)
+        return false;
+    int64_t v = neg ? (int64_t)(0 - mag) : (int64_t)mag;
+    *out = (int32_t)v;      /* long to int32_t, as memcached stores it */
+    return true;
+}
+
+int text_tokenize(const char *line, size_t len, struct text_token *tok, int max)
+{
+    int n = 0;
+    size_t s = 0, i = 0;
+    for (; i < len; i++) {
+        if (line[i] != ' ')
+            continue;
+        if (s != i) {
+            tok[n].p = line + s;
+            tok[n].len = i - s;
+            n++;
+            if (n == max - 1) {
+                s = i = i + 1;
+                break;
+            }
+        }
+        s = i + 1;
+    }
+    if (s != i && n < max - 1) {
+        tok[n].p = line + s;
+        tok[n].len = i - s;
+        n++;
+    }
+    /* The terminal token points at what is left unparsed, if anything. */
+    tok[n].p = i < len ? line + i : NULL;
+    tok[n].len = i < len ? len - i : 0;
+    return n + 1;
+}
+
+static bool tok_is(const struct text_token *t, const char *s)
+{
+    size_t n = strlen(s);
+    return t->p != NULL && t->len == n && memcmp(t->p, s, n) == 0;
+}
+
+/* memcached's set_noreply_maybe: "noreply" in the last real token. */
+static bool text_noreply(const struct text_req *r)
+{
+    return tok_is(&r->tok[r->ntokens - 2], "noreply");
+}
+
+static void text_fail(struct text_req *r, enum text_err e)
+{
+    r->cmd = TEXT_CMD_ERROR;
+    r->err = e;
+}
+
+static bool text_want(struct text_req *r, int min, int max)
+{
+    if (r->ntokens < min || (max > 0 && r->ntokens > max)) {
+        text_fail(r, TEXT_E_ERROR);
+        return false;
+    }
+    return true;
+}
+
+static void text_parse_key(struct text_req *r)
+{
+    r->key = r->tok[1].p;
+    r->nkey = r->tok[1].len;
+    if (r->nkey > ITEM_KEY_MAX)
+        text_fail(r, TEXT_E_FORMAT);
+}
+
+static void text_parse_update(struct text_req *r, enum text_cmd cmd)
+{
+    bool cas = cmd == TEXT_CMD_CAS;
+    if (!text_want(r, cas ? 7 : 6, cas ? 8 : 7))
+        return;
+    r->cmd = cmd;
+    r->noreply = text_noreply(r);
+    text_parse_key(r);
+    if (r->err)
+        return;
+    int32_t exptime, vlen;
+    if (!text_parse_u32(r->tok[2].p, r->tok[2].len, &r->flags) ||
+        !text_parse_i32(r->tok[3].p, r->tok[3].len, &exptime) ||
+        !text_parse_i32(r->tok[4].p, r->tok[4].len, &vlen) ||
+        (cas && !text_parse_u64(r->tok[5].p, r->tok[5].len, &r->cas)) ||
+        vlen < 0 || vlen > INT32_MAX - 2) {
+        text_fail(r, TEXT_E_FORMAT);
+        return;
+    }
+    r->exptime = exptime;
+    r->vlen = vlen;
+}
+
+static void text_parse_get(struct text_req *r, enum text_cmd cmd, const char *line, size_t len)
+{
+    r->cmd = cmd;
+    int first = 1;
+    if (cmd == TEXT_CMD_GAT || cmd == TEXT_CMD_GATS) {
+        int32_t exptime;
+        if (!text_parse_i32(r->tok[1].p, r->tok[1].len, &exptime)) {
+            text_fail(r, TEXT_E_EXPTIME);
+            return;
+        }
+        r->exptime = exptime;
+        first = 2;
+    }
+    /* Keys are walked from the line itself (text_next_key), so a multi-get
+     * is not bounded by the token array. */
+    if (first < r->ntokens - 1) {
+        r->rest = r->tok[first].p;
+        r->nrest = (size_t)(line + len - r->rest);
+    } else {
+        r->rest = NULL;
+        r->nrest = 0;
+    }
+}
+
+static void text_parse_arith(struct text_req *r, enum text_cmd cmd)
+{
+    if (!text_want(r, 4, 5))
+        return;
+    r->cmd = cmd;
+    r->noreply = text_noreply(r);
+    text_parse_key(r);
+    if (r->err)
+        return;
+    if (!text_parse_u64(r->tok[2].p, r->tok[2].len, &r->num))
+        text_fail(r, TEXT_E_DELTA);
+}
+
+static void text_parse_delete(struct text_req *r)
+{
+    if (!text_want(r, 3, 5))
+        return;
+    r->cmd = TEXT_CMD_DELETE;
+    if (r->ntokens > 3) {
+        bool hold_zero = tok_is(&r->tok[2], "0");
+        r->noreply = text_noreply(r);
+        bool valid = (r->ntokens == 4 && (hold_zero || r->noreply)) ||
+                     (r->ntokens == 5 && hold_zero && r->noreply);
+        if (!valid) {
+            text_fail(r, TEXT_E_DELETE_USAGE);
+            return;
+        }
+    }
+    text_parse_key(r);
+}
+
+static void text_parse_touch(struct text_req *r)
+{
+    if (!text_want(r, 4, 5))
+        return;
+    r->cmd = TEXT_CMD_TOUCH;
+    r->noreply = text_noreply(r);
+    text_parse_key(r);
+    if (r->err)
+        return;
+    int32_t exptime = 0;
+    if (!text_parse_i32(r->tok[2].p, r->tok[2].len, &exptime))
+        text_fail(r, TEXT_E_EXPTIME);
+    r->exptime = exptime;
+}
+
+static void text_parse_flush(struct text_req *r)
+{
+    if (!text_want(r, 2, 4))
+        return;
+    r->cmd = TEXT_CMD_FLUSH_ALL;
+    r->noreply = text_noreply(r);
+    r->exptime = 0;
+    if (r->ntokens != (r->noreply ? 3 : 2)) {
+        int32_t delay;
+        if (!text_parse_i32(r->tok[1].p, r->tok[1].len, &delay)) {
+            text_fail(r, TEXT_E_FORMAT);
+            return;
+        }
+        r->exptime = delay;
+    }
+}
+
+static void text_parse_verbosity(struct text_req *r)
+{
+    if (!text_want(r, 3, 4))
+        return;
+    r->cmd = TEXT_CMD_VERBOSITY;
+    r->noreply = text_noreply(r);
+    uint32_t level = 0;
+    if (!text_parse_u32(r->tok[1].p, r->tok[1].len, &level))
+        text_fail(r, TEXT_E_FORMAT);
+    r->num = level;
+}
+
+static void text_parse_memlimit(struct text_req *r)
+{
+    if (!text_want(r, 3, 4))
+        return;
+    r->cmd = TEXT_CMD_CACHE_MEMLIMIT;
+    r->noreply = text_noreply(r);
+    uint32_t mb = 0;
+    /* memcached answers a bad number here with a plain ERROR. */
+    if (!text_parse_u32(r->tok[1].p, r->tok[1].len, &mb))
+        text_fail(r, TEXT_E_ERROR);
+    r->num = mb;
+}
+
+static void text_parse_shutdown(struct text_req *r)
+{
+    r->cmd = TEXT_CMD_SHUTDOWN;
+    r->has_num = false;
+    if (r->ntokens == 3 && tok_is(&r->tok[1], "graceful"))
+        r->has_num = true;
+    else if (r->ntokens != 2)
+        r->err = TEXT_E_SHUTDOWN_MODE;
+}
+
+void text_parse(const char *line, size_t len, struct text_req *r)
+{
+    /* memcached works on a C string: an embedded NUL ends the command. */
+    const char *nul = memchr(line, '\0', len);
+    if (nul != NULL)
+        len = (size_t)(nul - line);
+    r->cmd = TEXT_CMD_ERROR;
+    r->err = TEXT_OK;
+    r->noreply = false;
+    r->has_num = false;
+    r->rest = NULL;
+    r->nrest = 0;
+    r->ntokens = text_tokenize(line, len, r->tok, TEXT_MAX_TOKENS);
+    const struct text_token *c = &r->tok[0];
+    if (r->ntokens < 2 || c->len < 2) {
+        text_fail(r, TEXT_E_ERROR);
+        return;
+    }
+    if (c->p[0] == 'g') {
+        if (!text_want(r, 3, 0))
+            return;
+        if (tok_is(c, "get"))
+            text_parse_get(r, TEXT_CMD_GET, line, len);
+        else if (tok_is(c, "gets"))
+            text_parse_get(r, TEXT_CMD_GETS, line, len);
+        else if (tok_is(c, "gat"))
+            text_parse_get(r, TEXT_CMD_GAT, line, len);
+        else if (tok_is(c, "gats"))
+            text_parse_get(r, TEXT_CMD_GATS, line, len);
+        else
+            text_fail(r, TEXT_E_ERROR);
+    } else if (tok_is(c, "set")) {
+        text_parse_update(r, TEXT_CMD_SET);
+    } else if (tok_is(c, "add")) {
+        text_parse_update(r, TEXT_CMD_ADD);
+    } else if (tok_is(c, "replace")) {
+        text_parse_update(r, TEXT_CMD_REPLACE);
+    } else if (tok_is(c, "append")) {
+        text_parse_update(r, TEXT_CMD_APPEND);
+    } else if (tok_is(c, "prepend")) {
+        text_parse_update(r, TEXT_CMD_PREPEND);
+    } else if (tok_is(c, "cas")) {
+        text_parse_update(r, TEXT_CMD_CAS);
+    } else if (tok_is(c, "incr")) {
+        text_parse_arith(r, TEXT_CMD_INCR);
+    } else if (tok_is(c, "decr")) {
+        text_parse_arith(r, TEXT_CMD_DECR);
+    } else if (tok_is(c, "delete")) {
+        text_parse_delete(r);
+    } else if (tok_is(c, "touch")) {
+        text_parse_touch(r);
+    } else if (tok_is(c, "stats")) {
+        r->cmd = TEXT_CMD_STATS;
+    } else if (tok_is(c, "flush_all")) {
+        text_parse_flush(r);
+    } else if (tok_is(c, "version")) {
+        r->cmd = TEXT_CMD_VERSION;
+    } else if (tok_is(c, "quit")) {
+        r->cmd = TEXT_CMD_QUIT;
+    } else if (tok_is(c, "shutdown")) {
+        text_parse_shutdown(r);
+    } else if (tok_is(c, "verbosity")) {
+        text_parse_verbosity(r);
+    } else if (tok_is(c, "cache_memlimit")) {
+        text_parse_memlimit(r);
+    } else if (r->tok[r->ntokens - 2].len >= 5 &&
+               memcmp(r->tok[r->ntokens - 2].p, "HTTP/", 5) == 0) {
+        r->cmd = TEXT_CMD_CLOSE;
+    } else {
+        text_fail(r, TEXT_E_ERROR);
+    }
+}

@@ -1,0 +1,110 @@
+/*
+ * text: memcached's ASCII protocol over byte buffers.  See text.c.
+ */
+#ifndef MCD_TEXT_H
+#define MCD_TEXT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cache.h"
+#include "proto.h"
+#include "reply.h"
+
+/* memcached's token limit per pass, including the terminal token. */
+#define TEXT_MAX_TOKENS 24
+/* A line without '\n' longer than this closes the connection, unless it is a get. */
+#define TEXT_LINE_MAX 2048
+/* Hard cap on a multi-get line, so a client cannot grow our buffer forever. */
+#define TEXT_GET_LINE_MAX (2 * 1024 * 1024)
+
+enum text_cmd {
+    TEXT_CMD_ERROR = 0,         /* unknown or malformed: reply with `err` */
+    TEXT_CMD_GET, TEXT_CMD_GETS, TEXT_CMD_GAT, TEXT_CMD_GATS,
+    TEXT_CMD_SET, TEXT_CMD_ADD, TEXT_CMD_REPLACE, TEXT_CMD_APPEND, TEXT_CMD_PREPEND,
+    TEXT_CMD_CAS,
+    TEXT_CMD_INCR, TEXT_CMD_DECR,
+    TEXT_CMD_DELETE, TEXT_CMD_TOUCH,
+    TEXT_CMD_STATS, TEXT_CMD_FLUSH_ALL, TEXT_CMD_VERSION, TEXT_CMD_QUIT,
+    TEXT_CMD_SHUTDOWN, TEXT_CMD_VERBOSITY, TEXT_CMD_CACHE_MEMLIMIT,
+    TEXT_CMD_CLOSE,             /* looks like HTTP: close without a reply */
+};
+
+/* Parse errors; each maps to one reply string in text.c. */
+enum text_err {
+    TEXT_OK = 0,
+    TEXT_E_ERROR,               /* ERROR */
+    TEXT_E_FORMAT,              /* CLIENT_ERROR bad command line format */
+    TEXT_E_DELETE_USAGE,
+    TEXT_E_DELTA,
+    TEXT_E_EXPTIME,
+    TEXT_E_SHUTDOWN_MODE,
+};
+
+struct text_token {
+    const char *p;
+    size_t len;
+};
+
+/* One parsed request line. */
+struct text_req {
+    enum text_cmd cmd;
+    enum text_err err;
+    bool noreply;
+    const char *key;
+    size_t nkey;
+    uint32_t flags;
+    int64_t exptime;            /* as sent; see expiry.h */
+    int64_t vlen;               /* data block length without \r\n */
+    uint64_t cas;
+    uint64_t num;               /* incr/decr delta, verbosity level, memlimit MB, flush delay */
+    bool has_num;
+    const char *rest;           /* get: the keys; stats: after "stats " */
+    size_t nrest;
+    int ntokens;                /* as memcached counts them, terminal token included */
+    struct text_token tok[TEXT_MAX_TOKENS];
+};
+
+enum text_state { TEXT_STATE_CMD = 0, TEXT_STATE_DATA, TEXT_STATE_SWALLOW };
+
+/* Per-connection protocol state. */
+struct text_session {
+    enum text_state state;
+    struct item *item;          /* being filled from the data block */
+    size_t filled;
+    enum cache_op op;
+    uint64_t cas;
+    bool noreply;
+    size_t swallow;             /* bytes of a refused data block still to drop */
+    bool close;                 /* close once the reply is sent */
+    bool yielded;               /* stopped at -R with complete requests left */
+};
+
+/* Split a line into memcached's tokens (at most `max`, terminal included). */
+int text_tokenize(const char *line, size_t len, struct text_token *tok, int max);
+/* Parse one request line (without its line end) into `req`. */
+void text_parse(const char *line, size_t len, struct text_req *req);
+/*
+ * Consume as much of `buf` as possible, appending replies to `out`.
+ * Returns the bytes consumed; stops early when a line is incomplete, when
+ * -R requests were served (session->yielded) or when the connection must
+ * close (session->close).
+ */
+size_t text_feed(struct text_session *s, const struct proto_env *env, const char *buf,
+                 size_t len, struct reply *out);
+/* The reply line (without \r\n) for a parse error. */
+const char *text_err_string(enum text_err e);
+/* Release what a session holds (a half-read item). */
+void text_session_reset(struct text_session *s);
+/* Parse a decimal unsigned number as memcached's safe_strtoull does. */
+bool text_parse_u64(const char *p, size_t n, uint64_t *out);
+/* Parse as safe_strtoul (32-bit result). */
+bool text_parse_u32(const char *p, size_t n, uint32_t *out);
+/* Parse as safe_strtol (32-bit signed result). */
+bool text_parse_i32(const char *p, size_t n, int32_t *out);
+
+/* `stats ...` (text_stats.c): append the reply for the subcommand tokens. */
+void text_stats(const struct proto_env *env, const struct text_req *req, struct reply *out);
+
+#endif

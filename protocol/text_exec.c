@@ -1,0 +1,410 @@
+/*
+ * text_exec: the ASCII protocol's request loop and command handlers — bytes
+ * of a connection in, calls on the cache API, replies appended to a
+ * `struct reply`.  Parsing lives in text.c; `stats` in text_stats.c.
+ */
+#include <string.h>
+
+#include "expiry.h"
+#include "text.h"
+
+static void out_lit(struct reply *out, bool noreply, const char *s, size_t n)
+{
+    if (!noreply)
+        reply_add(out, s, n);
+}
+
+#define OUT(out, noreply, lit) out_lit((out), (noreply), lit, sizeof(lit) - 1)
+
+/* Digits of v at the end of buf[24]; returns the first digit. */
+static char *fmt_u64(char *end, uint64_t v)
+{
+    char *p = end;
+    do {
+        *--p = (char)('0' + v % 10);
+        v /= 10;
+    } while (v != 0);
+    return p;
+}
+
+static rel_time_t text_exptime(const struct proto_env *env, int64_t exptime)
+{
+    return expiry_from_client(exptime, env->now, cache_started());
+}
+
+/* "VALUE <key> <flags> <bytes>[ <cas>]\r\n" then the value by reference. */
+static void text_value(struct reply *out, struct item *it, bool with_cas)
+{
+    char buf[ITEM_KEY_MAX + 80];
+    char num[24];
+    char *p = buf;
+    memcpy(p, "VALUE ", 6);
+    p += 6;
+    memcpy(p, item_key(it), it->nkey);
+    p += it->nkey;
+    *p++ = ' ';
+    char *d = fmt_u64(num + sizeof(num), it->flags);
+    memcpy(p, d, (size_t)(num + sizeof(num) - d));
+    p += num + sizeof(num) - d;
+    *p++ = ' ';
+    d = fmt_u64(num + sizeof(num), it->nbytes - 2);
+    memcpy(p, d, (size_t)(num + sizeof(num) - d));
+    p += num + sizeof(num) - d;
+    if (with_cas) {
+        *p++ = ' ';
+        d = fmt_u64(num + sizeof(num), it->cas);
+        memcpy(p, d, (size_t)(num + sizeof(num) - d));
+        p += num + sizeof(num) - d;
+    }
+    *p++ = '\r';
+    *p++ = '\n';
+    reply_add(out, buf, (size_t)(p - buf));
+    reply_item(out, it, item_value(it), it->nbytes);
+}
+
+static void text_get(const struct proto_env *env, const struct text_req *r, struct reply *out)
+{
+    bool touch = r->cmd == TEXT_CMD_GAT || r->cmd == TEXT_CMD_GATS;
+    bool with_cas = r->cmd == TEXT_CMD_GETS || r->cmd == TEXT_CMD_GATS;
+    rel_time_t exptime = touch ? text_exptime(env, r->exptime) : 0;
+    struct proto_counters *c = env->counters;
+    size_t mark = reply_mark(out), buf_mark = out->len;
+    const char *p = r->rest, *end = r->rest + r->nrest;
+    while (p != NULL && p < end) {
+        while (p < end && *p == ' ')
+            p++;
+        const char *k = p;
+        while (p < end && *p != ' ')
+            p++;
+        size_t nkey = (size_t)(p - k);
+        if (nkey == 0)
+            break;
+        if (nkey > ITEM_KEY_MAX) {
+            /* memcached drops what this get had built and sends only the error. */
+            reply_rollback(out, mark, buf_mark);
+            reply_str(out, "CLIENT_ERROR bad command line format\r\n");
+            return;
+        }
+        enum cache_miss why;
+        struct item *it = touch ? cache_get_touch(k, nkey, exptime, env->now, &why)
+                                : cache_get(k, nkey, env->now, &why);
+        if (touch)
+            counter_inc(&c->cmd_touch);
+        else
+            counter_inc(&c->cmd_get);
+        if (it != NULL) {
+            counter_inc(touch ? &c->cls[it->clsid].touch_hits : &c->cls[it->clsid].get_hits);
+            text_value(out, it, with_cas);
+        } else {
+            counter_inc(touch ? &c->touch_misses : &c->get_misses);
+            if (why == CACHE_MISS_EXPIRED)
+                counter_inc(&c->get_expired);
+            else if (why == CACHE_MISS_FLUSHED)
+                counter_inc(&c->get_flushed);
+        }
+    }
+    reply_add(out, "END\r\n", 5);
+}
+
+static enum cache_op text_op(enum text_cmd cmd)
+{
+    switch (cmd) {
+    case TEXT_CMD_ADD: return CACHE_ADD;
+    case TEXT_CMD_REPLACE: return CACHE_REPLACE;
+    case TEXT_CMD_APPEND: return CACHE_APPEND;
+    case TEXT_CMD_PREPEND: return CACHE_PREPEND;
+    case TEXT_CMD_CAS: return CACHE_CAS;
+    default: return CACHE_SET;
+    }
+}
+
+/* Start a storage command: allocate the item the data block goes into. */
+static void text_update(struct text_session *s, const struct proto_env *env,
+                        const struct text_req *r, struct reply *out)
+{
+    enum cache_status err;
+    size_t nbytes = (size_t)r->vlen + 2;
+    struct item *it = cache_alloc(r->key, r->nkey, r->flags, text_exptime(env, r->exptime),
+                                  nbytes, env->now, &err);
+    if (it == NULL) {
+        if (err == CACHE_TOO_LARGE) {
+            counter_inc(&env->counters->store_too_large);
+            OUT(out, r->noreply, "SERVER_ERROR object too large for cache\r\n");
+        } else {
+            counter_inc(&env->counters->store_no_memory);
+            OUT(out, r->noreply, "SERVER_ERROR out of memory storing object\r\n");
+        }
+        s->state = TEXT_STATE_SWALLOW;
+        s->swallow = nbytes;
+        /* A failed set must not leave the old value to be served. */
+        if (r->cmd == TEXT_CMD_SET)
+            cache_delete(r->key, r->nkey, env->now, NULL);
+        return;
+    }
+    s->state = TEXT_STATE_DATA;
+    s->item = it;
+    s->filled = 0;
+    s->op = text_op(r->cmd);
+    s->cas = r->cas;
+    s->noreply = r->noreply;
+}
+
+/* The data block is complete: check its end and store it. */
+static void text_update_done(struct text_session *s, const struct proto_env *env,
+                             struct reply *out)
+{
+    struct item *it = s->item;
+    struct proto_counters *c = env->counters;
+    bool noreply = s->noreply;
+    s->item = NULL;
+    s->state = TEXT_STATE_CMD;
+    counter_inc(&c->cls[it->clsid].cmd_set);
+    const char *end = item_value(it) + it->nbytes - 2;
+    if (end[0] != '\r' || end[1] != '\n') {
+        OUT(out, noreply, "CLIENT_ERROR bad data chunk\r\n");
+        item_unref(it);
+        return;
+    }
+    unsigned cls = it->clsid;
+    switch (cache_store(it, s->op, s->cas, env->now)) {
+    case CACHE_STORED:
+        if (s->op == CACHE_CAS)
+            counter_inc(&c->cls[cls].cas_hits);
+        OUT(out, noreply, "STORED\r\n");
+        break;
+    case CACHE_EXISTS:
+        counter_inc(&c->cls[cls].cas_badval);
+        OUT(out, noreply, "EXISTS\r\n");
+        break;
+    case CACHE_NOT_FOUND:
+        counter_inc(&c->cas_misses);
+        OUT(out, noreply, "NOT_FOUND\r\n");
+        break;
+    case CACHE_NO_MEMORY:
+        OUT(out, noreply, "SERVER_ERROR out of memory storing object\r\n");
+        break;
+    default:
+        OUT(out, noreply, "NOT_STORED\r\n");
+        break;
+    }
+    item_unref(it);
+}
+
+static void text_arith(const struct proto_env *env, const struct text_req *r, struct reply *out)
+{
+    bool incr = r->cmd == TEXT_CMD_INCR;
+    uint64_t value;
+    struct proto_counters *c = env->counters;
+    unsigned cls = 0;
+    switch (cache_arith(r->key, r->nkey, incr, r->num, env->now, &value, &cls)) {
+    case CACHE_OK: {
+        char num[24];
+        char *d = fmt_u64(num + sizeof(num) - 2, value);
+        num[22] = '\r';
+        num[23] = '\n';
+        counter_inc(incr ? &c->cls[cls].incr_hits : &c->cls[cls].decr_hits);
+        if (!r->noreply)
+            reply_add(out, d, (size_t)(num + sizeof(num) - d));
+        break;
+    }
+    case CACHE_NOT_FOUND:
+        counter_inc(incr ? &c->incr_misses : &c->decr_misses);
+        OUT(out, r->noreply, "NOT_FOUND\r\n");
+        break;
+    case CACHE_NON_NUMERIC:
+        OUT(out, r->noreply, "CLIENT_ERROR cannot increment or decrement non-numeric value\r\n");
+        break;
+    default:
+        OUT(out, r->noreply, "SERVER_ERROR out of memory\r\n");
+        break;
+    }
+}
+
+static void text_flush(const struct proto_env *env, const struct text_req *r, struct reply *out)
+{
+    counter_inc(&env->counters->cmd_flush);
+    if (!env->settings->flush_enabled) {
+        OUT(out, r->noreply, "CLIENT_ERROR flush_all not allowed\r\n");
+        return;
+    }
+    /* As memcached: with CAS on, items stored up to one second before the
+     * moment go; a delay of 0 or less means now. */
+    rel_time_t when = r->exptime > 0 ? text_exptime(env, r->exptime) : env->now;
+    if (env->settings->use_cas)
+        when = when - 1;
+    cache_flush(when, env->now);
+    OUT(out, r->noreply, "OK\r\n");
+}
+
+static void text_memlimit(const struct proto_env *env, const struct text_req *r,
+                          struct reply *out)
+{
+    if (r->num < 8) {
+        OUT(out, r->noreply, "MEMLIMIT_TOO_SMALL cannot set maxbytes to less than 8m\r\n");
+    } else if (r->num > 1000000000) {
+        OUT(out, r->noreply, "MEMLIMIT_ADJUST_FAILED input value is megabytes not bytes\r\n");
+    } else {
+        cache_set_memlimit((size_t)r->num * 1024 * 1024);
+        (void)env;
+        OUT(out, r->noreply, "OK\r\n");
+    }
+}
+
+/* Run one parsed request line. */
+static void text_exec(struct text_session *s, const struct proto_env *env,
+                      const struct text_req *r, struct reply *out)
+{
+    struct proto_counters *c = env->counters;
+    unsigned cls = 0;
+    if (r->err != TEXT_OK) {
+        if (!r->noreply) {
+            reply_str(out, text_err_string(r->err));
+            reply_add(out, "\r\n", 2);
+        }
+        return;
+    }
+    switch (r->cmd) {
+    case TEXT_CMD_GET:
+    case TEXT_CMD_GETS:
+    case TEXT_CMD_GAT:
+    case TEXT_CMD_GATS:
+        text_get(env, r, out);
+        break;
+    case TEXT_CMD_SET:
+    case TEXT_CMD_ADD:
+    case TEXT_CMD_REPLACE:
+    case TEXT_CMD_APPEND:
+    case TEXT_CMD_PREPEND:
+    case TEXT_CMD_CAS:
+        text_update(s, env, r, out);
+        break;
+    case TEXT_CMD_INCR:
+    case TEXT_CMD_DECR:
+        text_arith(env, r, out);
+        break;
+    case TEXT_CMD_DELETE:
+        if (cache_delete(r->key, r->nkey, env->now, &cls) == CACHE_DELETED) {
+            counter_inc(&c->cls[cls].delete_hits);
+            OUT(out, r->noreply, "DELETED\r\n");
+        } else {
+            counter_inc(&c->delete_misses);
+            OUT(out, r->noreply, "NOT_FOUND\r\n");
+        }
+        break;
+    case TEXT_CMD_TOUCH:
+        counter_inc(&c->cmd_touch);
+        if (cache_touch(r->key, r->nkey, text_exptime(env, r->exptime), env->now, &cls) ==
+            CACHE_OK) {
+            counter_inc(&c->cls[cls].touch_hits);
+            OUT(out, r->noreply, "TOUCHED\r\n");
+        } else {
+            counter_inc(&c->touch_misses);
+            OUT(out, r->noreply, "NOT_FOUND\r\n");
+        }
+        break;
+    case TEXT_CMD_STATS:
+        text_stats(env, r, out);
+        break;
+    case TEXT_CMD_FLUSH_ALL:
+        text_flush(env, r, out);
+        break;
+    case TEXT_CMD_VERSION:
+        reply_printf(out, "VERSION %s\r\n", env->settings->version);
+        break;
+    case TEXT_CMD_QUIT:
+    case TEXT_CMD_CLOSE:
+        s->close = true;
+        break;
+    case TEXT_CMD_SHUTDOWN:
+        if (!env->settings->shutdown_enabled) {
+            reply_str(out, "ERROR: shutdown not enabled\r\n");
+        } else {
+            s->close = true;
+            env->hooks->shutdown(env->hooks->arg, r->has_num);
+        }
+        break;
+    case TEXT_CMD_VERBOSITY:
+        env->hooks->verbosity(env->hooks->arg, (int)(r->num > 2 ? 2 : r->num));
+        OUT(out, r->noreply, "OK\r\n");
+        break;
+    case TEXT_CMD_CACHE_MEMLIMIT:
+        text_memlimit(env, r, out);
+        break;
+    case TEXT_CMD_ERROR:
+        break;
+    }
+}
+
+void text_session_reset(struct text_session *s)
+{
+    if (s->item != NULL)
+        item_unref(s->item);
+    memset(s, 0, sizeof(*s));
+}
+
+/* A line with no newline yet: keep waiting, or give up on the connection. */
+static void text_check_partial(struct text_session *s, const char *buf, size_t len)
+{
+    if (len <= TEXT_LINE_MAX)
+        return;
+    /* Only a multi-get may be this long, as in memcached. */
+    size_t sp = 0;
+    while (sp < len && buf[sp] == ' ')
+        sp++;
+    bool is_get = (len - sp >= 4 && memcmp(buf + sp, "get ", 4) == 0) ||
+                  (len - sp >= 5 && memcmp(buf + sp, "gets ", 5) == 0);
+    if (sp > 100 || !is_get || len > TEXT_GET_LINE_MAX)
+        s->close = true;
+}
+
+size_t text_feed(struct text_session *s, const struct proto_env *env, const char *buf,
+                 size_t len, struct reply *out)
+{
+    size_t pos = 0;
+    int served = 0;
+    s->yielded = false;
+    while (!s->close) {
+        if (s->state == TEXT_STATE_SWALLOW) {
+            size_t n = len - pos < s->swallow ? len - pos : s->swallow;
+            pos += n;
+            s->swallow -= n;
+            if (s->swallow > 0)
+                break;
+            s->state = TEXT_STATE_CMD;
+            continue;
+        }
+        if (s->state == TEXT_STATE_DATA) {
+            size_t need = s->item->nbytes - s->filled;
+            size_t n = len - pos < need ? len - pos : need;
+            memcpy(item_value(s->item) + s->filled, buf + pos, n);
+            s->filled += n;
+            pos += n;
+            if (s->filled < s->item->nbytes)
+                break;
+            text_update_done(s, env, out);
+            continue;
+        }
+        if (pos == len)
+            break;
+        if (served >= env->settings->reqs_per_event) {
+            s->yielded = true;
+            counter_inc(&env->counters->conn_yields);
+            break;
+        }
+        const char *line = buf + pos;
+        const char *nl = memchr(line, '\n', len - pos);
+        if (nl == NULL) {
+            text_check_partial(s, line, len - pos);
+            break;
+        }
+        size_t llen = (size_t)(nl - line);
+        if (llen > 1 && line[llen - 1] == '\r')
+            llen--;
+        pos = (size_t)(nl - buf) + 1;
+        struct text_req req;
+        text_parse(line, llen, &req);
+        text_exec(s, env, &req, out);
+        served++;
+    }
+    return pos;
+}

@@ -1,0 +1,266 @@
+/*
+ * text_stats: the `stats` family of the ASCII protocol, with memcached's
+ * names and order so tools that scrape them keep working.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "cache.h"
+#include "lru.h"
+#include "slab.h"
+#include "text.h"
+
+#define STAT(out, name, fmt, ...) reply_printf((out), "STAT " name " " fmt "\r\n", __VA_ARGS__)
+
+static uint64_t sum_cls(const struct proto_counters *c, size_t field_off)
+{
+    uint64_t n = 0;
+    for (unsigned i = 0; i <= SLAB_MAX_CLASSES; i++)
+        n += counter_get((const counter_t *)((const char *)&c->cls[i] + field_off));
+    return n;
+}
+
+#define SUM_CLS(c, f) sum_cls((c), offsetof(struct proto_class_counters, f))
+
+static void stats_general(const struct proto_env *env, struct reply *out)
+{
+    struct proto_server_stats ss;
+    memset(&ss, 0, sizeof(ss));
+    env->hooks->server_stats(env->hooks->arg, &ss);
+    struct cache_stats cs;
+    cache_stats(&cs);
+    const struct proto_counters *c = &ss.sum;
+    uint64_t get_hits = SUM_CLS(c, get_hits);
+    uint64_t nbuckets = cs.hash_buckets;
+    unsigned hashpower = 0;
+    while ((1ULL << hashpower) < nbuckets)
+        hashpower++;
+
+    STAT(out, "pid", "%ld", ss.pid);
+    STAT(out, "uptime", "%u", ss.uptime);
+    STAT(out, "time", "%lld", (long long)ss.time);
+    STAT(out, "version", "%s", env->settings->version);
+    STAT(out, "libevent", "%s", "none");
+    STAT(out, "pointer_size", "%d", (int)(8 * sizeof(void *)));
+    STAT(out, "rusage_user", "%.6f", ss.rusage_user);
+    STAT(out, "rusage_system", "%.6f", ss.rusage_system);
+    STAT(out, "max_connections", "%llu", (unsigned long long)ss.max_connections);
+    STAT(out, "curr_connections", "%llu", (unsigned long long)ss.curr_connections);
+    STAT(out, "total_connections", "%llu", (unsigned long long)ss.total_connections);
+    STAT(out, "rejected_connections", "%llu", (unsigned long long)ss.rejected_connections);
+    STAT(out, "connection_structures", "%llu", (unsigned long long)ss.connection_structures);
+    STAT(out, "response_obj_oom", "%d", 0);
+    STAT(out, "response_obj_count", "%d", 0);
+    STAT(out, "response_obj_bytes", "%d", 0);
+    STAT(out, "read_buf_oom", "%d", 0);
+    STAT(out, "reserved_fds", "%d", 0);
+    STAT(out, "cmd_get", "%llu", (unsigned long long)counter_get(&c->cmd_get));
+    STAT(out, "cmd_set", "%llu", (unsigned long long)SUM_CLS(c, cmd_set));
+    STAT(out, "cmd_flush", "%llu", (unsigned long long)counter_get(&c->cmd_flush));
+    STAT(out, "cmd_touch", "%llu", (unsigned long long)counter_get(&c->cmd_touch));
+    STAT(out, "cmd_meta", "%llu", (unsigned long long)counter_get(&c->cmd_meta));
+    STAT(out, "get_hits", "%llu", (unsigned long long)get_hits);
+    STAT(out, "get_misses", "%llu", (unsigned long long)counter_get(&c->get_misses));
+    STAT(out, "get_expired", "%llu", (unsigned long long)counter_get(&c->get_expired));
+    STAT(out, "get_flushed", "%llu", (unsigned long long)counter_get(&c->get_flushed));
+    STAT(out, "delete_misses", "%llu", (unsigned long long)counter_get(&c->delete_misses));
+    STAT(out, "delete_hits", "%llu", (unsigned long long)SUM_CLS(c, delete_hits));
+    STAT(out, "incr_misses", "%llu", (unsigned long long)counter_get(&c->incr_misses));
+    STAT(out, "incr_hits", "%llu", (unsigned long long)SUM_CLS(c, incr_hits));
+    STAT(out, "decr_misses", "%llu", (unsigned long long)counter_get(&c->decr_misses));
+    STAT(out, "decr_hits", "%llu", (unsigned long long)SUM_CLS(c, decr_hits));
+    STAT(out, "cas_misses", "%llu", (unsigned long long)counter_get(&c->cas_misses));
+    STAT(out, "cas_hits", "%llu", (unsigned long long)SUM_CLS(c, cas_hits));
+    STAT(out, "cas_badval", "%llu", (unsigned long long)SUM_CLS(c, cas_badval));
+    STAT(out, "touch_hits", "%llu", (unsigned long long)SUM_CLS(c, touch_hits));
+    STAT(out, "touch_misses", "%llu", (unsigned long long)counter_get(&c->touch_misses));
+    STAT(out, "store_too_large", "%llu", (unsigned long long)counter_get(&c->store_too_large));
+    STAT(out, "store_no_memory", "%llu", (unsigned long long)counter_get(&c->store_no_memory));
+    STAT(out, "auth_cmds", "%d", 0);
+    STAT(out, "auth_errors", "%d", 0);
+    STAT(out, "bytes_read", "%llu", (unsigned long long)counter_get(&c->bytes_read));
+    STAT(out, "bytes_written", "%llu", (unsigned long long)counter_get(&c->bytes_written));
+    STAT(out, "limit_maxbytes", "%llu", (unsigned long long)cs.limit_maxbytes);
+    STAT(out, "accepting_conns", "%d", ss.accepting_conns ? 1 : 0);
+    STAT(out, "listen_disabled_num", "%llu", (unsigned long long)ss.listen_disabled_num);
+    STAT(out, "time_in_listen_disabled_us", "%d", 0);
+    STAT(out, "threads", "%d", ss.threads);
+    STAT(out, "conn_yields", "%llu", (unsigned long long)counter_get(&c->conn_yields));
+    STAT(out, "hash_power_level", "%u", hashpower);
+    STAT(out, "hash_bytes", "%llu", (unsigned long long)(nbuckets * sizeof(void *)));
+    STAT(out, "hash_is_expanding", "%d", 0);
+    STAT(out, "bytes", "%llu", (unsigned long long)cs.bytes);
+    STAT(out, "curr_items", "%llu", (unsigned long long)cs.curr_items);
+    STAT(out, "total_items", "%llu", (unsigned long long)cs.total_items);
+    STAT(out, "expired_unfetched", "%llu", (unsigned long long)cs.expired_unfetched);
+    STAT(out, "evicted_unfetched", "%llu", (unsigned long long)cs.evicted_unfetched);
+    STAT(out, "evicted_active", "%llu", (unsigned long long)cs.evicted_active);
+    STAT(out, "evictions", "%llu", (unsigned long long)cs.evictions);
+    STAT(out, "reclaimed", "%llu", (unsigned long long)cs.reclaimed);
+    reply_add(out, "END\r\n", 5);
+}
+
+static void stats_settings(const struct proto_env *env, struct reply *out)
+{
+    const struct proto_settings *s = env->settings;
+    struct proto_server_stats ss;
+    memset(&ss, 0, sizeof(ss));
+    env->hooks->server_stats(env->hooks->arg, &ss);
+    STAT(out, "maxbytes", "%llu", (unsigned long long)cache_memlimit());
+    STAT(out, "maxconns", "%d", s->maxconns);
+    STAT(out, "tcpport", "%d", s->port);
+    STAT(out, "udpport", "%d", s->udp_port);
+    STAT(out, "inter", "%s", s->inter ? s->inter : "NULL");
+    STAT(out, "verbosity", "%d", ss.verbosity);
+    STAT(out, "oldest", "%lu", 0UL);
+    STAT(out, "evictions", "%s", s->evict_to_free ? "on" : "off");
+    STAT(out, "domain_socket", "%s", s->unix_socket ? s->unix_socket : "NULL");
+    STAT(out, "umask", "%o", (unsigned)s->unix_mask);
+    STAT(out, "shutdown_command", "%s", s->shutdown_enabled ? "yes" : "no");
+    STAT(out, "growth_factor", "%.2f", s->factor);
+    STAT(out, "chunk_size", "%d", s->chunk_size);
+    STAT(out, "num_threads", "%d", s->threads);
+    STAT(out, "num_threads_per_udp", "%d", s->threads);
+    STAT(out, "stat_key_prefix", "%c", ':');
+    STAT(out, "detail_enabled", "%s", "no");
+    STAT(out, "reqs_per_event", "%d", s->reqs_per_event);
+    STAT(out, "cas_enabled", "%s", s->use_cas ? "yes" : "no");
+    STAT(out, "tcp_backlog", "%d", s->backlog);
+    STAT(out, "binding_protocol", "%s", "ascii");
+    STAT(out, "auth_enabled_sasl", "%s", "no");
+    STAT(out, "auth_enabled_ascii", "%s", "no");
+    STAT(out, "item_size_max", "%zu", s->item_size_max);
+    STAT(out, "maxconns_fast", "%s", s->maxconns_fast ? "yes" : "no");
+    STAT(out, "hashpower_init", "%d", s->hashpower);
+    STAT(out, "slab_reassign", "%s", "no");
+    STAT(out, "slab_automove", "%d", 0);
+    STAT(out, "lru_crawler", "%s", "no");
+    STAT(out, "lru_maintainer_thread", "%s", "no");
+    STAT(out, "idle_timeout", "%d", s->idle_timeout);
+    STAT(out, "flush_enabled", "%s", s->flush_enabled ? "yes" : "no");
+    STAT(out, "dump_enabled", "%s", "no");
+    reply_add(out, "END\r\n", 5);
+}
+
+static void stats_items(const struct proto_env *env, struct reply *out)
+{
+    for (unsigned c = 1; c <= slab_nclasses(); c++) {
+        struct lru_stats ls;
+        rel_time_t tail;
+        lru_snapshot(c, &ls, &tail);
+        if (ls.count == 0 && ls.evicted == 0 && ls.outofmemory == 0)
+            continue;
+#define ITEM_STAT(name, fmt, v) reply_printf(out, "STAT items:%u:" name " " fmt "\r\n", c, v)
+        ITEM_STAT("number", "%llu", (unsigned long long)ls.count);
+        ITEM_STAT("number_hot", "%d", 0);
+        ITEM_STAT("number_warm", "%d", 0);
+        ITEM_STAT("number_cold", "%llu", (unsigned long long)ls.count);
+        ITEM_STAT("age_hot", "%d", 0);
+        ITEM_STAT("age_warm", "%d", 0);
+        ITEM_STAT("age", "%u", ls.count && env->now > tail ? env->now - tail : 0);
+        ITEM_STAT("mem_requested", "%llu", (unsigned long long)(ls.count * slab_chunk_size(c)));
+        ITEM_STAT("evicted", "%llu", (unsigned long long)ls.evicted);
+        ITEM_STAT("evicted_nonzero", "%llu", (unsigned long long)ls.evicted_nonzero);
+        ITEM_STAT("evicted_time", "%u", ls.evicted_time);
+        ITEM_STAT("outofmemory", "%llu", (unsigned long long)ls.outofmemory);
+        ITEM_STAT("tailrepairs", "%d", 0);
+        ITEM_STAT("reclaimed", "%llu", (unsigned long long)ls.reclaimed);
+        ITEM_STAT("expired_unfetched", "%llu", (unsigned long long)ls.expired_unfetched);
+        ITEM_STAT("evicted_unfetched", "%llu", (unsigned long long)ls.evicted_unfetched);
+        ITEM_STAT("evicted_active", "%llu", (unsigned long long)ls.evicted_active);
+        ITEM_STAT("crawler_reclaimed", "%d", 0);
+        ITEM_STAT("crawler_items_checked", "%d", 0);
+        ITEM_STAT("lrutail_reflocked", "%llu", (unsigned long long)ls.lrutail_reflocked);
+        ITEM_STAT("moves_to_cold", "%d", 0);
+        ITEM_STAT("moves_to_warm", "%d", 0);
+        ITEM_STAT("moves_within_lru", "%llu", (unsigned long long)ls.moves_within_lru);
+        ITEM_STAT("direct_reclaims", "%llu", (unsigned long long)ls.direct_reclaims);
+        ITEM_STAT("hits_to_hot", "%d", 0);
+        ITEM_STAT("hits_to_warm", "%d", 0);
+        ITEM_STAT("hits_to_cold", "%d", 0);
+        ITEM_STAT("hits_to_temp", "%d", 0);
+#undef ITEM_STAT
+    }
+    reply_add(out, "END\r\n", 5);
+}
+
+static void stats_slabs(const struct proto_env *env, struct reply *out)
+{
+    struct proto_server_stats ss;
+    memset(&ss, 0, sizeof(ss));
+    env->hooks->server_stats(env->hooks->arg, &ss);
+    const struct proto_counters *pc = &ss.sum;
+    unsigned active = 0;
+    uint64_t malloced = 0;
+    for (unsigned c = 1; c <= slab_nclasses(); c++) {
+        struct slab_class_stats st;
+        slab_class_stats(c, &st);
+        if (st.used_chunks == 0)
+            continue;
+        active++;
+        uint64_t per_page = st.chunk_size >= SLAB_PAGE_SIZE ? 1 : SLAB_PAGE_SIZE / st.chunk_size;
+        uint64_t pages = (st.used_chunks + per_page - 1) / per_page;
+        malloced += pages * per_page * st.chunk_size;
+        const struct proto_class_counters *k = &pc->cls[c];
+#define SLAB_STAT(name, fmt, v) reply_printf(out, "STAT %u:" name " " fmt "\r\n", c, v)
+        SLAB_STAT("chunk_size", "%zu", st.chunk_size);
+        SLAB_STAT("chunks_per_page", "%llu", (unsigned long long)per_page);
+        SLAB_STAT("total_pages", "%llu", (unsigned long long)pages);
+        SLAB_STAT("total_chunks", "%llu", (unsigned long long)(pages * per_page));
+        SLAB_STAT("used_chunks", "%llu", (unsigned long long)st.used_chunks);
+        SLAB_STAT("free_chunks", "%llu", (unsigned long long)(pages * per_page - st.used_chunks));
+        SLAB_STAT("free_chunks_end", "%d", 0);
+        SLAB_STAT("get_hits", "%llu", (unsigned long long)counter_get(&k->get_hits));
+        SLAB_STAT("cmd_set", "%llu", (unsigned long long)counter_get(&k->cmd_set));
+        SLAB_STAT("delete_hits", "%llu", (unsigned long long)counter_get(&k->delete_hits));
+        SLAB_STAT("incr_hits", "%llu", (unsigned long long)counter_get(&k->incr_hits));
+        SLAB_STAT("decr_hits", "%llu", (unsigned long long)counter_get(&k->decr_hits));
+        SLAB_STAT("cas_hits", "%llu", (unsigned long long)counter_get(&k->cas_hits));
+        SLAB_STAT("cas_badval", "%llu", (unsigned long long)counter_get(&k->cas_badval));
+        SLAB_STAT("touch_hits", "%llu", (unsigned long long)counter_get(&k->touch_hits));
+#undef SLAB_STAT
+    }
+    STAT(out, "active_slabs", "%u", active);
+    STAT(out, "total_malloced", "%llu", (unsigned long long)malloced);
+    reply_add(out, "END\r\n", 5);
+}
+
+/* Item sizes in 32-byte buckets, as memcached's `stats sizes`. */
+static void stats_sizes(struct reply *out)
+{
+    reply_add(out, "STAT sizes_status disabled\r\nEND\r\n", 33);
+}
+
+static bool tok_eq(const struct text_token *t, const char *s)
+{
+    return t->p != NULL && t->len == strlen(s) && memcmp(t->p, s, t->len) == 0;
+}
+
+void text_stats(const struct proto_env *env, const struct text_req *r, struct reply *out)
+{
+    if (r->ntokens == 2) {
+        stats_general(env, out);
+        return;
+    }
+    const struct text_token *sub = &r->tok[1];
+    if (tok_eq(sub, "reset")) {
+        env->hooks->stats_reset(env->hooks->arg);
+        cache_stats_reset();
+        reply_str(out, "RESET\r\n");
+    } else if (tok_eq(sub, "settings")) {
+        stats_settings(env, out);
+    } else if (tok_eq(sub, "items")) {
+        stats_items(env, out);
+    } else if (tok_eq(sub, "slabs")) {
+        stats_slabs(env, out);
+    } else if (tok_eq(sub, "sizes")) {
+        stats_sizes(out);
+    } else if (tok_eq(sub, "conns")) {
+        env->hooks->conn_stats(env->hooks->arg, out);
+        reply_add(out, "END\r\n", 5);
+    } else if (tok_eq(sub, "detail")) {
+        reply_str(out, "CLIENT_ERROR usage: stats detail on|off|dump\r\n");
+    } else {
+        reply_str(out, "ERROR\r\n");
+    }
+}

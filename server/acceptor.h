@@ -1,0 +1,28 @@
+/*
+ * acceptor: the listening sockets and the thread that accepts on them and
+ * hands each new connection to a worker.  See acceptor.c.
+ */
+#ifndef MCD_ACCEPTOR_H
+#define MCD_ACCEPTOR_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "reply.h"
+
+/* Open every listening socket the config asks for.  0 or -errno, with the
+ * reason logged. */
+int acceptor_listen(const struct config *cfg);
+/* Accept until acceptor_stop(); runs on the calling thread. */
+void acceptor_run(void);
+/* Make acceptor_run return (async-signal-safe). */
+void acceptor_stop(void);
+/* Close the listening sockets and remove the unix socket file. */
+void acceptor_close(void);
+/* Connections refused because of -c. */
+uint64_t acceptor_rejected(void);
+/* Append `stats conns` lines for the listening sockets. */
+void acceptor_conn_stats(struct reply *r, rel_time_t now);
+
+#endif

@@ -1,0 +1,66 @@
+/*
+ * config: every setting of mcd, parsed once from the command line by
+ * options.c and handed by main.c to each module's setup.  No module reads
+ * argv or a global settings struct; this is the only place settings live.
+ */
+#ifndef MCD_CONFIG_H
+#define MCD_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define CONFIG_MAX_LISTEN 64
+#define MCD_VERSION "1.6.18-mcd-0.1"
+
+enum config_proto { CONFIG_PROTO_AUTO = 0, CONFIG_PROTO_ASCII, CONFIG_PROTO_BINARY };
+
+/* One address to listen on: host (NULL = any) and TCP port. */
+struct config_listen {
+    char *host;
+    int port;
+};
+
+struct config {
+    /* network */
+    int port;                    /* -p, default 11211 */
+    int udp_port;                /* -U, default 0 (off) */
+    char *unix_socket;           /* -s */
+    int unix_mask;               /* -a, default 0700 */
+    struct config_listen listen[CONFIG_MAX_LISTEN]; /* -l, port 0 = use -p */
+    int nlisten;
+    int backlog;                 /* -b, default 1024 */
+    int maxconns;                /* -c, default 1024 */
+    bool maxconns_fast;          /* -o maxconns_fast (default true) */
+    enum config_proto protocol;  /* -B */
+
+    /* process */
+    bool daemonize;              /* -d */
+    char *user;                  /* -u */
+    char *pidfile;               /* -P */
+    bool coredumps;              /* -r */
+    bool lock_memory;            /* -k */
+    int verbose;                 /* -v count */
+
+    /* threads and fairness */
+    int threads;                 /* -t, default 4 */
+    int reqs_per_event;          /* -R, default 20 */
+    int idle_timeout;            /* -o idle_timeout, seconds, 0 = off */
+
+    /* memory and items */
+    size_t maxbytes;             /* -m in bytes, default 64 MB */
+    bool evict_to_free;          /* false with -M */
+    bool use_cas;                /* false with -C */
+    size_t item_size_max;        /* -I, default 1 MB */
+    double factor;               /* -f, default 1.25 */
+    int chunk_size;              /* -n, default 48 */
+    int hashpower;               /* -o hashpower, default 16 */
+    bool slab_reassign;          /* -o slab_reassign (acknowledged) */
+
+    /* commands */
+    bool shutdown_enabled;       /* -A */
+    bool flush_enabled;          /* false with -F */
+    bool lru_crawler;            /* -o lru_crawler / no_lru_crawler */
+};
+
+#endif

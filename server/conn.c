@@ -1,0 +1,146 @@
+/*
+ * conn: buffers and the read → serve → write step of one connection.
+ *
+ * A step reads once, lets the protocol consume every complete request in
+ * the buffer (up to -R of them), then writes all replies with one writev —
+ * one read and one write per batch of pipelined requests, not per request.
+ * While a reply cannot be written completely no more input is served, so a
+ * client that does not read its replies cannot grow our memory: it only
+ * fills its own socket buffers.
+ */
+#include "conn.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#define CONN_RBUF_INITIAL 16384
+#define CONN_IOV_MAX 256
+
+struct conn *conn_new(int fd)
+{
+    struct conn *c = calloc(1, sizeof(*c));
+    if (c == NULL)
+        return NULL;
+    c->rbuf = malloc(CONN_RBUF_INITIAL);
+    if (c->rbuf == NULL) {
+        free(c);
+        return NULL;
+    }
+    c->fd = fd;
+    c->rcap = CONN_RBUF_INITIAL;
+    reply_init(&c->out);
+    return c;
+}
+
+void conn_free(struct conn *c)
+{
+    close(c->fd);
+    text_session_reset(&c->sess);
+    reply_free(&c->out);
+    free(c->rbuf);
+    free(c);
+}
+
+/* Write pending replies: 1 all sent, 0 socket full, -1 error. */
+static int conn_flush(struct conn *c, const struct proto_env *env)
+{
+    struct iovec iov[CONN_IOV_MAX];
+    while (!reply_empty(&c->out)) {
+        int n = reply_iov(&c->out, iov, CONN_IOV_MAX);
+        struct msghdr msg = { .msg_iov = iov, .msg_iovlen = (size_t)n };
+        ssize_t w = sendmsg(c->fd, &msg, MSG_NOSIGNAL);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -1;
+        }
+        counter_add(&env->counters->bytes_written, (uint64_t)w);
+        reply_consumed(&c->out, (size_t)w);
+    }
+    return 1;
+}
+
+/* Make room to read into; false if the line is beyond every limit. */
+static bool conn_room(struct conn *c)
+{
+    if (c->rpos == c->rlen) {
+        c->rpos = c->rlen = 0;
+    } else if (c->rpos > 0 && c->rlen == c->rcap) {
+        memmove(c->rbuf, c->rbuf + c->rpos, c->rlen - c->rpos);
+        c->rlen -= c->rpos;
+        c->rpos = 0;
+    }
+    if (c->rlen < c->rcap)
+        return true;
+    /* A full buffer holding one unfinished line: only a long get gets here. */
+    size_t ncap = c->rcap * 2;
+    if (ncap > TEXT_GET_LINE_MAX + CONN_RBUF_INITIAL)
+        return false;
+    char *nb = realloc(c->rbuf, ncap);
+    if (nb == NULL)
+        return false;
+    c->rbuf = nb;
+    c->rcap = ncap;
+    return true;
+}
+
+/* Serve what is buffered.  Returns true if -R stopped it early. */
+static bool conn_serve(struct conn *c, const struct proto_env *env)
+{
+    if (c->rpos == c->rlen)
+        return false;
+    size_t n = text_feed(&c->sess, env, c->rbuf + c->rpos, c->rlen - c->rpos, &c->out);
+    c->rpos += n;
+    if (n > 0)
+        c->last_cmd = env->now;
+    return c->sess.yielded;
+}
+
+enum conn_wait conn_run(struct conn *c, const struct proto_env *env)
+{
+    for (;;) {
+        /* Input already buffered first: left over by -R or a full socket. */
+        bool yielded = conn_serve(c, env);
+        int fl = conn_flush(c, env);
+        if (fl < 0)
+            return CONN_CLOSE;
+        if (fl == 0)
+            return CONN_WAIT_WRITE;
+        if (c->sess.close)
+            return CONN_CLOSE;
+        if (yielded)
+            return CONN_YIELD;
+        if (!conn_room(c))
+            return CONN_CLOSE;
+        ssize_t r = read(c->fd, c->rbuf + c->rlen, c->rcap - c->rlen);
+        if (r == 0)
+            return CONN_CLOSE;
+        if (r < 0) {
+            if (errno == EINTR)
+                continue;
+            return errno == EAGAIN || errno == EWOULDBLOCK ? CONN_WAIT_READ : CONN_CLOSE;
+        }
+        counter_add(&env->counters->bytes_read, (uint64_t)r);
+        size_t room = c->rcap - c->rlen;
+        c->rlen += (size_t)r;
+        if ((size_t)r < room) {
+            /* A short read drained the socket: serve, write, and go back to
+             * epoll rather than paying for a read that would say EAGAIN. */
+            yielded = conn_serve(c, env);
+            fl = conn_flush(c, env);
+            if (fl < 0)
+                return CONN_CLOSE;
+            if (fl == 0)
+                return CONN_WAIT_WRITE;
+            if (c->sess.close)
+                return CONN_CLOSE;
+            return yielded ? CONN_YIELD : CONN_WAIT_READ;
+        }
+    }
+}

@@ -1,0 +1,161 @@
+/*
+ * daemon: start-up chores, in memcached's order and with its messages, so
+ * init scripts and unit files written for memcached behave the same.
+ */
+#include "daemon.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "log.h"
+
+int daemon_check_user(const struct config *cfg)
+{
+    if ((getuid() == 0 || geteuid() == 0) && (cfg->user == NULL || cfg->user[0] == '\0')) {
+        fprintf(stderr, "can't run as root without the -u switch\n");
+        return -EPERM;
+    }
+    return 0;
+}
+
+int daemon_set_limits(const struct config *cfg)
+{
+    struct rlimit rl;
+    if (cfg->coredumps) {
+        /* Ask for unlimited cores; fall back to the hard limit. */
+        if (getrlimit(RLIMIT_CORE, &rl) == 0) {
+            struct rlimit want = { RLIM_INFINITY, RLIM_INFINITY };
+            if (setrlimit(RLIMIT_CORE, &want) != 0) {
+                rl.rlim_cur = rl.rlim_max;
+                setrlimit(RLIMIT_CORE, &rl);
+            }
+        }
+        if (getrlimit(RLIMIT_CORE, &rl) != 0 || rl.rlim_cur == 0) {
+            fprintf(stderr, "failed to ensure corefile creation\n");
+            return -EPERM;
+        }
+    }
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) {
+        fprintf(stderr, "failed to getrlimit number of files\n");
+        return -errno;
+    }
+    rlim_t need = (rlim_t)cfg->maxconns + 64;
+    if (rl.rlim_cur < need) {
+        rl.rlim_cur = need;
+        if (rl.rlim_max < need)
+            rl.rlim_max = need;
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0) {
+            fprintf(stderr, "failed to set rlimit for open files. Try starting as root "
+                            "or requesting smaller maxconns value.\n");
+            return -errno;
+        }
+    }
+    return 0;
+}
+
+void daemon_lock_memory(const struct config *cfg)
+{
+    if (cfg->lock_memory && mlockall(MCL_CURRENT | MCL_FUTURE) != 0)
+        fprintf(stderr, "warning: -k invalid, mlockall() failed: %s\n", strerror(errno));
+}
+
+int daemon_detach(const struct config *cfg)
+{
+    if (!cfg->daemonize)
+        return 0;
+    if (getppid() == 1)
+        return 0;   /* already a daemon */
+    pid_t pid = fork();
+    if (pid < 0) {
+        fprintf(stderr, "failed to daemon() in order to daemonize\n");
+        return -errno;
+    }
+    if (pid > 0)
+        _exit(EXIT_SUCCESS);
+    if (setsid() < 0)
+        return -errno;
+    if (chdir("/") != 0)
+        return -errno;
+    if (cfg->verbose == 0) {
+        int fd = open("/dev/null", O_RDWR);
+        if (fd >= 0) {
+            dup2(fd, STDIN_FILENO);
+            dup2(fd, STDOUT_FILENO);
+            dup2(fd, STDERR_FILENO);
+            if (fd > STDERR_FILENO)
+                close(fd);
+        }
+    }
+    return 0;
+}
+
+void daemon_write_pidfile(const char *path)
+{
+    if (path == NULL)
+        return;
+    FILE *f = fopen(path, "w");
+    if (f == NULL) {
+        fprintf(stderr, "Could not open the pid file %s for writing: %s\n", path, strerror(errno));
+        return;
+    }
+    fprintf(f, "%ld\n", (long)getpid());
+    if (fclose(f) != 0)
+        fprintf(stderr, "Could not close the pid file %s: %s\n", path, strerror(errno));
+}
+
+void daemon_remove_pidfile(const char *path)
+{
+    if (path != NULL && unlink(path) != 0 && errno != ENOENT)
+        fprintf(stderr, "Could not remove the pid file %s: %s\n", path, strerror(errno));
+}
+
+int daemon_drop_privileges(const struct config *cfg)
+{
+    if (getuid() != 0 && geteuid() != 0)
+        return 0;
+    struct passwd *pw = getpwnam(cfg->user);
+    if (pw == NULL) {
+        fprintf(stderr, "can't find the user %s to switch to\n", cfg->user);
+        return -ENOENT;
+    }
+    if (setgroups(0, NULL) != 0 && pw->pw_uid != 0)
+        log_msg(LOG_INFO, "setgroups: %s", strerror(errno));
+    if (setgid(pw->pw_gid) < 0 || setuid(pw->pw_uid) < 0) {
+        fprintf(stderr, "failed to assume identity of user %s\n", cfg->user);
+        return -EPERM;
+    }
+    return 0;
+}
+
+static void (*stop_cb)(void);
+
+static void daemon_on_signal(int sig)
+{
+    (void)sig;
+    if (stop_cb != NULL)
+        stop_cb();
+}
+
+void daemon_signals(void (*on_stop)(void))
+{
+    stop_cb = on_stop;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = daemon_on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGUSR1, &sa, NULL);
+    sa.sa_handler = SIG_IGN;
+    sigaction(SIGPIPE, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+}

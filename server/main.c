@@ -1,0 +1,211 @@
+/*
+ * main: parse the command line into a config, wire the modules in order
+ * (storage, workers, listeners, process chores), run the acceptor on this
+ * thread, and tear everything down in reverse when told to stop.  This is
+ * the only file that knows every module; it also implements the protocol
+ * hooks that need server-wide facts (stats, shutdown, verbosity).
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sysexits.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "acceptor.h"
+#include "cache.h"
+#include "config.h"
+#include "daemon.h"
+#include "log.h"
+#include "options.h"
+#include "worker.h"
+
+/* Counters as they were at the last `stats reset`. */
+static struct proto_counters baseline;
+static pthread_mutex_t baseline_lock = PTHREAD_MUTEX_INITIALIZER;
+static int64_t start_unix;
+static int nthreads;
+static int maxconns;
+
+static void hook_server_stats(void *arg, struct proto_server_stats *out)
+{
+    (void)arg;
+    rel_time_t now = workers_now();
+    out->pid = (long)getpid();
+    out->uptime = now >= 2 ? now - 2 : 0;
+    out->time = start_unix + out->uptime;
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) == 0) {
+        out->rusage_user = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6;
+        out->rusage_system = (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+    }
+    out->max_connections = (uint64_t)maxconns;
+    out->curr_connections = workers_curr_conns();
+    out->total_connections = workers_total_conns();
+    out->rejected_connections = acceptor_rejected();
+    out->connection_structures = out->curr_connections;
+    out->accepting_conns = true;
+    out->threads = nthreads;
+    out->verbosity = log_level();
+    workers_sum_counters(&out->sum);
+    counter_t *dst = (counter_t *)&out->sum;
+    const counter_t *base = (const counter_t *)&baseline;
+    pthread_mutex_lock(&baseline_lock);
+    for (size_t i = 0; i < sizeof(baseline) / sizeof(counter_t); i++)
+        atomic_store_explicit(&dst[i], counter_get(&dst[i]) - counter_get(&base[i]),
+                              memory_order_relaxed);
+    pthread_mutex_unlock(&baseline_lock);
+}
+
+static void hook_conn_stats(void *arg, struct reply *r)
+{
+    (void)arg;
+    rel_time_t now = workers_now();
+    acceptor_conn_stats(r, now);
+    workers_conn_stats(r, now);
+}
+
+static void hook_stats_reset(void *arg)
+{
+    (void)arg;
+    pthread_mutex_lock(&baseline_lock);
+    workers_sum_counters(&baseline);
+    pthread_mutex_unlock(&baseline_lock);
+}
+
+static void hook_shutdown(void *arg, bool graceful)
+{
+    (void)arg;
+    (void)graceful;
+    log_msg(LOG_INFO, "shutdown requested by a client");
+    acceptor_stop();
+}
+
+static void hook_verbosity(void *arg, int level)
+{
+    (void)arg;
+    log_set_level(level);
+}
+
+static const struct proto_hooks hooks = {
+    .server_stats = hook_server_stats,
+    .conn_stats = hook_conn_stats,
+    .stats_reset = hook_stats_reset,
+    .shutdown = hook_shutdown,
+    .verbosity = hook_verbosity,
+};
+
+static void settings_from_config(const struct config *cfg, struct proto_settings *s,
+                                 char *inter, size_t ninter)
+{
+    memset(s, 0, sizeof(*s));
+    s->version = MCD_VERSION;
+    s->use_cas = cfg->use_cas;
+    s->flush_enabled = cfg->flush_enabled;
+    s->shutdown_enabled = cfg->shutdown_enabled;
+    s->evict_to_free = cfg->evict_to_free;
+    s->item_size_max = cfg->item_size_max;
+    s->maxbytes = cfg->maxbytes;
+    s->maxconns = cfg->maxconns;
+    s->threads = cfg->threads;
+    s->port = cfg->port;
+    s->udp_port = cfg->udp_port;
+    s->reqs_per_event = cfg->reqs_per_event;
+    s->backlog = cfg->backlog;
+    s->hashpower = cfg->hashpower;
+    s->chunk_size = cfg->chunk_size;
+    s->factor = cfg->factor;
+    s->idle_timeout = cfg->idle_timeout;
+    s->unix_socket = cfg->unix_socket;
+    s->unix_mask = cfg->unix_mask;
+    s->maxconns_fast = cfg->maxconns_fast;
+    inter[0] = '\0';
+    for (int i = 0; i < cfg->nlisten; i++) {
+        size_t used = strlen(inter);
+        snprintf(inter + used, ninter - used, "%s%s", i ? "," : "",
+                 cfg->listen[i].host ? cfg->listen[i].host : "*");
+    }
+    s->inter = cfg->nlisten ? inter : NULL;
+}
+
+int main(int argc, char **argv)
+{
+    struct config cfg;
+    options_defaults(&cfg);
+    int rc = options_parse(&cfg, argc, argv, stdout, stderr);
+    if (rc == OPTIONS_EXIT_OK)
+        return 0;
+    if (rc != OPTIONS_RUN)
+        return EX_USAGE;
+    log_set_level(cfg.verbose);
+    nthreads = cfg.threads;
+    maxconns = cfg.maxconns;
+
+    if (daemon_check_user(&cfg) != 0)
+        return EX_USAGE;
+    if (daemon_set_limits(&cfg) != 0)
+        return EX_OSERR;
+    if (daemon_detach(&cfg) != 0)
+        return EX_OSERR;
+    daemon_lock_memory(&cfg);
+
+    clock_setup();
+    start_unix = (int64_t)time(NULL);
+    struct cache_options co = {
+        .maxbytes = cfg.maxbytes,
+        .item_size_max = cfg.item_size_max,
+        .factor = cfg.factor,
+        .min_chunk = (size_t)cfg.chunk_size,
+        .hashpower = (unsigned)cfg.hashpower,
+        .use_cas = cfg.use_cas,
+        .evict_to_free = cfg.evict_to_free,
+        .started = start_unix - 2,
+    };
+    if ((rc = cache_setup(&co)) != 0) {
+        fprintf(stderr, "failed to set up the cache: %s\n", strerror(-rc));
+        return EX_OSERR;
+    }
+
+    struct proto_settings settings;
+    char inter[1024];
+    settings_from_config(&cfg, &settings, inter, sizeof(inter));
+    struct worker_options wo = {
+        .threads = cfg.threads,
+        .idle_timeout = cfg.idle_timeout,
+        .settings = &settings,
+        .hooks = &hooks,
+    };
+    int exit_code = 0;
+    if ((rc = workers_start(&wo)) != 0) {
+        fprintf(stderr, "failed to start worker threads: %s\n", strerror(-rc));
+        exit_code = EX_OSERR;
+        goto stop_workers;
+    }
+    if (acceptor_listen(&cfg) != 0) {
+        exit_code = EX_OSERR;
+        goto stop_listeners;
+    }
+    daemon_write_pidfile(cfg.pidfile);
+    if (daemon_drop_privileges(&cfg) != 0) {
+        exit_code = EX_OSERR;
+        goto stop_pidfile;
+    }
+    daemon_signals(acceptor_stop);
+    log_msg(LOG_INFO, "mcd %s: %d worker threads, %zu MB", MCD_VERSION, cfg.threads,
+            cfg.maxbytes / (1024 * 1024));
+
+    acceptor_run();
+
+stop_pidfile:
+    daemon_remove_pidfile(cfg.pidfile);
+stop_listeners:
+    acceptor_close();
+stop_workers:
+    workers_stop();
+    cache_teardown();
+    options_free(&cfg);
+    return exit_code;
+}

@@ -1,0 +1,364 @@
+/*
+ * worker: one thread per -t, each running its own epoll loop.
+ *
+ * The acceptor hands a socket over by pushing its fd on the worker's queue
+ * (a small mutex-guarded ring) and writing its eventfd; from then on only
+ * that worker touches the connection, so connection state needs no locks.
+ * Each worker owns its counters (one writer, read by `stats` with relaxed
+ * loads) and reads the clock once per loop turn, handing `now` down.
+ *
+ * A connection stopped by -R goes on a run-again list and the loop polls
+ * with a zero timeout until the list is empty, so one busy pipelined client
+ * cannot starve the others of the same worker.
+ */
+#include "worker.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <arpa/inet.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "conn.h"
+#include "log.h"
+
+#define WORKER_QUEUE 1024
+#define WORKER_EVENTS 256
+
+struct worker {
+    int id;
+    pthread_t thread;
+    int epfd;
+    int evfd;
+    pthread_mutex_t qlock;          /* guards the hand-off ring */
+    int queue[WORKER_QUEUE];
+    unsigned qhead, qlen;
+    pthread_mutex_t list_lock;      /* guards the conn list against `stats conns` */
+    struct conn *conns;
+    struct conn *current;           /* the connection being served */
+    struct conn *yield_head;
+    struct proto_counters counters;
+    struct proto_env env;
+};
+
+static struct worker *workers;
+static int nworkers;
+static unsigned next_worker;
+static struct worker_options wopts;
+static _Atomic bool stopping;
+static _Atomic uint64_t curr_conns, total_conns;
+static _Atomic rel_time_t shared_now;
+static struct timespec clock_origin;
+
+void clock_setup(void) { clock_gettime(CLOCK_MONOTONIC, &clock_origin); }
+
+rel_time_t clock_rel_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (rel_time_t)(ts.tv_sec - clock_origin.tv_sec + 2);
+}
+
+rel_time_t workers_now(void) { return atomic_load(&shared_now); }
+
+/* memcached's "tcp:ADDR:PORT" / "unix:PATH" form of a socket address. */
+static void addr_str(const struct sockaddr_storage *ss, socklen_t len, char *out, size_t n)
+{
+    char host[INET6_ADDRSTRLEN] = "";
+    if (ss->ss_family == AF_INET) {
+        const struct sockaddr_in *a = (const struct sockaddr_in *)ss;
+        inet_ntop(AF_INET, &a->sin_addr, host, sizeof(host));
+        snprintf(out, n, "tcp:%s:%u", host, ntohs(a->sin_port));
+    } else if (ss->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)ss;
+        inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof(host));
+        snprintf(out, n, "tcp6:[%s]:%u", host, ntohs(a->sin6_port));
+    } else if (ss->ss_family == AF_UNIX) {
+        const struct sockaddr_un *a = (const struct sockaddr_un *)ss;
+        snprintf(out, n, "unix:%s", len > sizeof(sa_family_t) ? a->sun_path : "");
+    } else {
+        snprintf(out, n, "unknown");
+    }
+}
+
+static void worker_watch(struct worker *w, struct conn *c, enum conn_wait want)
+{
+    if (c->waiting == want)
+        return;
+    struct epoll_event ev = { .events = want == CONN_WAIT_WRITE ? EPOLLOUT : EPOLLIN,
+                              .data.ptr = c };
+    epoll_ctl(w->epfd, EPOLL_CTL_MOD, c->fd, &ev);
+    c->waiting = want;
+}
+
+static void worker_close(struct worker *w, struct conn *c)
+{
+    log_msg(LOG_DEBUG, "<%d connection closed.", c->fd);
+    epoll_ctl(w->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+    pthread_mutex_lock(&w->list_lock);
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        w->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    pthread_mutex_unlock(&w->list_lock);
+    conn_free(c);
+    atomic_fetch_sub(&curr_conns, 1);
+}
+
+static void worker_adopt(struct worker *w, int fd)
+{
+    struct conn *c = conn_new(fd);
+    if (c == NULL) {
+        log_msg(LOG_ERROR, "failed to allocate a connection");
+        close(fd);
+        atomic_fetch_sub(&curr_conns, 1);
+        return;
+    }
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+    if (getpeername(fd, (struct sockaddr *)&ss, &len) == 0)
+        addr_str(&ss, len, c->addr, sizeof(c->addr));
+    len = sizeof(ss);
+    if (getsockname(fd, (struct sockaddr *)&ss, &len) == 0) {
+        addr_str(&ss, len, c->listen_addr, sizeof(c->listen_addr));
+        if (ss.ss_family == AF_UNIX)
+            memcpy(c->addr, c->listen_addr, sizeof(c->addr));
+    }
+    c->last_cmd = w->env.now;
+    c->waiting = CONN_WAIT_READ;
+    struct epoll_event ev = { .events = EPOLLIN, .data.ptr = c };
+    if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
+        conn_free(c);
+        atomic_fetch_sub(&curr_conns, 1);
+        return;
+    }
+    pthread_mutex_lock(&w->list_lock);
+    c->next = w->conns;
+    if (w->conns)
+        w->conns->prev = c;
+    w->conns = c;
+    pthread_mutex_unlock(&w->list_lock);
+    log_msg(LOG_DEBUG, "<%d new auto-negotiating client connection", fd);
+}
+
+static void worker_drain_queue(struct worker *w)
+{
+    uint64_t v;
+    if (read(w->evfd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+        log_msg(LOG_ERROR, "worker %d: eventfd read: %s", w->id, strerror(errno));
+    for (;;) {
+        pthread_mutex_lock(&w->qlock);
+        if (w->qlen == 0) {
+            pthread_mutex_unlock(&w->qlock);
+            return;
+        }
+        int fd = w->queue[w->qhead];
+        w->qhead = (w->qhead + 1) % WORKER_QUEUE;
+        w->qlen--;
+        pthread_mutex_unlock(&w->qlock);
+        worker_adopt(w, fd);
+    }
+}
+
+static void worker_step(struct worker *w, struct conn *c)
+{
+    w->current = c;
+    enum conn_wait r = conn_run(c, &w->env);
+    w->current = NULL;
+    if (r == CONN_CLOSE) {
+        worker_close(w, c);
+        return;
+    }
+    if (r == CONN_YIELD) {
+        c->yielded = true;
+        c->ynext = w->yield_head;
+        w->yield_head = c;
+        r = CONN_WAIT_READ;
+    }
+    worker_watch(w, c, r);
+}
+
+static void worker_idle_sweep(struct worker *w)
+{
+    struct conn *c = w->conns, *next;
+    for (; c != NULL; c = next) {
+        next = c->next;
+        if (!c->yielded && reply_empty(&c->out) &&
+            w->env.now - c->last_cmd > (rel_time_t)wopts.idle_timeout) {
+            log_msg(LOG_INFO, "idle timeout: closing connection %d", c->fd);
+            worker_close(w, c);
+        }
+    }
+}
+
+static void *worker_main(void *arg)
+{
+    struct worker *w = arg;
+    struct epoll_event ev[WORKER_EVENTS];
+    rel_time_t last_sweep = 0;
+    while (!atomic_load_explicit(&stopping, memory_order_relaxed)) {
+        int timeout = w->yield_head ? 0 : (wopts.idle_timeout > 0 ? 1000 : -1);
+        int n = epoll_wait(w->epfd, ev, WORKER_EVENTS, timeout);
+        w->env.now = clock_rel_now();
+        if (w->id == 0)
+            atomic_store_explicit(&shared_now, w->env.now, memory_order_relaxed);
+        /* Connections that yielded last turn go again, after the new events. */
+        struct conn *again = w->yield_head;
+        w->yield_head = NULL;
+        for (int i = 0; i < n; i++) {
+            if (ev[i].data.ptr == NULL) {
+                worker_drain_queue(w);
+                continue;
+            }
+            struct conn *c = ev[i].data.ptr;
+            if (!c->yielded)
+                worker_step(w, c);
+        }
+        while (again != NULL) {
+            struct conn *c = again;
+            again = c->ynext;
+            c->yielded = false;
+            worker_step(w, c);
+        }
+        if (wopts.idle_timeout > 0 && w->env.now != last_sweep) {
+            last_sweep = w->env.now;
+            worker_idle_sweep(w);
+        }
+    }
+    return NULL;
+}
+
+static int worker_init(struct worker *w, int id)
+{
+    memset(w, 0, sizeof(*w));
+    w->id = id;
+    w->epfd = epoll_create1(EPOLL_CLOEXEC);
+    w->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (w->epfd < 0 || w->evfd < 0)
+        return -errno;
+    struct epoll_event ev = { .events = EPOLLIN, .data.ptr = NULL };
+    if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->evfd, &ev) != 0)
+        return -errno;
+    pthread_mutex_init(&w->qlock, NULL);
+    pthread_mutex_init(&w->list_lock, NULL);
+    w->env.settings = wopts.settings;
+    w->env.hooks = wopts.hooks;
+    w->env.counters = &w->counters;
+    w->env.now = clock_rel_now();
+    return 0;
+}
+
+int workers_start(const struct worker_options *opt)
+{
+    wopts = *opt;
+    nworkers = opt->threads;
+    atomic_store(&stopping, false);
+    atomic_store(&shared_now, clock_rel_now());
+    workers = aligned_alloc(64, sizeof(*workers) * (size_t)nworkers);
+    if (workers == NULL)
+        return -ENOMEM;
+    for (int i = 0; i < nworkers; i++) {
+        int rc = worker_init(&workers[i], i);
+        if (rc != 0)
+            return rc;
+    }
+    for (int i = 0; i < nworkers; i++) {
+        int rc = pthread_create(&workers[i].thread, NULL, worker_main, &workers[i]);
+        if (rc != 0)
+            return -rc;
+    }
+    return 0;
+}
+
+void workers_stop(void)
+{
+    if (workers == NULL)
+        return;
+    atomic_store(&stopping, true);
+    for (int i = 0; i < nworkers; i++) {
+        uint64_t one = 1;
+        if (write(workers[i].evfd, &one, sizeof(one)) < 0)
+            log_msg(LOG_ERROR, "worker %d: wake: %s", i, strerror(errno));
+    }
+    for (int i = 0; i < nworkers; i++)
+        pthread_join(workers[i].thread, NULL);
+    for (int i = 0; i < nworkers; i++) {
+        struct worker *w = &workers[i];
+        while (w->conns != NULL)
+            worker_close(w, w->conns);
+        for (; w->qlen > 0; w->qlen--, w->qhead = (w->qhead + 1) % WORKER_QUEUE)
+            close(w->queue[w->qhead]);
+        close(w->epfd);
+        close(w->evfd);
+        pthread_mutex_destroy(&w->qlock);
+        pthread_mutex_destroy(&w->list_lock);
+    }
+    free(workers);
+    workers = NULL;
+}
+
+int workers_dispatch(int fd)
+{
+    struct worker *w = &workers[next_worker++ % (unsigned)nworkers];
+    pthread_mutex_lock(&w->qlock);
+    if (w->qlen == WORKER_QUEUE) {
+        pthread_mutex_unlock(&w->qlock);
+        return -EAGAIN;
+    }
+    w->queue[(w->qhead + w->qlen) % WORKER_QUEUE] = fd;
+    w->qlen++;
+    pthread_mutex_unlock(&w->qlock);
+    atomic_fetch_add(&curr_conns, 1);
+    atomic_fetch_add(&total_conns, 1);
+    uint64_t one = 1;
+    if (write(w->evfd, &one, sizeof(one)) < 0)
+        log_msg(LOG_ERROR, "worker %d: wake: %s", w->id, strerror(errno));
+    return 0;
+}
+
+uint64_t workers_curr_conns(void) { return atomic_load(&curr_conns); }
+
+uint64_t workers_total_conns(void) { return atomic_load(&total_conns); }
+
+void workers_sum_counters(struct proto_counters *out)
+{
+    memset(out, 0, sizeof(*out));
+    counter_t *dst = (counter_t *)out;
+    size_t n = sizeof(*out) / sizeof(counter_t);
+    for (int i = 0; i < nworkers; i++) {
+        const counter_t *src = (const counter_t *)&workers[i].counters;
+        for (size_t k = 0; k < n; k++)
+            counter_add(&dst[k], counter_get(&src[k]));
+    }
+}
+
+void workers_conn_stats(struct reply *r, rel_time_t now)
+{
+    for (int i = 0; i < nworkers; i++) {
+        struct worker *w = &workers[i];
+        pthread_mutex_lock(&w->list_lock);
+        for (struct conn *c = w->conns; c != NULL; c = c->next) {
+            const char *state = c == w->current ? "conn_parse_cmd"
+                                : c->waiting == CONN_WAIT_WRITE ? "conn_mwrite"
+                                                                : "conn_waiting";
+            reply_printf(r, "STAT %d:addr %s\r\n", c->fd, c->addr);
+            reply_printf(r, "STAT %d:listen_addr %s\r\n", c->fd, c->listen_addr);
+            reply_printf(r, "STAT %d:state %s\r\n", c->fd, state);
+            reply_printf(r, "STAT %d:secs_since_last_cmd %u\r\n", c->fd,
+                         now >= c->last_cmd ? now - c->last_cmd : 0);
+        }
+        pthread_mutex_unlock(&w->list_lock);
+    }
+}

@@ -1,0 +1,50 @@
+/*
+ * worker: N threads, each with its own epoll loop over the connections the
+ * acceptor hands it.  See worker.c.
+ */
+#ifndef MCD_WORKER_H
+#define MCD_WORKER_H
+
+#include <stdint.h>
+
+#include "config.h"
+#include "proto.h"
+#include "reply.h"
+
+/* What workers need to serve requests. */
+struct worker_options {
+    int threads;
+    int idle_timeout;                   /* seconds, 0 = never */
+    const struct proto_settings *settings;
+    const struct proto_hooks *hooks;
+};
+
+/* Connection counts, for stats and for the acceptor's -c check. */
+struct worker_conn_counts {
+    uint64_t curr, total;
+};
+
+/* Start the worker threads.  0 or -errno. */
+int workers_start(const struct worker_options *opt);
+/* Stop the threads, close every connection, free everything. */
+void workers_stop(void);
+/* Hand an accepted socket to the next worker, round-robin.  0 or -errno
+ * (the caller then closes the socket). */
+int workers_dispatch(int fd);
+/* Connections open now, counting those being handed over. */
+uint64_t workers_curr_conns(void);
+/* Connections accepted since start. */
+uint64_t workers_total_conns(void);
+/* Sum every worker's counters into `out` (zeroed first). */
+void workers_sum_counters(struct proto_counters *out);
+/* Append `stats conns` lines for every client connection. */
+void workers_conn_stats(struct reply *r, rel_time_t now);
+/* Current cache time, as the workers see it. */
+rel_time_t workers_now(void);
+
+/* Cache time from the monotonic clock (cache time 2 = process start). */
+rel_time_t clock_rel_now(void);
+/* Set the clock's origin; call once before anything reads it. */
+void clock_setup(void);
+
+#endif

@@ -1,0 +1,551 @@
+/*
+ * cache: memcached's storage semantics over the striped table, the per-class
+ * LRU lists and the slab allocator.
+ *
+ * Locking: every operation on a key takes that key's stripe lock, once.
+ * Linking and unlinking also take the class's LRU lock, inside the stripe
+ * lock.  Eviction starts from the LRU side, so it only trylocks stripes and
+ * skips an item whose stripe is busy — the order stays stripe → LRU.
+ *
+ * Lifetime: the table holds one reference to each linked item.  A reader
+ * takes its reference under the stripe lock, so an item can be unlinked
+ * (replaced, deleted, evicted) while a connection is still writing it out;
+ * its memory returns to the budget when that last reference goes.
+ *
+ * CAS uniques come from a counter per stripe, bumped under the stripe lock:
+ * uniques only need to change whenever a key's item changes, and a key
+ * never leaves its stripe, so no global counter is shared by all writers.
+ *
+ * flush_all with no delay unlinks everything at once, stripe by stripe, so
+ * the memory is free immediately; a delayed flush records the time, and
+ * items stored before it are treated as missing once it has come.
+ */
+#include "cache.h"
+
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "expiry.h"
+#include "hash.h"
+#include "lru.h"
+#include "slab.h"
+#include "table.h"
+
+/* Tail items one eviction pass looks at before giving up. */
+#define CACHE_EVICT_SCAN 5
+/* Eviction passes one allocation may make before reporting out of memory. */
+#define CACHE_EVICT_PASSES 20000
+
+static struct cache_options opts;
+static _Atomic rel_time_t oldest_live;
+
+int cache_setup(const struct cache_options *opt)
+{
+    opts = *opt;
+    atomic_store(&oldest_live, 0);
+    struct slab_options so = {
+        .maxbytes = opt->maxbytes,
+        .factor = opt->factor,
+        .min_chunk = opt->min_chunk,
+        .item_size_max = opt->item_size_max,
+        .header_size = sizeof(struct item),
+    };
+    int rc = slab_setup(&so);
+    if (rc != 0)
+        return rc;
+    lru_setup(slab_nclasses());
+    rc = table_setup(opt->hashpower);
+    if (rc != 0) {
+        lru_teardown();
+        slab_teardown();
+    }
+    return rc;
+}
+
+void cache_teardown(void)
+{
+    cache_flush(0, 0);
+    table_teardown();
+    lru_teardown();
+    slab_teardown();
+}
+
+int64_t cache_started(void) { return opts.started; }
+
+bool cache_use_cas(void) { return opts.use_cas; }
+
+void item_unref(struct item *it)
+{
+    if (atomic_fetch_sub_explicit(&it->refcount, 1, memory_order_acq_rel) == 1)
+        slab_free(it, it->clsid);
+}
+
+static bool item_live(const struct item *it, rel_time_t now, enum cache_miss *why)
+{
+    if (expiry_passed(it->exptime, now)) {
+        *why = CACHE_MISS_EXPIRED;
+        return false;
+    }
+    rel_time_t ol = atomic_load_explicit(&oldest_live, memory_order_relaxed);
+    if (ol != 0 && ol <= now && it->time <= ol) {
+        *why = CACHE_MISS_FLUSHED;
+        return false;
+    }
+    return true;
+}
+
+/* Link a new item into a locked stripe and its LRU. */
+static void cache_link(struct table_stripe *s, struct item *it, rel_time_t now)
+{
+    it->time = now;
+    it->cas = opts.use_cas ? ++s->cas : 0;
+    item_ref(it);
+    atomic_fetch_or_explicit(&it->iflags, ITEM_LINKED, memory_order_relaxed);
+    table_insert(s, it);
+    s->total_items++;
+    lru_link(it);
+}
+
+/* Unlink an item from a locked stripe and its LRU, dropping the table's reference. */
+static void cache_unlink(struct table_stripe *s, struct item *it)
+{
+    table_remove(s, it);
+    lru_unlink(it);
+    atomic_fetch_and_explicit(&it->iflags, (uint8_t)~ITEM_LINKED, memory_order_relaxed);
+    item_unref(it);
+}
+
+/* Find a live item in a locked stripe, unlinking a dead one on the way. */
+static struct item *cache_find(struct table_stripe *s, uint32_t hash, const char *key,
+                               size_t nkey, rel_time_t now, enum cache_miss *why)
+{
+    enum cache_miss dummy;
+    struct item *it = table_find(s, hash, key, nkey);
+    if (it != NULL && !item_live(it, now, why ? why : &dummy)) {
+        cache_unlink(s, it);
+        return NULL;
+    }
+    return it;
+}
+
+/*
+ * One eviction pass over class `cls`: reclaim an expired item or evict the
+ * first inactive, unreferenced one near the tail.  true if one went.
+ */
+static bool cache_evict_one(unsigned cls, rel_time_t now)
+{
+    struct lru *l = lru_of(cls);
+    pthread_mutex_lock(&l->lock);
+    struct item *it = l->tail;
+    for (int checked = 0; it != NULL && checked < CACHE_EVICT_SCAN; checked++) {
+        struct item *prev = it->prev;
+        enum cache_miss why = CACHE_MISS_NONE;
+        bool dead = !item_live(it, now, &why);
+        uint8_t fl = atomic_load_explicit(&it->iflags, memory_order_relaxed);
+        if (!dead && (fl & ITEM_ACTIVE) && opts.evict_to_free) {
+            /* Second chance: recently read, so move it to the head. */
+            atomic_fetch_and_explicit(&it->iflags, (uint8_t)~ITEM_ACTIVE, memory_order_relaxed);
+            lru_remove_locked(l, it);
+            lru_push_head_locked(l, it);
+            l->stats.moves_within_lru++;
+            it = prev;
+            continue;
+        }
+        if (!dead && !opts.evict_to_free) {
+            it = prev;
+            continue;
+        }
+        struct table_stripe *s = table_stripe(it->hash);
+        if (pthread_mutex_trylock(&s->lock) != 0) {
+            it = prev;
+            continue;
+        }
+        if (atomic_load_explicit(&it->refcount, memory_order_acquire) > 1) {
+            l->stats.lrutail_reflocked++;
+            pthread_mutex_unlock(&s->lock);
+            it = prev;
+            continue;
+        }
+        if (dead) {
+            l->stats.reclaimed++;
+            if (!(fl & ITEM_FETCHED))
+                l->stats.expired_unfetched++;
+        } else {
+            l->stats.evicted++;
+            if (it->exptime != 0)
+                l->stats.evicted_nonzero++;
+            if (!(fl & ITEM_FETCHED))
+                l->stats.evicted_unfetched++;
+            l->stats.evicted_time = now - it->time;
+        }
+        table_remove(s, it);
+        lru_remove_locked(l, it);
+        atomic_fetch_and_explicit(&it->iflags, (uint8_t)~ITEM_LINKED, memory_order_relaxed);
+        pthread_mutex_unlock(&s->lock);
+        pthread_mutex_unlock(&l->lock);
+        item_unref(it);
+        return true;
+    }
+    pthread_mutex_unlock(&l->lock);
+    return false;
+}
+
+/* Evict from the class holding the most memory, other than `skip`. */
+static bool cache_evict_elsewhere(unsigned skip, rel_time_t now)
+{
+    unsigned best = 0;
+    uint64_t best_bytes = 0;
+    for (unsigned c = 1; c <= slab_nclasses(); c++) {
+        struct slab_class_stats st;
+        slab_class_stats(c, &st);
+        uint64_t b = st.used_chunks * st.chunk_size;
+        if (c != skip && b > best_bytes) {
+            best = c;
+            best_bytes = b;
+        }
+    }
+    return best != 0 && cache_evict_one(best, now);
+}
+
+static void *cache_alloc_chunk(unsigned cls, rel_time_t now)
+{
+    for (int pass = 0; pass < CACHE_EVICT_PASSES; pass++) {
+        void *p = slab_alloc(cls);
+        if (p != NULL)
+            return p;
+        if (!cache_evict_one(cls, now) && !cache_evict_elsewhere(cls, now))
+            break;
+    }
+    struct lru *l = lru_of(cls);
+    pthread_mutex_lock(&l->lock);
+    l->stats.outofmemory++;
+    pthread_mutex_unlock(&l->lock);
+    return NULL;
+}
+
+bool cache_item_fits(size_t nkey, size_t nbytes)
+{
+    return slab_class_for(item_total(nkey, nbytes)) != 0;
+}
+
+static struct item *cache_alloc_at(const char *key, size_t nkey, uint32_t hash, uint32_t flags,
+                                   rel_time_t exptime, size_t nbytes, rel_time_t now,
+                                   enum cache_status *err)
+{
+    unsigned cls = slab_class_for(item_total(nkey, nbytes));
+    if (cls == 0) {
+        *err = CACHE_TOO_LARGE;
+        return NULL;
+    }
+    struct item *it = cache_alloc_chunk(cls, now);
+    if (it == NULL) {
+        *err = CACHE_NO_MEMORY;
+        return NULL;
+    }
+    it->h_next = it->prev = it->next = NULL;
+    it->cas = 0;
+    it->exptime = exptime;
+    it->time = now;
+    it->flags = flags;
+    it->nbytes = (uint32_t)nbytes;
+    it->hash = hash;
+    atomic_store_explicit(&it->refcount, 1, memory_order_relaxed);
+    atomic_store_explicit(&it->iflags, 0, memory_order_relaxed);
+    it->nkey = (uint8_t)nkey;
+    it->clsid = (uint8_t)cls;
+    memcpy(it->data, key, nkey);
+    return it;
+}
+
+struct item *cache_alloc(const char *key, size_t nkey, uint32_t flags, rel_time_t exptime,
+                         size_t nbytes, rel_time_t now, enum cache_status *err)
+{
+    return cache_alloc_at(key, nkey, hash_key(key, nkey), flags, exptime, nbytes, now, err);
+}
+
+/* Build the item append/prepend store: old value and new data joined. */
+static struct item *cache_join(struct item *old, struct item *it, bool append, rel_time_t now)
+{
+    enum cache_status err;
+    size_t olen = old->nbytes - 2, nlen = it->nbytes - 2;
+    struct item *j = cache_alloc_at(item_key(it), it->nkey, it->hash, old->flags, old->exptime,
+                                    olen + nlen + 2, now, &err);
+    if (j == NULL)
+        return NULL;
+    char *v = item_value(j);
+    if (append) {
+        memcpy(v, item_value(old), olen);
+        memcpy(v + olen, item_value(it), nlen + 2);
+    } else {
+        memcpy(v, item_value(it), nlen);
+        memcpy(v + nlen, item_value(old), olen + 2);
+    }
+    return j;
+}
+
+enum cache_status cache_store(struct item *it, enum cache_op op, uint64_t cas, rel_time_t now)
+{
+    struct table_stripe *s = table_stripe(it->hash);
+    enum cache_status st = CACHE_STORED;
+    struct item *link = it;
+    pthread_mutex_lock(&s->lock);
+    struct item *old = cache_find(s, it->hash, item_key(it), it->nkey, now, NULL);
+    switch (op) {
+    case CACHE_ADD:
+        if (old != NULL) {
+            /* memcached refreshes the item a failed add collided with. */
+            old->time = now;
+            st = CACHE_NOT_STORED;
+        }
+        break;
+    case CACHE_CAS:
+        if (old == NULL)
+            st = CACHE_NOT_FOUND;
+        else if (opts.use_cas && old->cas != cas)
+            st = CACHE_EXISTS;
+        break;
+    case CACHE_APPEND:
+    case CACHE_PREPEND:
+        if (old == NULL) {
+            st = CACHE_NOT_STORED;
+        } else {
+            link = cache_join(old, it, op == CACHE_APPEND, now);
+            if (link == NULL)
+                st = CACHE_NO_MEMORY;
+        }
+        break;
+    case CACHE_REPLACE:
+        if (old == NULL)
+            st = CACHE_NOT_STORED;
+        break;
+    case CACHE_SET:
+        break;
+    }
+    if (st == CACHE_STORED) {
+        if (old != NULL)
+            cache_unlink(s, old);
+        cache_link(s, link, now);
+        it->cas = link->cas;
+    }
+    pthread_mutex_unlock(&s->lock);
+    if (link != it && link != NULL)
+        item_unref(link);
+    return st;
+}
+
+static void cache_mark_read(struct item *it)
+{
+    uint8_t fl = atomic_load_explicit(&it->iflags, memory_order_relaxed);
+    if ((fl & (ITEM_FETCHED | ITEM_ACTIVE)) != (ITEM_FETCHED | ITEM_ACTIVE))
+        atomic_fetch_or_explicit(&it->iflags, ITEM_FETCHED | ITEM_ACTIVE, memory_order_relaxed);
+}
+
+static struct item *cache_lookup(const char *key, size_t nkey, bool touch, rel_time_t exptime,
+                                 rel_time_t now, enum cache_miss *why)
+{
+    uint32_t hash = hash_key(key, nkey);
+    struct table_stripe *s = table_stripe(hash);
+    *why = CACHE_MISS_NONE;
+    pthread_mutex_lock(&s->lock);
+    struct item *it = cache_find(s, hash, key, nkey, now, why);
+    if (it != NULL) {
+        item_ref(it);
+        if (touch) {
+            it->exptime = exptime;
+            it->time = now;
+        }
+    }
+    pthread_mutex_unlock(&s->lock);
+    if (it != NULL)
+        cache_mark_read(it);
+    return it;
+}
+
+struct item *cache_get(const char *key, size_t nkey, rel_time_t now, enum cache_miss *why)
+{
+    return cache_lookup(key, nkey, false, 0, now, why);
+}
+
+struct item *cache_get_touch(const char *key, size_t nkey, rel_time_t exptime, rel_time_t now,
+                             enum cache_miss *why)
+{
+    return cache_lookup(key, nkey, true, exptime, now, why);
+}
+
+enum cache_status cache_touch(const char *key, size_t nkey, rel_time_t exptime, rel_time_t now,
+                              unsigned *cls)
+{
+    enum cache_miss why;
+    struct item *it = cache_lookup(key, nkey, true, exptime, now, &why);
+    if (it == NULL)
+        return CACHE_NOT_FOUND;
+    if (cls != NULL)
+        *cls = it->clsid;
+    item_unref(it);
+    return CACHE_OK;
+}
+
+enum cache_status cache_delete(const char *key, size_t nkey, rel_time_t now, unsigned *cls)
+{
+    uint32_t hash = hash_key(key, nkey);
+    struct table_stripe *s = table_stripe(hash);
+    pthread_mutex_lock(&s->lock);
+    struct item *it = cache_find(s, hash, key, nkey, now, NULL);
+    if (it != NULL) {
+        if (cls != NULL)
+            *cls = it->clsid;
+        cache_unlink(s, it);
+    }
+    pthread_mutex_unlock(&s->lock);
+    return it != NULL ? CACHE_DELETED : CACHE_NOT_FOUND;
+}
+
+static bool arith_space(char c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r';
+}
+
+bool cache_arith_apply(const char *val, size_t len, bool incr, uint64_t delta, uint64_t *out)
+{
+    /* As strtoull: leading space, a sign, digits; then space or the end. */
+    size_t i = 0;
+    while (i < len && arith_space(val[i]))
+        i++;
+    bool neg = false;
+    if (i < len && (val[i] == '+' || val[i] == '-'))
+        neg = val[i++] == '-';
+    size_t start = i;
+    uint64_t v = 0;
+    for (; i < len && val[i] >= '0' && val[i] <= '9'; i++) {
+        uint64_t d = (uint64_t)(val[i] - '0');
+        if (v > (UINT64_MAX - d) / 10)
+            return false;
+        v = v * 10 + d;
+    }
+    if (i == start || (i < len && !arith_space(val[i])))
+        return false;
+    if (neg) {
+        v = -v;
+        if ((int64_t)v < 0)
+            return false;
+    }
+    if (incr)
+        v += delta;
+    else
+        v = delta > v ? 0 : v - delta;
+    *out = v;
+    return true;
+}
+
+enum cache_status cache_arith(const char *key, size_t nkey, bool incr, uint64_t delta,
+                              rel_time_t now, uint64_t *value, unsigned *cls)
+{
+    uint32_t hash = hash_key(key, nkey);
+    struct table_stripe *s = table_stripe(hash);
+    enum cache_status st = CACHE_OK;
+    pthread_mutex_lock(&s->lock);
+    struct item *it = cache_find(s, hash, key, nkey, now, NULL);
+    if (it == NULL) {
+        st = CACHE_NOT_FOUND;
+    } else if (it->nbytes <= 2 || !cache_arith_apply(item_value(it), it->nbytes - 2, incr,
+                                                     delta, value)) {
+        st = CACHE_NON_NUMERIC;
+    } else {
+        char buf[24];
+        if (cls != NULL)
+            *cls = it->clsid;
+        int n = snprintf(buf, sizeof(buf), "%llu", (unsigned long long)*value);
+        if ((size_t)n + 2 <= it->nbytes &&
+            atomic_load_explicit(&it->refcount, memory_order_acquire) == 1) {
+            /* Fits and nobody is reading it: rewrite in place, space-padded
+             * to the old length as memcached does. */
+            memcpy(item_value(it), buf, (size_t)n);
+            memset(item_value(it) + n, ' ', it->nbytes - 2 - (size_t)n);
+            it->cas = opts.use_cas ? ++s->cas : 0;
+            it->time = now;
+        } else {
+            struct item *ni = cache_alloc_at(key, nkey, hash, it->flags, it->exptime,
+                                             (size_t)n + 2, now, &st);
+            if (ni == NULL) {
+                st = CACHE_NO_MEMORY;
+            } else {
+                memcpy(item_value(ni), buf, (size_t)n);
+                memcpy(item_value(ni) + n, "\r\n", 2);
+                cache_unlink(s, it);
+                cache_link(s, ni, now);
+                item_unref(ni);
+                st = CACHE_OK;
+            }
+        }
+    }
+    pthread_mutex_unlock(&s->lock);
+    return st;
+}
+
+void cache_flush(rel_time_t when, rel_time_t now)
+{
+    if (when > now) {
+        atomic_store(&oldest_live, when);
+        return;
+    }
+    atomic_store(&oldest_live, 0);
+    for (unsigned i = 0; i < table_nstripes(); i++) {
+        struct table_stripe *s = table_stripe_at(i);
+        pthread_mutex_lock(&s->lock);
+        for (uint32_t b = 0; b <= s->mask; b++) {
+            while (s->buckets[b] != NULL)
+                cache_unlink(s, s->buckets[b]);
+        }
+        pthread_mutex_unlock(&s->lock);
+    }
+}
+
+void cache_set_memlimit(size_t maxbytes) { slab_set_limit(maxbytes); }
+
+size_t cache_memlimit(void) { return slab_mem_limit(); }
+
+void cache_stats(struct cache_stats *out)
+{
+    memset(out, 0, sizeof(*out));
+    for (unsigned i = 0; i < table_nstripes(); i++) {
+        struct table_stripe *s = table_stripe_at(i);
+        pthread_mutex_lock(&s->lock);
+        out->curr_items += s->count;
+        out->bytes += s->bytes;
+        out->total_items += s->total_items;
+        out->hash_buckets += s->mask + 1;
+        pthread_mutex_unlock(&s->lock);
+    }
+    for (unsigned c = 1; c <= slab_nclasses(); c++) {
+        struct lru_stats ls;
+        rel_time_t tail;
+        lru_snapshot(c, &ls, &tail);
+        out->evictions += ls.evicted;
+        out->reclaimed += ls.reclaimed;
+        out->expired_unfetched += ls.expired_unfetched;
+        out->evicted_unfetched += ls.evicted_unfetched;
+        out->evicted_active += ls.evicted_active;
+    }
+    out->malloced = slab_mem_used();
+    out->limit_maxbytes = slab_mem_limit();
+}
+
+void cache_stats_reset(void)
+{
+    for (unsigned i = 0; i < table_nstripes(); i++) {
+        struct table_stripe *s = table_stripe_at(i);
+        pthread_mutex_lock(&s->lock);
+        s->total_items = 0;
+        pthread_mutex_unlock(&s->lock);
+    }
+    for (unsigned c = 1; c <= slab_nclasses(); c++) {
+        struct lru *l = lru_of(c);
+        pthread_mutex_lock(&l->lock);
+        uint64_t count = l->stats.count;
+        memset(&l->stats, 0, sizeof(l->stats));
+        l->stats.count = count;
+        pthread_mutex_unlock(&l->lock);
+    }
+}

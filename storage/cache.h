@@ -1,0 +1,126 @@
+/*
+ * cache: the storage API the protocol layer calls — memcached's operations
+ * (store, get, touch, delete, incr/decr, flush) over the table, the LRU and
+ * the slab allocator.  See cache.c for the locking and eviction rules.
+ */
+#ifndef MCD_CACHE_H
+#define MCD_CACHE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "item.h"
+
+enum cache_status {
+    CACHE_OK = 0,
+    CACHE_STORED,
+    CACHE_NOT_STORED,
+    CACHE_EXISTS,
+    CACHE_NOT_FOUND,
+    CACHE_DELETED,
+    CACHE_TOO_LARGE,
+    CACHE_NO_MEMORY,
+    CACHE_NON_NUMERIC,
+};
+
+enum cache_op {
+    CACHE_SET,
+    CACHE_ADD,
+    CACHE_REPLACE,
+    CACHE_APPEND,
+    CACHE_PREPEND,
+    CACHE_CAS,
+};
+
+/* Why a lookup missed, for the get_expired / get_flushed counters. */
+enum cache_miss { CACHE_MISS_NONE = 0, CACHE_MISS_EXPIRED, CACHE_MISS_FLUSHED };
+
+struct cache_options {
+    size_t maxbytes;
+    size_t item_size_max;
+    double factor;
+    size_t min_chunk;
+    unsigned hashpower;
+    bool use_cas;
+    bool evict_to_free;
+    int64_t started;            /* unix time of cache time 0 */
+};
+
+/* Totals for `stats`. */
+struct cache_stats {
+    uint64_t curr_items;
+    uint64_t bytes;
+    uint64_t evictions;
+    uint64_t reclaimed;
+    uint64_t expired_unfetched;
+    uint64_t evicted_unfetched;
+    uint64_t evicted_active;
+    uint64_t total_items;
+    uint64_t hash_buckets;
+    uint64_t malloced;          /* bytes of chunks handed out */
+    uint64_t limit_maxbytes;
+};
+
+/* Set up slabs, LRU and table.  0 or -errno. */
+int cache_setup(const struct cache_options *opt);
+/* Free every item and the structures. */
+void cache_teardown(void);
+/* Unix time of cache time 0. */
+int64_t cache_started(void);
+/* Whether CAS uniques are kept (-C turns them off). */
+bool cache_use_cas(void);
+
+/* Largest value (without \r\n) that fits with a key of `nkey` bytes. */
+bool cache_item_fits(size_t nkey, size_t nbytes);
+/*
+ * Allocate an unlinked item for `key` with room for `nbytes` of value
+ * (including \r\n), evicting if the budget is full.  The caller owns the
+ * one reference.  NULL with *err = CACHE_TOO_LARGE or CACHE_NO_MEMORY.
+ */
+struct item *cache_alloc(const char *key, size_t nkey, uint32_t flags, rel_time_t exptime,
+                         size_t nbytes, rel_time_t now, enum cache_status *err);
+/*
+ * Store a filled item according to `op`; `cas` is the client's unique for
+ * CACHE_CAS.  The caller keeps its reference.  Returns STORED, NOT_STORED,
+ * EXISTS, NOT_FOUND or NO_MEMORY (append/prepend could not grow).
+ */
+enum cache_status cache_store(struct item *it, enum cache_op op, uint64_t cas, rel_time_t now);
+/* Look a key up; a hit comes back with a reference the caller drops. */
+struct item *cache_get(const char *key, size_t nkey, rel_time_t now, enum cache_miss *why);
+/* Look up and set a new expiry time (gat); same reference rule. */
+struct item *cache_get_touch(const char *key, size_t nkey, rel_time_t exptime, rel_time_t now,
+                             enum cache_miss *why);
+/* Set a new expiry time: CACHE_OK or CACHE_NOT_FOUND.  *cls (if not NULL) gets the item's class. */
+enum cache_status cache_touch(const char *key, size_t nkey, rel_time_t exptime, rel_time_t now,
+                              unsigned *cls);
+/* Delete: CACHE_DELETED or CACHE_NOT_FOUND; *cls as for cache_touch. */
+enum cache_status cache_delete(const char *key, size_t nkey, rel_time_t now, unsigned *cls);
+/*
+ * incr/decr by `delta`: incr wraps at 2^64, decr stops at 0.  On CACHE_OK
+ * *value holds the new value.  CACHE_NOT_FOUND, CACHE_NON_NUMERIC or
+ * CACHE_NO_MEMORY otherwise.
+ */
+enum cache_status cache_arith(const char *key, size_t nkey, bool incr, uint64_t delta,
+                              rel_time_t now, uint64_t *value, unsigned *cls);
+/*
+ * Invalidate every item stored at or before `when` once `now` reaches it;
+ * when <= now the items are removed at once.
+ */
+void cache_flush(rel_time_t when, rel_time_t now);
+/* Change the memory budget. */
+void cache_set_memlimit(size_t maxbytes);
+/* The memory budget in bytes. */
+size_t cache_memlimit(void);
+/* Sum the storage counters. */
+void cache_stats(struct cache_stats *out);
+/* Zero the counters that `stats reset` resets. */
+void cache_stats_reset(void);
+
+/*
+ * Pure incr/decr arithmetic on a value's bytes (no \r\n): parses a decimal
+ * unsigned 64-bit number as memcached does.  false if not numeric.
+ */
+bool cache_arith_apply(const char *val, size_t len, bool incr, uint64_t delta, uint64_t *out);
+
+#endif

@@ -1,0 +1,41 @@
+/*
+ * hash: the key hash used by the table.  A 64-bit multiply-and-mix over
+ * eight bytes at a time, folded to 32 bits: keys are short, so the
+ * per-call cost matters more than throughput on long inputs.
+ */
+#ifndef MCD_HASH_H
+#define MCD_HASH_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+static inline uint64_t hash_mix(uint64_t h)
+{
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdULL;
+    h ^= h >> 33;
+    h *= 0xc4ceb9fe1a85ec53ULL;
+    h ^= h >> 33;
+    return h;
+}
+
+/* 32-bit hash of a key: low bits pick the lock stripe, high bits the bucket. */
+static inline uint32_t hash_key(const char *key, size_t n)
+{
+    const uint64_t m = 0x9e3779b97f4a7c15ULL;
+    uint64_t h = 0x2545f4914f6cdd1dULL ^ (n * m);
+    while (n >= 8) {
+        uint64_t w;
+        memcpy(&w, key, 8);
+        h = (h ^ hash_mix(w)) * m;
+        key += 8;
+        n -= 8;
+    }
+    uint64_t w = 0;
+    memcpy(&w, key, n);
+    h = hash_mix(h ^ w ^ (n << 59));
+    return (uint32_t)(h ^ (h >> 32));
+}
+
+#endif

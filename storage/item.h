@@ -1,0 +1,66 @@
+/*
+ * item: the layout of one cached item, shared by the table, the LRU, the
+ * slab allocator and the protocol layer (which reads keys and values out of
+ * it and hands the value to writev without copying).
+ *
+ * One allocation holds the header, the key and the value; the value is stored
+ * with its trailing "\r\n" so a reply can point an iovec straight at it.  The
+ * header has no pointers into other allocations, so a later warm restart can
+ * save items as they are, rewriting only the list links.
+ *
+ * Ownership: an item linked in the table holds one reference; whoever reads
+ * an item outside the stripe lock takes another (item_ref) and drops it with
+ * item_unref; the last unref frees the memory.
+ */
+#ifndef MCD_ITEM_H
+#define MCD_ITEM_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Seconds since the cache started; 0 as an expiry time means "never". */
+typedef uint32_t rel_time_t;
+
+#define ITEM_KEY_MAX 250
+
+enum item_flag {
+    ITEM_LINKED = 1,   /* in the table and in its class's LRU */
+    ITEM_FETCHED = 2,  /* read at least once since stored */
+    ITEM_ACTIVE = 4,   /* read since it last passed the LRU tail (second chance) */
+};
+
+struct item {
+    struct item *h_next;        /* hash chain within one stripe */
+    struct item *prev, *next;   /* class LRU, head = most recent */
+    uint64_t cas;
+    rel_time_t exptime;         /* 0 = never */
+    rel_time_t time;            /* last stored or accessed */
+    uint32_t flags;             /* client flags */
+    uint32_t nbytes;            /* value length including the trailing \r\n */
+    uint32_t hash;
+    _Atomic uint16_t refcount;
+    _Atomic uint8_t iflags;     /* enum item_flag */
+    uint8_t nkey;
+    uint8_t clsid;              /* slab class */
+    char data[];                /* key, then value */
+};
+
+static inline char *item_key(struct item *it) { return it->data; }
+static inline char *item_value(struct item *it) { return it->data + it->nkey; }
+/* Bytes an item with this key and value length needs. */
+static inline size_t item_total(size_t nkey, size_t nbytes)
+{
+    return sizeof(struct item) + nkey + nbytes;
+}
+
+static inline void item_ref(struct item *it)
+{
+    atomic_fetch_add_explicit(&it->refcount, 1, memory_order_relaxed);
+}
+
+/* Drop a reference; the last one frees the item (defined in cache.c). */
+void item_unref(struct item *it);
+
+#endif
