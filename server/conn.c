@@ -71,6 +71,14 @@ static bool conn_room(struct conn *c)
 {
     if (c->rpos == c->rlen) {
         c->rpos = c->rlen = 0;
+        /* Give back the room a long multi-get line made us take. */
+        if (c->rcap > CONN_RBUF_INITIAL) {
+            char *nb = realloc(c->rbuf, CONN_RBUF_INITIAL);
+            if (nb != NULL) {
+                c->rbuf = nb;
+                c->rcap = CONN_RBUF_INITIAL;
+            }
+        }
     } else if (c->rpos > 0 && c->rlen == c->rcap) {
         memmove(c->rbuf, c->rbuf + c->rpos, c->rlen - c->rpos);
         c->rlen -= c->rpos;
