@@ -267,7 +267,7 @@ static void text_parse_flush(struct text_req *r)
     if (r->ntokens != (r->noreply ? 3 : 2)) {
         int32_t delay;
         if (!text_parse_i32(r->tok[1].p, r->tok[1].len, &delay)) {
-            text_fail(r, TEXT_E_FORMAT);
+            text_fail(r, TEXT_E_EXPTIME);
             return;
         }
         r->exptime = delay;
@@ -340,6 +340,9 @@ void text_parse(const char *line, size_t len, struct text_req *r)
             text_parse_get(r, TEXT_CMD_GATS, line, len);
         else
             text_fail(r, TEXT_E_ERROR);
+    } else if (tok_is(c, "mn")) {
+        /* The meta no-op; the other meta commands come with the meta protocol. */
+        r->cmd = TEXT_CMD_MN;
     } else if (tok_is(c, "set")) {
         text_parse_update(r, TEXT_CMD_SET);
     } else if (tok_is(c, "add")) {

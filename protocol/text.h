@@ -28,6 +28,7 @@ enum text_cmd {
     TEXT_CMD_DELETE, TEXT_CMD_TOUCH,
     TEXT_CMD_STATS, TEXT_CMD_FLUSH_ALL, TEXT_CMD_VERSION, TEXT_CMD_QUIT,
     TEXT_CMD_SHUTDOWN, TEXT_CMD_VERBOSITY, TEXT_CMD_CACHE_MEMLIMIT,
+    TEXT_CMD_MN,                /* meta no-op */
     TEXT_CMD_CLOSE,             /* looks like HTTP: close without a reply */
 };
 

@@ -311,6 +311,9 @@ static void text_exec(struct text_session *s, const struct proto_env *env,
     case TEXT_CMD_VERSION:
         reply_printf(out, "VERSION %s\r\n", env->settings->version);
         break;
+    case TEXT_CMD_MN:
+        reply_add(out, "MN\r\n", 4);
+        break;
     case TEXT_CMD_QUIT:
     case TEXT_CMD_CLOSE:
         s->close = true;

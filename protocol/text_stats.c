@@ -52,6 +52,9 @@ static void stats_general(const struct proto_env *env, struct reply *out)
     STAT(out, "response_obj_oom", "%d", 0);
     STAT(out, "response_obj_count", "%d", 0);
     STAT(out, "response_obj_bytes", "%d", 0);
+    STAT(out, "read_buf_count", "%llu", (unsigned long long)ss.curr_connections);
+    STAT(out, "read_buf_bytes", "%llu", (unsigned long long)ss.curr_connections * 16384);
+    STAT(out, "read_buf_bytes_free", "%d", 0);
     STAT(out, "read_buf_oom", "%d", 0);
     STAT(out, "reserved_fds", "%d", 0);
     STAT(out, "cmd_get", "%llu", (unsigned long long)counter_get(&c->cmd_get));
@@ -89,14 +92,34 @@ static void stats_general(const struct proto_env *env, struct reply *out)
     STAT(out, "hash_power_level", "%u", hashpower);
     STAT(out, "hash_bytes", "%llu", (unsigned long long)(nbuckets * sizeof(void *)));
     STAT(out, "hash_is_expanding", "%d", 0);
+    /* mcd has no slab mover, LRU crawler or log watchers: these stay 0. */
+    static const char *const absent[] = {
+        "slab_reassign_rescues", "slab_reassign_chunk_rescues", "slab_reassign_evictions_nomem",
+        "slab_reassign_inline_reclaim", "slab_reassign_busy_items", "slab_reassign_busy_deletes",
+        "slab_reassign_running", "slabs_moved", "lru_crawler_running", "lru_crawler_starts",
+        "lru_maintainer_juggles", "malloc_fails", "log_worker_dropped", "log_worker_written",
+        "log_watcher_skipped", "log_watcher_sent", "log_watchers", "unexpected_napi_ids",
+        "round_robin_fallback",
+    };
+    for (size_t i = 0; i < sizeof(absent) / sizeof(absent[0]); i++)
+        reply_printf(out, "STAT %s 0\r\n", absent[i]);
     STAT(out, "bytes", "%llu", (unsigned long long)cs.bytes);
     STAT(out, "curr_items", "%llu", (unsigned long long)cs.curr_items);
     STAT(out, "total_items", "%llu", (unsigned long long)cs.total_items);
+    STAT(out, "slab_global_page_pool", "%d", 0);
     STAT(out, "expired_unfetched", "%llu", (unsigned long long)cs.expired_unfetched);
     STAT(out, "evicted_unfetched", "%llu", (unsigned long long)cs.evicted_unfetched);
     STAT(out, "evicted_active", "%llu", (unsigned long long)cs.evicted_active);
     STAT(out, "evictions", "%llu", (unsigned long long)cs.evictions);
     STAT(out, "reclaimed", "%llu", (unsigned long long)cs.reclaimed);
+    STAT(out, "crawler_reclaimed", "%d", 0);
+    STAT(out, "crawler_items_checked", "%d", 0);
+    STAT(out, "lrutail_reflocked", "%llu", (unsigned long long)cs.lrutail_reflocked);
+    STAT(out, "moves_to_cold", "%d", 0);
+    STAT(out, "moves_to_warm", "%d", 0);
+    STAT(out, "moves_within_lru", "%llu", (unsigned long long)cs.moves_within_lru);
+    STAT(out, "direct_reclaims", "%d", 0);
+    STAT(out, "lru_bumps_dropped", "%d", 0);
     reply_add(out, "END\r\n", 5);
 }
 

@@ -303,8 +303,8 @@ enum cache_status cache_store(struct item *it, enum cache_op op, uint64_t cas, r
     case CACHE_CAS:
         if (old == NULL)
             st = CACHE_NOT_FOUND;
-        else if (opts.use_cas && old->cas != cas)
-            st = CACHE_EXISTS;
+        else if (!opts.use_cas || old->cas != cas)
+            st = CACHE_EXISTS;  /* with -C nothing can match, as in memcached */
         break;
     case CACHE_APPEND:
     case CACHE_PREPEND:
@@ -527,6 +527,8 @@ void cache_stats(struct cache_stats *out)
         out->expired_unfetched += ls.expired_unfetched;
         out->evicted_unfetched += ls.evicted_unfetched;
         out->evicted_active += ls.evicted_active;
+        out->lrutail_reflocked += ls.lrutail_reflocked;
+        out->moves_within_lru += ls.moves_within_lru;
     }
     out->malloced = slab_mem_used();
     out->limit_maxbytes = slab_mem_limit();

@@ -56,6 +56,8 @@ struct cache_stats {
     uint64_t expired_unfetched;
     uint64_t evicted_unfetched;
     uint64_t evicted_active;
+    uint64_t lrutail_reflocked;
+    uint64_t moves_within_lru;
     uint64_t total_items;
     uint64_t hash_buckets;
     uint64_t malloced;          /* bytes of chunks handed out */
