@@ -56,8 +56,14 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        err = b""
         if self.proc.stderr:
+            err = self.proc.stderr.read()
             self.proc.stderr.close()
+            self.proc.stderr = None
+        # A sanitizer build reports on stderr: any report fails the test.
+        if b"Sanitizer" in err or b"runtime error:" in err:
+            raise AssertionError("%s reported:\n%s" % (self.binary, err.decode(errors="replace")))
         return self.proc.returncode
 
     def __enter__(self):
