@@ -72,7 +72,7 @@ struct proto_settings {
     const char *unix_socket;
     int unix_mask;
     bool maxconns_fast;
-    bool binding_protocol_auto;
+    char prefix_delimiter;      /* -D */
 };
 
 /* Server-wide figures for `stats`, filled by the server on request. */

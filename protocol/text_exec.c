@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "expiry.h"
+#include "prefix_stats.h"
 #include "text.h"
 
 static void out_lit(struct reply *out, bool noreply, const char *s, size_t n)
@@ -88,6 +89,8 @@ static void text_get(const struct proto_env *env, const struct text_req *r, stru
         enum cache_miss why;
         struct item *it = touch ? cache_get_touch(k, nkey, exptime, env->now, &why)
                                 : cache_get(k, nkey, env->now, &why);
+        if (prefix_stats_enabled())
+            prefix_stats_record(k, nkey, PREFIX_GET, it != NULL);
         if (touch)
             counter_inc(&c->cmd_touch);
         else
@@ -124,6 +127,8 @@ static void text_update(struct text_session *s, const struct proto_env *env,
 {
     enum cache_status err;
     size_t nbytes = (size_t)r->vlen + 2;
+    if (prefix_stats_enabled())
+        prefix_stats_record(r->key, r->nkey, PREFIX_SET, false);
     struct item *it = cache_alloc(r->key, r->nkey, r->flags, text_exptime(env, r->exptime),
                                   nbytes, env->now, &err);
     if (it == NULL) {
@@ -283,6 +288,8 @@ static void text_exec(struct text_session *s, const struct proto_env *env,
         text_arith(env, r, out);
         break;
     case TEXT_CMD_DELETE:
+        if (prefix_stats_enabled())
+            prefix_stats_record(r->key, r->nkey, PREFIX_DELETE, false);
         if (cache_delete(r->key, r->nkey, env->now, &cls) == CACHE_DELETED) {
             counter_inc(&c->cls[cls].delete_hits);
             OUT(out, r->noreply, "DELETED\r\n");

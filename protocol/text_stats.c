@@ -7,8 +7,16 @@
 
 #include "cache.h"
 #include "lru.h"
+#include "prefix_stats.h"
 #include "slab.h"
 #include "text.h"
+
+/* One `stats cachedump` line, memcached's format. */
+static void dump_line(void *arg, const struct item *it, int64_t started)
+{
+    reply_printf(arg, "ITEM %.*s [%u b; %llu s]\r\n", (int)it->nkey, it->data, it->nbytes - 2,
+                 it->exptime == 0 ? 0ULL : (unsigned long long)(it->exptime + started));
+}
 
 #define STAT(out, name, fmt, ...) reply_printf((out), "STAT " name " " fmt "\r\n", __VA_ARGS__)
 
@@ -144,8 +152,8 @@ static void stats_settings(const struct proto_env *env, struct reply *out)
     STAT(out, "chunk_size", "%d", s->chunk_size);
     STAT(out, "num_threads", "%d", s->threads);
     STAT(out, "num_threads_per_udp", "%d", s->threads);
-    STAT(out, "stat_key_prefix", "%c", ':');
-    STAT(out, "detail_enabled", "%s", "no");
+    STAT(out, "stat_key_prefix", "%c", s->prefix_delimiter);
+    STAT(out, "detail_enabled", "%s", prefix_stats_enabled() ? "yes" : "no");
     STAT(out, "reqs_per_event", "%d", s->reqs_per_event);
     STAT(out, "cas_enabled", "%s", s->use_cas ? "yes" : "no");
     STAT(out, "tcp_backlog", "%d", s->backlog);
@@ -259,6 +267,26 @@ static bool tok_eq(const struct text_token *t, const char *s)
     return t->p != NULL && t->len == strlen(s) && memcmp(t->p, s, t->len) == 0;
 }
 
+/* `stats cachedump <class> <limit>`: keys from the head of a class's LRU. */
+static void stats_cachedump(const struct proto_env *env, const struct text_req *r,
+                            struct reply *out)
+{
+    uint32_t cls, limit;
+    if (r->ntokens < 5 || !text_parse_u32(r->tok[2].p, r->tok[2].len, &cls) ||
+        !text_parse_u32(r->tok[3].p, r->tok[3].len, &limit)) {
+        reply_str(out, "CLIENT_ERROR bad command line\r\n");
+        return;
+    }
+    (void)env;
+    if (cls > SLAB_MAX_CLASSES) {
+        reply_str(out, "CLIENT_ERROR Illegal slab id\r\n");
+        return;
+    }
+    if (cls >= 1 && cls <= slab_nclasses())
+        lru_dump(cls, limit, cache_started(), out, dump_line);
+    reply_add(out, "END\r\n", 5);
+}
+
 void text_stats(const struct proto_env *env, const struct text_req *r, struct reply *out)
 {
     if (r->ntokens == 2) {
@@ -282,7 +310,20 @@ void text_stats(const struct proto_env *env, const struct text_req *r, struct re
         env->hooks->conn_stats(env->hooks->arg, out);
         reply_add(out, "END\r\n", 5);
     } else if (tok_eq(sub, "detail")) {
-        reply_str(out, "CLIENT_ERROR usage: stats detail on|off|dump\r\n");
+        const struct text_token *arg = &r->tok[2];
+        if (r->ntokens >= 4 && tok_eq(arg, "on")) {
+            prefix_stats_enable(true);
+            reply_str(out, "OK\r\n");
+        } else if (r->ntokens >= 4 && tok_eq(arg, "off")) {
+            prefix_stats_enable(false);
+            reply_str(out, "OK\r\n");
+        } else if (r->ntokens >= 4 && tok_eq(arg, "dump")) {
+            prefix_stats_dump(out);
+        } else {
+            reply_str(out, "CLIENT_ERROR usage: stats detail on|off|dump\r\n");
+        }
+    } else if (tok_eq(sub, "cachedump")) {
+        stats_cachedump(env, r, out);
     } else {
         reply_str(out, "ERROR\r\n");
     }

@@ -61,6 +61,8 @@ struct config {
     bool shutdown_enabled;       /* -A */
     bool flush_enabled;          /* false with -F */
     bool lru_crawler;            /* -o lru_crawler / no_lru_crawler */
+    char prefix_delimiter;       /* -D, default ':' */
+    bool detail_enabled;         /* -D turns per-prefix stats on */
 };
 
 #endif

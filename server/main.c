@@ -21,6 +21,7 @@
 #include "daemon.h"
 #include "log.h"
 #include "options.h"
+#include "prefix_stats.h"
 #include "worker.h"
 
 /* Counters as they were at the last `stats reset`. */
@@ -122,6 +123,7 @@ static void settings_from_config(const struct config *cfg, struct proto_settings
     s->unix_socket = cfg->unix_socket;
     s->unix_mask = cfg->unix_mask;
     s->maxconns_fast = cfg->maxconns_fast;
+    s->prefix_delimiter = cfg->prefix_delimiter;
     inter[0] = '\0';
     for (int i = 0; i < cfg->nlisten; i++) {
         size_t used = strlen(inter);
@@ -169,6 +171,7 @@ int main(int argc, char **argv)
         return EX_OSERR;
     }
 
+    prefix_stats_setup(cfg.prefix_delimiter, cfg.detail_enabled);
     struct proto_settings settings;
     char inter[1024];
     settings_from_config(&cfg, &settings, inter, sizeof(inter));
@@ -206,6 +209,7 @@ stop_listeners:
 stop_workers:
     workers_stop();
     cache_teardown();
+    prefix_stats_teardown();
     options_free(&cfg);
     return exit_code;
 }

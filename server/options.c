@@ -31,6 +31,7 @@ void options_defaults(struct config *c)
     c->flush_enabled = true;
     c->lru_crawler = true;
     c->protocol = CONFIG_PROTO_AUTO;
+    c->prefix_delimiter = ':';
 }
 
 void options_usage(FILE *f)
@@ -70,6 +71,9 @@ void options_usage(FILE *f)
         "-I, --max-item-size=<num> adjusts max item size\n"
         "                          (default: 1m, min: 1k, max: 1024m)\n"
         "-F, --disable-flush-all   disable flush_all command\n"
+        "-D <char>                 use <char> as the delimiter between key prefixes and\n"
+        "                          IDs for per-prefix stats, and turn them on (they can\n"
+        "                          also be turned on with \"stats detail on\")\n"
         "-o, --extended            comma separated list of extended options:\n"
         "   - maxconns_fast / no_maxconns_fast: refuse connections over -c at once (default: on)\n"
         "   - hashpower=<n>:       initial hash table size is 2^n buckets (default: 16)\n"
@@ -289,7 +293,7 @@ int options_parse(struct config *c, int argc, char **argv, FILE *out, FILE *err)
     int ch;
     optind = 0;
     opterr = 1;
-    while ((ch = getopt_long(argc, argv, "a:Ap:s:U:l:dru:m:Mc:khVvP:f:n:t:R:Cb:B:I:Fo:",
+    while ((ch = getopt_long(argc, argv, "a:Ap:s:U:l:dru:m:Mc:khVvP:f:n:t:R:Cb:B:I:Fo:D:",
                              longopts, NULL)) != -1) {
         switch (ch) {
         case 'a': {
@@ -400,6 +404,14 @@ int options_parse(struct config *c, int argc, char **argv, FILE *out, FILE *err)
                 return bad_number(err, 'I', optarg);
             break;
         case 'F': c->flush_enabled = false; break;
+        case 'D':
+            if (optarg[0] == '\0' || optarg[1] != '\0') {
+                fprintf(err, "No delimiter specified\n");
+                return OPTIONS_ERROR;
+            }
+            c->prefix_delimiter = optarg[0];
+            c->detail_enabled = true;
+            break;
         case 'o': {
             char *list = strdup(optarg), *save = NULL;
             for (char *t = strtok_r(list, ",", &save); t; t = strtok_r(NULL, ",", &save)) {

@@ -85,3 +85,14 @@ void lru_snapshot(unsigned cls, struct lru_stats *out, rel_time_t *tail_time)
     *tail_time = l->tail ? l->tail->time : 0;
     pthread_mutex_unlock(&l->lock);
 }
+
+void lru_dump(unsigned cls, unsigned limit, int64_t started, void *arg,
+              void (*fn)(void *arg, const struct item *it, int64_t started))
+{
+    struct lru *l = &lists[cls];
+    pthread_mutex_lock(&l->lock);
+    unsigned n = 0;
+    for (struct item *it = l->head; it != NULL && (limit == 0 || n < limit); it = it->next, n++)
+        fn(arg, it, started);
+    pthread_mutex_unlock(&l->lock);
+}

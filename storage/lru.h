@@ -46,6 +46,9 @@ void lru_remove_locked(struct lru *l, struct item *it);
 /* Link / unlink taking the class lock. */
 void lru_link(struct item *it);
 void lru_unlink(struct item *it);
+/* Call fn for up to `limit` items (0 = all) from the head of a class's list, under its lock. */
+void lru_dump(unsigned cls, unsigned limit, int64_t started, void *arg,
+              void (*fn)(void *arg, const struct item *it, int64_t started));
 /* Copy a class's counters under its lock; also reports the tail's time. */
 void lru_snapshot(unsigned cls, struct lru_stats *out, rel_time_t *tail_time);
 

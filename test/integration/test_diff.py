@@ -51,7 +51,11 @@ CASES = {
     "shutdown_disabled": [b"shutdown\r\n"],
     "memlimit": [b"cache_memlimit\r\ncache_memlimit 4\r\ncache_memlimit abc\r\n"
                  b"cache_memlimit 100\r\ncache_memlimit 64 noreply\r\n"],
-    "stats_errors": [b"stats foo\r\nstats reset\r\n"],
+    "stats_errors": [b"stats foo\r\nstats reset\r\nstats detail\r\nstats detail x\r\n"
+                     b"stats sizes\r\nstats cachedump 1\r\n"],
+    "stats_detail": [b"stats detail on\r\nset user:1 0 0 1\r\n1\r\nget user:1 user:2 nodelim\r\n"
+                     b"delete user:1\r\nstats detail dump\r\nstats detail off\r\n"],
+    "cachedump": [b"stats cachedump 99 1\r\nstats cachedump 0 1\r\n"],
     "pipelined": [b"set a 0 0 1\r\n1\r\nget a\r\nset b 0 0 1\r\n2\r\nget a b\r\ndelete a\r\nget a\r\n"],
     "fragmented": [bytes([b]) for b in b"set frag 3 0 5\r\nhello\r\nget frag\r\n"],
     "lf_only": [b"set a 0 0 1\nx\r\nget a\n"],
@@ -99,6 +103,21 @@ def exchange(server, chunks, closes):
 
 
 class DiffTest(unittest.TestCase):
+    def test_expiry_over_time_matches_memcached(self):
+        with Server(MEMCACHED_BIN) as ref, Server() as mcd:
+            got = []
+            for server in (ref, mcd):
+                s = server.connect()
+                s.sendall(b"set e1 0 1 1\r\n1\r\nset e3 0 3 1\r\n3\r\nset t 0 1 1\r\nt\r\n"
+                          b"touch t 5\r\n")
+                read_until(s, lambda d: d.count(b"\r\n") == 4)
+                time.sleep(2.1)
+                s.sendall(b"get e1 e3 t\r\n")
+                got.append(read_until(s, lambda d: d.endswith(b"END\r\n")))
+                s.close()
+            self.assertEqual(got[1], got[0])
+            self.assertEqual(got[0], b"VALUE e3 0 1\r\n3\r\nVALUE t 0 1\r\nt\r\nEND\r\n")
+
     def compare(self, cases, args=(), closes=False):
         with Server(MEMCACHED_BIN, args) as ref, Server(None, args) as mcd:
             for name, chunks in cases.items():

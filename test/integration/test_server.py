@@ -146,6 +146,14 @@ class ServerProcessTest(unittest.TestCase):
             self.assertEqual(read_until(s, lambda d: False, timeout=4), b"")
             s.close()
 
+    def test_stats_cachedump_lists_keys_with_size_and_expiry(self):
+        with Server() as server:
+            s = server.connect()
+            s.sendall(b"set dumpme 0 0 3\r\nabc\r\nstats cachedump 1 0\r\n")
+            data = read_until(s, lambda d: d.endswith(b"END\r\n"))
+            self.assertEqual(data, b"STORED\r\nITEM dumpme [3 b; 0 s]\r\nEND\r\n")
+            s.close()
+
     def test_help_and_version(self):
         p = subprocess.run([MCD_BIN, "-h"], capture_output=True, timeout=10)
         self.assertEqual(p.returncode, 0)
