@@ -34,7 +34,7 @@ static int maxconns;
 static void hook_server_stats(void *arg, struct proto_server_stats *out)
 {
     (void)arg;
-    rel_time_t now = workers_now();
+    rel_time_t now = clock_rel_now();
     out->pid = (long)getpid();
     out->uptime = now >= 2 ? now - 2 : 0;
     out->time = start_unix + out->uptime;
@@ -64,7 +64,7 @@ static void hook_server_stats(void *arg, struct proto_server_stats *out)
 static void hook_conn_stats(void *arg, struct reply *r)
 {
     (void)arg;
-    rel_time_t now = workers_now();
+    rel_time_t now = clock_rel_now();
     acceptor_conn_stats(r, now);
     workers_conn_stats(r, now);
 }

@@ -57,7 +57,6 @@ static unsigned next_worker;
 static struct worker_options wopts;
 static _Atomic bool stopping;
 static _Atomic uint64_t curr_conns, total_conns;
-static _Atomic rel_time_t shared_now;
 static struct timespec clock_origin;
 
 void clock_setup(void) { clock_gettime(CLOCK_MONOTONIC, &clock_origin); }
@@ -68,8 +67,6 @@ rel_time_t clock_rel_now(void)
     clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
     return (rel_time_t)(ts.tv_sec - clock_origin.tv_sec + 2);
 }
-
-rel_time_t workers_now(void) { return atomic_load(&shared_now); }
 
 /* memcached's "tcp:ADDR:PORT" / "unix:PATH" form of a socket address. */
 static void addr_str(const struct sockaddr_storage *ss, socklen_t len, char *out, size_t n)
@@ -212,8 +209,6 @@ static void *worker_main(void *arg)
         int timeout = w->yield_head ? 0 : (wopts.idle_timeout > 0 ? 1000 : -1);
         int n = epoll_wait(w->epfd, ev, WORKER_EVENTS, timeout);
         w->env.now = clock_rel_now();
-        if (w->id == 0)
-            atomic_store_explicit(&shared_now, w->env.now, memory_order_relaxed);
         /* Connections that yielded last turn go again, after the new events. */
         struct conn *again = w->yield_head;
         w->yield_head = NULL;
@@ -265,7 +260,6 @@ int workers_start(const struct worker_options *opt)
     wopts = *opt;
     nworkers = opt->threads;
     atomic_store(&stopping, false);
-    atomic_store(&shared_now, clock_rel_now());
     workers = aligned_alloc(64, sizeof(*workers) * (size_t)nworkers);
     if (workers == NULL)
         return -ENOMEM;

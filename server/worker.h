@@ -39,8 +39,6 @@ uint64_t workers_total_conns(void);
 void workers_sum_counters(struct proto_counters *out);
 /* Append `stats conns` lines for every client connection. */
 void workers_conn_stats(struct reply *r, rel_time_t now);
-/* Current cache time, as the workers see it. */
-rel_time_t workers_now(void);
 
 /* Cache time from the monotonic clock (cache time 2 = process start). */
 rel_time_t clock_rel_now(void);
