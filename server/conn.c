@@ -110,20 +110,28 @@ static bool conn_serve(struct conn *c, const struct proto_env *env)
     return c->sess.yielded;
 }
 
+/*
+ * Serve what is buffered and write the replies.  Returns what to wait for,
+ * or CONN_WAIT_READ when the caller may read more.
+ */
+static enum conn_wait conn_answer(struct conn *c, const struct proto_env *env)
+{
+    bool yielded = conn_serve(c, env);
+    int fl = conn_flush(c, env);
+    if (fl < 0 || (fl > 0 && c->sess.close))
+        return CONN_CLOSE;
+    if (fl == 0)
+        return CONN_WAIT_WRITE;
+    return yielded ? CONN_YIELD : CONN_WAIT_READ;
+}
+
 enum conn_wait conn_run(struct conn *c, const struct proto_env *env)
 {
     for (;;) {
         /* Input already buffered first: left over by -R or a full socket. */
-        bool yielded = conn_serve(c, env);
-        int fl = conn_flush(c, env);
-        if (fl < 0)
-            return CONN_CLOSE;
-        if (fl == 0)
-            return CONN_WAIT_WRITE;
-        if (c->sess.close)
-            return CONN_CLOSE;
-        if (yielded)
-            return CONN_YIELD;
+        enum conn_wait w = conn_answer(c, env);
+        if (w != CONN_WAIT_READ)
+            return w;
         if (!conn_room(c))
             return CONN_CLOSE;
         ssize_t r = read(c->fd, c->rbuf + c->rlen, c->rcap - c->rlen);
@@ -137,18 +145,9 @@ enum conn_wait conn_run(struct conn *c, const struct proto_env *env)
         counter_add(&env->counters->bytes_read, (uint64_t)r);
         size_t room = c->rcap - c->rlen;
         c->rlen += (size_t)r;
-        if ((size_t)r < room) {
-            /* A short read drained the socket: serve, write, and go back to
-             * epoll rather than paying for a read that would say EAGAIN. */
-            yielded = conn_serve(c, env);
-            fl = conn_flush(c, env);
-            if (fl < 0)
-                return CONN_CLOSE;
-            if (fl == 0)
-                return CONN_WAIT_WRITE;
-            if (c->sess.close)
-                return CONN_CLOSE;
-            return yielded ? CONN_YIELD : CONN_WAIT_READ;
-        }
+        /* A short read drained the socket: serve, write, and go back to
+         * epoll rather than paying for a read that would say EAGAIN. */
+        if ((size_t)r < room)
+            return conn_answer(c, env);
     }
 }
