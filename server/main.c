@@ -138,20 +138,22 @@ int main(int argc, char **argv)
     struct config cfg;
     options_defaults(&cfg);
     int rc = options_parse(&cfg, argc, argv, stdout, stderr);
-    if (rc == OPTIONS_EXIT_OK)
-        return 0;
-    if (rc != OPTIONS_RUN)
-        return EX_USAGE;
+    if (rc != OPTIONS_RUN) {
+        options_free(&cfg);
+        return rc == OPTIONS_EXIT_OK ? 0 : EX_USAGE;
+    }
     log_set_level(cfg.verbose);
     nthreads = cfg.threads;
     maxconns = cfg.maxconns;
 
-    if (daemon_check_user(&cfg) != 0)
+    if (daemon_check_user(&cfg) != 0) {
+        options_free(&cfg);
         return EX_USAGE;
-    if (daemon_set_limits(&cfg) != 0)
+    }
+    if (daemon_set_limits(&cfg) != 0 || daemon_detach(&cfg) != 0) {
+        options_free(&cfg);
         return EX_OSERR;
-    if (daemon_detach(&cfg) != 0)
-        return EX_OSERR;
+    }
     daemon_lock_memory(&cfg);
 
     clock_setup();
@@ -168,6 +170,7 @@ int main(int argc, char **argv)
     };
     if ((rc = cache_setup(&co)) != 0) {
         fprintf(stderr, "failed to set up the cache: %s\n", strerror(-rc));
+        options_free(&cfg);
         return EX_OSERR;
     }
 
