@@ -54,6 +54,7 @@ struct proto_settings {
     const char *version;        /* after "VERSION " */
     bool use_cas;
     bool flush_enabled;
+    bool dump_enabled;
     bool shutdown_enabled;
     bool evict_to_free;
     size_t item_size_max;

@@ -169,7 +169,7 @@ static void stats_settings(const struct proto_env *env, struct reply *out)
     STAT(out, "lru_maintainer_thread", "%s", "no");
     STAT(out, "idle_timeout", "%d", s->idle_timeout);
     STAT(out, "flush_enabled", "%s", s->flush_enabled ? "yes" : "no");
-    STAT(out, "dump_enabled", "%s", "no");
+    STAT(out, "dump_enabled", "%s", s->dump_enabled ? "yes" : "no");
     reply_add(out, "END\r\n", 5);
 }
 
@@ -323,7 +323,10 @@ void text_stats(const struct proto_env *env, const struct text_req *r, struct re
             reply_str(out, "CLIENT_ERROR usage: stats detail on|off|dump\r\n");
         }
     } else if (tok_eq(sub, "cachedump")) {
-        stats_cachedump(env, r, out);
+        if (env->settings->dump_enabled)
+            stats_cachedump(env, r, out);
+        else
+            reply_str(out, "CLIENT_ERROR stats cachedump not allowed\r\n");
     } else {
         reply_str(out, "ERROR\r\n");
     }

@@ -60,6 +60,7 @@ struct config {
     /* commands */
     bool shutdown_enabled;       /* -A */
     bool flush_enabled;          /* false with -F */
+    bool dump_enabled;           /* false with -X: no stats cachedump */
     bool lru_crawler;            /* -o lru_crawler / no_lru_crawler */
     char prefix_delimiter;       /* -D, default ':' */
     bool detail_enabled;         /* -D turns per-prefix stats on */

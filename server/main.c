@@ -106,6 +106,7 @@ static void settings_from_config(const struct config *cfg, struct proto_settings
     s->version = MCD_VERSION;
     s->use_cas = cfg->use_cas;
     s->flush_enabled = cfg->flush_enabled;
+    s->dump_enabled = cfg->dump_enabled;
     s->shutdown_enabled = cfg->shutdown_enabled;
     s->evict_to_free = cfg->evict_to_free;
     s->item_size_max = cfg->item_size_max;

@@ -29,6 +29,7 @@ void options_defaults(struct config *c)
     c->chunk_size = 48;
     c->hashpower = 16;
     c->flush_enabled = true;
+    c->dump_enabled = true;
     c->lru_crawler = true;
     c->protocol = CONFIG_PROTO_AUTO;
     c->prefix_delimiter = ':';
@@ -71,6 +72,9 @@ void options_usage(FILE *f)
         "-I, --max-item-size=<num> adjusts max item size\n"
         "                          (default: 1m, min: 1k, max: 1024m)\n"
         "-F, --disable-flush-all   disable flush_all command\n"
+        "-X, --disable-dumping     disable stats cachedump\n"
+        "-W, --disable-watch       accepted: mcd has no watch command\n"
+        "-L, --enable-largepages   accepted: jemalloc manages pages (ignored, noted at -v)\n"
         "-D <char>                 use <char> as the delimiter between key prefixes and\n"
         "                          IDs for per-prefix stats, and turn them on (they can\n"
         "                          also be turned on with \"stats detail on\")\n"
@@ -251,6 +255,13 @@ static const struct option longopts[] = {
     {"protocol", required_argument, 0, 'B'},
     {"max-item-size", required_argument, 0, 'I'},
     {"disable-flush-all", no_argument, 0, 'F'},
+    {"disable-dumping", no_argument, 0, 'X'},
+    {"disable-watch", no_argument, 0, 'W'},
+    {"enable-largepages", no_argument, 0, 'L'},
+    {"enable-sasl", no_argument, 0, 'S'},
+    {"auth-file", required_argument, 0, 'Y'},
+    {"memory-file", required_argument, 0, 'e'},
+    {"enable-ssl", no_argument, 0, 'Z'},
     {"extended", required_argument, 0, 'o'},
     {0, 0, 0, 0},
 };
@@ -293,7 +304,7 @@ int options_parse(struct config *c, int argc, char **argv, FILE *out, FILE *err)
     int ch;
     optind = 0;
     opterr = 1;
-    while ((ch = getopt_long(argc, argv, "a:Ap:s:U:l:dru:m:Mc:khVvP:f:n:t:R:Cb:B:I:Fo:D:",
+    while ((ch = getopt_long(argc, argv, "a:Ap:s:U:l:dru:m:Mc:khVvP:f:n:t:R:Cb:B:I:Fo:D:XWLSY:e:Z",
                              longopts, NULL)) != -1) {
         switch (ch) {
         case 'a': {
@@ -404,6 +415,17 @@ int options_parse(struct config *c, int argc, char **argv, FILE *out, FILE *err)
                 return bad_number(err, 'I', optarg);
             break;
         case 'F': c->flush_enabled = false; break;
+        case 'X': c->dump_enabled = false; break;
+        case 'W': break;    /* there is no watch command to disable */
+        case 'L':
+            snprintf(warn + strlen(warn), sizeof(warn) - strlen(warn),
+                     "mcd: ignoring -L: jemalloc manages item pages\n");
+            break;
+        case 'S': case 'Y': case 'e': case 'Z':
+            /* Accepting these and running without them would be unsafe. */
+            fprintf(err, "mcd does not support -%c (%s) yet\n", ch,
+                    ch == 'S' || ch == 'Y' ? "authentication" : ch == 'e' ? "memory file" : "TLS");
+            return OPTIONS_ERROR;
         case 'D':
             if (optarg[0] == '\0' || optarg[1] != '\0') {
                 fprintf(err, "No delimiter specified\n");

@@ -118,7 +118,9 @@ class ServerProcessTest(unittest.TestCase):
                           (["-f", "0.5"], b"Factor must be greater than 1"),
                           (["-t", "0"], b"Number of threads must be greater than 0"),
                           (["-I", "2g"], b"Cannot set item size limit"),
-                          (["-o", "hashpower=5"], b"too low")):
+                          (["-o", "hashpower=5"], b"too low"),
+                          (["-S"], b"authentication"),
+                          (["-Z"], b"TLS")):
             with self.subTest(args=args):
                 p = subprocess.run([MCD_BIN] + args + ROOT_ARGS, capture_output=True, timeout=10)
                 self.assertEqual(p.returncode, 64)
@@ -152,6 +154,14 @@ class ServerProcessTest(unittest.TestCase):
             s.sendall(b"set dumpme 0 0 3\r\nabc\r\nstats cachedump 1 0\r\n")
             data = read_until(s, lambda d: d.endswith(b"END\r\n"))
             self.assertEqual(data, b"STORED\r\nITEM dumpme [3 b; 0 s]\r\nEND\r\n")
+            s.close()
+
+    def test_disable_dumping_refuses_cachedump(self):
+        with Server(args=["-X", "-W", "-L"]) as server:
+            s = server.connect()
+            s.sendall(b"stats cachedump 1 1\r\n")
+            self.assertEqual(read_until(s, lambda d: d.endswith(b"\r\n")),
+                             b"CLIENT_ERROR stats cachedump not allowed\r\n")
             s.close()
 
     def test_help_and_version(self):

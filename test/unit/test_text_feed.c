@@ -30,7 +30,7 @@ static const struct proto_hooks hooks = {
     .stats_reset = stub_reset, .shutdown = stub_shutdown, .verbosity = stub_verbosity,
 };
 static struct proto_settings settings = {
-    .version = "test", .use_cas = true, .flush_enabled = true, .reqs_per_event = 20,
+    .version = "test", .use_cas = true, .flush_enabled = true, .dump_enabled = true, .reqs_per_event = 20,
     .item_size_max = 1024 * 1024,
 };
 static struct proto_env env = { .now = 100, .settings = &settings, .counters = &counters,
