@@ -186,19 +186,21 @@ int main(int argc, char **argv)
         .hooks = &hooks,
     };
     int exit_code = 0;
+    bool wrote_pid = false;
     if ((rc = workers_start(&wo)) != 0) {
         fprintf(stderr, "failed to start worker threads: %s\n", strerror(-rc));
         exit_code = EX_OSERR;
-        goto stop_workers;
+        goto stop;
     }
     if (acceptor_listen(&cfg) != 0) {
         exit_code = EX_OSERR;
-        goto stop_listeners;
+        goto stop;
     }
     daemon_write_pidfile(cfg.pidfile);
+    wrote_pid = true;
     if (daemon_drop_privileges(&cfg) != 0) {
         exit_code = EX_OSERR;
-        goto stop_pidfile;
+        goto stop;
     }
     daemon_signals(acceptor_stop);
     log_msg(LOG_INFO, "mcd %s: %d worker threads, %zu MB", MCD_VERSION, cfg.threads,
@@ -206,12 +208,13 @@ int main(int argc, char **argv)
 
     acceptor_run();
 
-stop_pidfile:
-    daemon_remove_pidfile(cfg.pidfile);
-stop_listeners:
-    acceptor_close();
-stop_workers:
+stop:
+    /* Workers first: a worker serving `stats conns` or `shutdown` may still
+     * be reading the acceptor's state. */
     workers_stop();
+    acceptor_close();
+    if (wrote_pid)
+        daemon_remove_pidfile(cfg.pidfile);
     cache_teardown();
     prefix_stats_teardown();
     options_free(&cfg);

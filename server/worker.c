@@ -53,6 +53,7 @@ struct worker {
 
 static struct worker *workers;
 static int nworkers;
+static int nstarted;          /* threads created, for a partial start */
 static unsigned next_worker;
 static struct worker_options wopts;
 static _Atomic bool stopping;
@@ -237,7 +238,6 @@ static void *worker_main(void *arg)
 
 static int worker_init(struct worker *w, int id)
 {
-    memset(w, 0, sizeof(*w));
     w->id = id;
     w->epfd = epoll_create1(EPOLL_CLOEXEC);
     w->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -260,16 +260,20 @@ int workers_start(const struct worker_options *opt)
     wopts = *opt;
     nworkers = opt->threads;
     atomic_store(&stopping, false);
+    nstarted = 0;
     workers = aligned_alloc(64, sizeof(*workers) * (size_t)nworkers);
     if (workers == NULL)
         return -ENOMEM;
+    memset(workers, 0, sizeof(*workers) * (size_t)nworkers);
+    for (int i = 0; i < nworkers; i++)
+        workers[i].epfd = workers[i].evfd = -1;
     for (int i = 0; i < nworkers; i++) {
         int rc = worker_init(&workers[i], i);
         if (rc != 0)
             return rc;
     }
-    for (int i = 0; i < nworkers; i++) {
-        int rc = pthread_create(&workers[i].thread, NULL, worker_main, &workers[i]);
+    for (nstarted = 0; nstarted < nworkers; nstarted++) {
+        int rc = pthread_create(&workers[nstarted].thread, NULL, worker_main, &workers[nstarted]);
         if (rc != 0)
             return -rc;
     }
@@ -281,12 +285,12 @@ void workers_stop(void)
     if (workers == NULL)
         return;
     atomic_store(&stopping, true);
-    for (int i = 0; i < nworkers; i++) {
+    for (int i = 0; i < nstarted; i++) {
         uint64_t one = 1;
         if (write(workers[i].evfd, &one, sizeof(one)) < 0)
             log_msg(LOG_ERROR, "worker %d: wake: %s", i, strerror(errno));
     }
-    for (int i = 0; i < nworkers; i++)
+    for (int i = 0; i < nstarted; i++)
         pthread_join(workers[i].thread, NULL);
     for (int i = 0; i < nworkers; i++) {
         struct worker *w = &workers[i];
@@ -294,8 +298,10 @@ void workers_stop(void)
             worker_close(w, w->conns);
         for (; w->qlen > 0; w->qlen--, w->qhead = (w->qhead + 1) % WORKER_QUEUE)
             close(w->queue[w->qhead]);
-        close(w->epfd);
-        close(w->evfd);
+        if (w->epfd >= 0)
+            close(w->epfd);
+        if (w->evfd >= 0)
+            close(w->evfd);
         pthread_mutex_destroy(&w->qlock);
         pthread_mutex_destroy(&w->list_lock);
     }

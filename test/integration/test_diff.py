@@ -108,10 +108,12 @@ class DiffTest(unittest.TestCase):
             got = []
             for server in (ref, mcd):
                 s = server.connect()
-                s.sendall(b"set e1 0 1 1\r\n1\r\nset e3 0 3 1\r\n3\r\nset t 0 1 1\r\nt\r\n"
-                          b"touch t 5\r\n")
+                # Expiry has one-second granularity: 1 s is surely gone after
+                # 2.2 s, 10 s surely not.
+                s.sendall(b"set e1 0 1 1\r\n1\r\nset e3 0 10 1\r\n3\r\nset t 0 1 1\r\nt\r\n"
+                          b"touch t 10\r\n")
                 read_until(s, lambda d: d.count(b"\r\n") == 4)
-                time.sleep(2.1)
+                time.sleep(2.2)
                 s.sendall(b"get e1 e3 t\r\n")
                 got.append(read_until(s, lambda d: d.endswith(b"END\r\n")))
                 s.close()
