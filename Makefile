@@ -71,14 +71,14 @@ integration: mcd
 	MCD_BIN=$(CURDIR)/mcd test/integration/run
 
 # The unit tests under AddressSanitizer + UndefinedBehaviorSanitizer, and
-# the integration suite against an ASan/UBSan server and a TSan server.
+# the whole integration suite against an ASan/UBSan server and a TSan server.
 ASAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined -DMCD_SANITIZE
 TSAN := -fsanitize=thread -DMCD_SANITIZE
 sanitize:
 	$(MAKE) BUILD=build/asan SAN="$(ASAN)" OPT=-O1 build/asan/mcd unit
 	$(MAKE) BUILD=build/tsan SAN="$(TSAN)" OPT=-O1 build/tsan/mcd
 	MCD_BIN=$(CURDIR)/build/asan/mcd MCD_SANITIZER=asan test/integration/run
-	MCD_BIN=$(CURDIR)/build/tsan/mcd MCD_SANITIZER=tsan test/integration/run test_concurrency
+	MCD_BIN=$(CURDIR)/build/tsan/mcd MCD_SANITIZER=tsan test/integration/run
 
 test: deps mcd
 	$(MAKE) unit
