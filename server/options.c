@@ -1,468 +1,784 @@
 /*
- * options: memcached 1.6's flags, short and long, with its defaults and
- * error messages, so a memcached command line or init script starts mcd
- * unchanged.  Every -o key memcached knows is accepted: the ones that mean
- * something here are applied, the others are acknowledged with a warning at
- * -v.  A key memcached does not know is an error, as in memcached.
+ * options: memcached 1.6.18's command line — its short and long flags, its
+ * defaults, its -o keys and its error messages — so that a memcached command
+ * line, init script or unit file starts mcd unchanged.
+ *
+ * Design: read like memcached reads, refuse what memcached refuses.  Numbers
+ * are read as memcached's atoi() reads them (the leading integer; "-m 1g" is
+ * 1 MB there, so here too), range checks and their wording are memcached's,
+ * and the checks memcached makes once every flag is known (-I against -m, -p
+ * range) are made in the same order after the loop.  Where mcd differs it
+ * says so: features mcd lacks and whose absence would change what a client
+ * sees (UDP, binary protocol, SASL, TLS, auth files) are refused; tuning
+ * knobs that have no counterpart in mcd (-L, slab_automove, ext_*, ...) are
+ * accepted and named in a note printed at -v.  Each -o key is one row of a
+ * table so the full list stays readable and checkable against memcached.
  */
 #include "options.h"
 
 #include <getopt.h>
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+
+#define MB (1024LL * 1024)
+
+/* What one options_parse call works with besides cfg. */
+struct parse {
+    struct config *cfg;
+    FILE *out;
+    FILE *err;
+    FILE *notes;            /* memstream: notes shown at the end if -v */
+    char *notes_buf;
+    size_t notes_len;
+    long long item_size;    /* -I before its range checks (memcached: int) */
+    int napi_ids;           /* -N, checked against -t after the loop */
+};
 
 void options_defaults(struct config *c)
 {
     memset(c, 0, sizeof(*c));
     c->port = 11211;
+    c->udp_port = 0;
     c->unix_mask = 0700;
     c->backlog = 1024;
     c->maxconns = 1024;
     c->maxconns_fast = true;
+    c->protocol = CONFIG_PROTO_AUTO;
     c->threads = 4;
     c->reqs_per_event = 20;
-    c->maxbytes = 64 * 1024 * 1024;
+    c->maxbytes = 64 * MB;
     c->evict_to_free = true;
     c->use_cas = true;
-    c->item_size_max = 1024 * 1024;
+    c->item_size_max = 1 * MB;
     c->factor = 1.25;
     c->chunk_size = 48;
     c->hashpower = 16;
     c->flush_enabled = true;
-    c->dump_enabled = true;
     c->lru_crawler = true;
-    c->protocol = CONFIG_PROTO_AUTO;
     c->prefix_delimiter = ':';
 }
 
 void options_usage(FILE *f)
 {
-    fprintf(f,
-        "mcd " MCD_VERSION "\n"
-        "-p, --port=<num>          TCP port to listen on (default: 11211)\n"
-        "-U, --udp-port=<num>      UDP port to listen on (default: 0, off; mcd has no UDP yet)\n"
-        "-s, --unix-socket=<file>  UNIX socket to listen on (disables network support)\n"
-        "-a, --unix-mask=<mask>    access mask for UNIX socket, in octal (default: 700)\n"
-        "-A, --enable-shutdown     enable ascii \"shutdown\" command\n"
-        "-l, --listen=<addr>       interface to listen on (default: all); comma-separated,\n"
-        "                          repeatable, addr:port and [v6addr]:port accepted\n"
-        "-d, --daemon              run as a daemon\n"
-        "-r, --enable-coredumps    maximize core file limit\n"
-        "-u, --user=<user>         assume identity of <username> (only when run as root)\n"
-        "-m, --memory-limit=<num>  item memory in megabytes (default: 64)\n"
-        "-M, --disable-evictions   return error on memory exhausted instead of evicting\n"
-        "-c, --conn-limit=<num>    max simultaneous connections (default: 1024)\n"
-        "-k, --lock-memory         lock down all paged memory\n"
-        "-v, --verbose             verbose (print errors/warnings while in event loop)\n"
-        "-vv                       very verbose (also print client commands/responses)\n"
-        "-vvv                      extremely verbose (internal state transitions)\n"
-        "-h, --help                print this help and exit\n"
-        "-V, --version             print version and exit\n"
-        "-P, --pidfile=<file>      save PID in <file>\n"
-        "-f, --slab-growth-factor=<num> chunk size growth factor (default: 1.25)\n"
-        "-n, --slab-min-size=<bytes> min space used for key+value+flags (default: 48)\n"
-        "-t, --threads=<num>       number of worker threads to use (default: 4)\n"
-        "-R, --max-reqs-per-event  maximum number of requests per event, limits the\n"
-        "                          requests processed per connection to prevent\n"
-        "                          starvation (default: 20)\n"
-        "-C, --disable-cas         disable use of CAS\n"
-        "-b, --listen-backlog=<num> set the backlog queue limit (default: 1024)\n"
-        "-B, --protocol=<name>     protocol - one of ascii, binary, or auto (default: auto);\n"
-        "                          mcd speaks ascii only so far: binary is refused\n"
-        "-I, --max-item-size=<num> adjusts max item size\n"
-        "                          (default: 1m, min: 1k, max: 1024m)\n"
-        "-F, --disable-flush-all   disable flush_all command\n"
-        "-X, --disable-dumping     disable stats cachedump\n"
-        "-W, --disable-watch       accepted: mcd has no watch command\n"
-        "-L, --enable-largepages   accepted: jemalloc manages pages (ignored, noted at -v)\n"
-        "-D <char>                 use <char> as the delimiter between key prefixes and\n"
-        "                          IDs for per-prefix stats, and turn them on (they can\n"
-        "                          also be turned on with \"stats detail on\")\n"
-        "-o, --extended            comma separated list of extended options:\n"
-        "   - maxconns_fast / no_maxconns_fast: refuse connections over -c at once (default: on)\n"
-        "   - hashpower=<n>:       initial hash table size is 2^n buckets (default: 16)\n"
-        "   - idle_timeout=<s>:    close connections idle this long (default: 0, never)\n"
-        "   - item_size_max=<n>:   same as -I\n"
-        "   every other memcached 1.6 key is accepted and, having no effect in mcd,\n"
-        "   reported at -v.\n");
+    fputs("mcd " MCD_VERSION "\n"
+"-p, --port=<num>          TCP port to listen on (default: 11211)\n"
+"-U, --udp-port=<num>      UDP port to listen on (default: 0, off; mcd has no UDP\n"
+"                          yet and refuses any other value)\n"
+"-s, --unix-socket=<file>  UNIX socket to listen on (disables network support)\n"
+"-a, --unix-mask=<mask>    access mask for UNIX socket, in octal (default: 700)\n"
+"-A, --enable-shutdown     enable ascii \"shutdown\" command\n"
+"-l, --listen=<addr>       interface to listen on (default: INADDR_ANY); a comma-\n"
+"                          separated list, repeatable: <ip>, <ip>:<port>, <ipv6>,\n"
+"                          [<ipv6>]:<port>, * for any\n"
+"-d, --daemon              run as a daemon\n"
+"-r, --enable-coredumps    maximize core file limit\n"
+"-u, --user=<user>         assume identity of <username> (only when run as root)\n"
+"-m, --memory-limit=<num>  item memory in megabytes (default: 64)\n"
+"-M, --disable-evictions   return error on memory exhausted instead of evicting\n"
+"-c, --conn-limit=<num>    max simultaneous connections (default: 1024)\n"
+"-k, --lock-memory         lock down all paged memory\n"
+"-v, --verbose             verbose (print errors/warnings while in event loop)\n"
+"-vv                       very verbose (also print client commands/responses)\n"
+"-vvv                      extremely verbose (internal state transitions)\n"
+"-h, --help                print this help and exit\n"
+"-i, --license             print mcd's license and exit\n"
+"-V, --version             print version and exit\n"
+"-P, --pidfile=<file>      save PID in <file>, only used with -d option\n"
+"-f, --slab-growth-factor=<num> chunk size growth factor (default: 1.25)\n"
+"-n, --slab-min-size=<bytes> min space used for key+value+flags (default: 48)\n"
+"-L, --enable-largepages   accepted, no effect in mcd\n"
+"-D <char>                 use <char> as the delimiter between key prefixes and\n"
+"                          IDs for per-prefix stats (default: \":\"); turns them on,\n"
+"                          as \"stats detail on\" does\n"
+"-t, --threads=<num>       number of threads to use (default: 4)\n"
+"-R, --max-reqs-per-event  maximum number of requests per event, limits the\n"
+"                          requests processed per connection to prevent\n"
+"                          starvation (default: 20)\n"
+"-C, --disable-cas         disable use of CAS\n"
+"-b, --listen-backlog=<num> set the backlog queue limit (default: 1024)\n"
+"-B, --protocol=<name>     protocol - one of ascii, binary, or auto (default: auto);\n"
+"                          mcd speaks ascii only: binary is refused\n"
+"-I, --max-item-size=<num> adjusts max item size, k and m suffixes\n"
+"                          (default: 1m, min: 1k, max: 1024m)\n"
+"-S, --enable-sasl         refused: mcd has no SASL authentication\n"
+"-F, --disable-flush-all   disable flush_all command\n"
+"-X, --disable-dumping     disable stats cachedump and lru_crawler metadump\n"
+"-W, --disable-watch       accepted, no effect: mcd has no watch command\n"
+"-Y, --auth-file=<file>    refused: mcd has no ASCII authentication\n"
+"-e, --memory-file=<file>  accepted, no effect: mcd has no restartable cache\n"
+"-Z, --enable-ssl          refused: mcd has no TLS\n"
+"-N, --napi-ids=<num>      accepted (must be 1..threads), no effect in mcd\n"
+"-o, --extended            comma separated list of extended options\n"
+"   - maxconns_fast:       immediately close new connections after limit\n"
+"                          (default: enabled; no_maxconns_fast to disable)\n"
+"   - hashpower:           initial hash table size as a power of 2, 12..32,\n"
+"                          grows at runtime (default: 16)\n"
+"   - idle_timeout:        timeout for idle connections, seconds (default: 0, none)\n"
+"   - lru_crawler:         background expiry of items (default: enabled;\n"
+"                          no_lru_crawler to disable)\n"
+"   - slab_reassign:       recorded; mcd's jemalloc arenas need no reassignment\n"
+"   - item_size_max:       same as -I\n"
+"   - modern:              memcached's future defaults: currently nothing\n"
+"   - no_modern:           memcached 1.4 defaults: no maxconns_fast, no\n"
+"                          lru_crawler, no slab_reassign\n"
+"   every other key memcached 1.6.18 knows (slab_automove, hash_algorithm,\n"
+"   ext_*, ssl_*, ...) is checked as memcached checks it and then ignored;\n"
+"   -v names each one\n", f);
 }
 
-/* Parse "64", "1k", "2m", "1g" (memcached's -I syntax). */
-static bool parse_size(const char *s, size_t *out)
+/* A note on something accepted but ignored; shown at the end if -v. */
+static void note(struct parse *p, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(p->notes, fmt, ap);
+    va_end(ap);
+}
+
+static int fail(struct parse *p, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(p->err, fmt, ap);
+    va_end(ap);
+    return OPTIONS_ERROR;
+}
+
+/* memcached's atoi(): the leading integer, clamped to int; the rest is
+ * ignored, which mcd notes at -v because "-m 1g" meaning 1 MB surprises. */
+static int lead_int(struct parse *p, const char *flag, const char *arg, const char *unit)
 {
     char *end;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (end == s)
-        return false;
-    switch (*end) {
-    case 'k': case 'K': v *= 1024; end++; break;
-    case 'm': case 'M': v *= 1024 * 1024; end++; break;
-    case 'g': case 'G': v *= 1024ULL * 1024 * 1024; end++; break;
-    default: break;
-    }
-    if (*end != '\0')
-        return false;
-    *out = (size_t)v;
-    return true;
+    long v = strtol(arg, &end, 10);
+    if (v > INT_MAX)
+        v = INT_MAX;
+    if (v < INT_MIN)
+        v = INT_MIN;
+    if (*end != '\0' && (unit == NULL || strcmp(end, unit) != 0))
+        note(p, "mcd: %s %s read as %ld, as memcached reads it\n", flag, arg, v);
+    return (int)v;
 }
 
-static bool parse_int(const char *s, int *out)
+/* A string flag given twice keeps the last, as memcached does. */
+static int set_string(struct parse *p, char **field, const char *arg)
 {
-    char *end;
-    long v = strtol(s, &end, 10);
-    if (end == s || *end != '\0' || v < 0 || v > 0x7fffffff)
-        return false;
-    *out = (int)v;
-    return true;
+    free(*field);
+    *field = strdup(arg);
+    return *field ? 0 : fail(p, "Failed to allocate memory\n");
 }
 
-/* Add one -l entry: "host", "host:port", "[v6]:port" or a bare IPv6 address. */
-static int add_listen(struct config *c, const char *spec, FILE *err)
+/* -I: memcached strips one k/K/m/M suffix, then atoi()s the rest. */
+static long long item_size_arg(struct parse *p, const char *arg)
 {
-    if (c->nlisten == CONFIG_MAX_LISTEN) {
-        fprintf(err, "Too many -l addresses (max %d)\n", CONFIG_MAX_LISTEN);
-        return -1;
+    size_t n = strlen(arg);
+    char unit = n ? arg[n - 1] : '\0';
+    long long mult = 1;
+    if (unit == 'k' || unit == 'K')
+        mult = 1024;
+    else if (unit == 'm' || unit == 'M')
+        mult = MB;
+    char unitstr[2] = { unit, '\0' };
+    return lead_int(p, "-I", arg, mult > 1 ? unitstr : NULL) * mult;
+}
+
+/* ---- -l --------------------------------------------------------------- */
+
+/* Strip memcached's "proto[name]:" and "tag[name]:" listener prefixes. */
+static int listen_prefixes(struct parse *p, char **entry)
+{
+    char *s = *entry;
+    if (strncmp(s, "notls", 5) == 0)
+        return fail(p, "'notls' option is valid only when SSL is enabled\n");
+    if (strncmp(s, "proto[", 6) == 0) {
+        char *e = strchr(s, ']');
+        if (e == NULL)
+            return fail(p, "Invalid protocol spec: \"%s\"\n", s + 5);
+        size_t len = (size_t)(e - (s + 6));
+        if (len > 0 && strncmp(s + 6, "binary", len) == 0)
+            return fail(p, "mcd does not support the binary protocol yet: \"%s\"\n", s);
+        if (len > 0 && strncmp(s + 6, "proxy", len) == 0)
+            return fail(p, "Server not built with proxy: \"%s\"\n", s);
+        s = e[1] ? e + 2 : e + 1;
     }
-    struct config_listen *l = &c->listen[c->nlisten];
-    char *host = strdup(spec);
-    if (host == NULL)
-        return -1;
-    l->port = 0;
-    char *colon = strrchr(host, ':');
-    if (host[0] == '[') {
-        char *close = strchr(host, ']');
-        if (close == NULL) {
-            fprintf(err, "Invalid IPv6 address: %s\n", spec);
-            free(host);
-            return -1;
-        }
-        *close = '\0';
-        if (close[1] == ':' && !parse_int(close + 2, &l->port)) {
-            fprintf(err, "Invalid port in -l %s\n", spec);
-            free(host);
-            return -1;
-        }
-        memmove(host, host + 1, strlen(host));
-    } else if (colon != NULL && strchr(host, ':') == colon) {
-        /* One colon: IPv4 or name with a port.  More: a bare IPv6 address. */
+    if (strncmp(s, "tag[", 4) == 0) {
+        char *e = strchr(s, ']');
+        if (e == NULL)
+            return fail(p, "Invalid tag in socket config: \"%s\"\n", s + 3);
+        size_t len = (size_t)(e - (s + 4));
+        if (len < 1 || len > 8)
+            return fail(p, "Listener tags must be between 1 and 8 characters: \"%.*s\"\n",
+                        (int)len, s + 4);
+        note(p, "mcd: ignoring listener tag in -l %s\n", *entry);
+        s = e[1] ? e + 2 : e + 1;
+    }
+    *entry = s;
+    return 0;
+}
+
+/* Split one entry into host and port, as memcached's server_sockets(). */
+static int listen_split(struct parse *p, char *s, char **host, int *port)
+{
+    *port = 0;
+    char *bracketed = NULL;
+    if (*s == '[') {
+        char *e = strchr(s, ']');
+        if (e == NULL)
+            return fail(p, "Invalid IPV6 address: \"%s\"\n", s);
+        *e = '\0';
+        bracketed = s + 1;
+        s = e + 1;
+    }
+    /* One colon: host:port.  More, unbracketed: a bare IPv6 address. */
+    char *colon = strchr(s, ':');
+    if (colon != NULL && (bracketed != NULL || strchr(colon + 1, ':') == NULL)) {
         *colon = '\0';
-        if (!parse_int(colon + 1, &l->port) || l->port > 65535) {
-            fprintf(err, "Invalid port in -l %s\n", spec);
-            free(host);
-            return -1;
-        }
+        char *end;
+        long v = strtol(colon + 1, &end, 10);
+        if (end == colon + 1 || *end != '\0' || v < 0 || v > 65535)
+            return fail(p, "Invalid port number: \"%s\"\n", colon + 1);
+        *port = (int)v;
     }
-    l->host = host;
+    *host = bracketed ? bracketed : s;
+    if (strcmp(*host, "*") == 0)
+        *host = NULL;
+    return 0;
+}
+
+static bool listen_known(const struct config *c, const char *host, int port)
+{
+    for (int i = 0; i < c->nlisten; i++) {
+        const struct config_listen *l = &c->listen[i];
+        if (l->port == port && (l->host == host ||
+                                (l->host && host && strcmp(l->host, host) == 0)))
+            return true;
+    }
+    return false;
+}
+
+static int listen_add(struct parse *p, char *entry)
+{
+    struct config *c = p->cfg;
+    char *host = NULL;
+    int port = 0;
+    if (listen_prefixes(p, &entry) != 0 || listen_split(p, entry, &host, &port) != 0)
+        return OPTIONS_ERROR;
+    if (listen_known(c, host, port))     /* memcached also skips a repeated -l */
+        return 0;
+    if (c->nlisten == CONFIG_MAX_LISTEN)
+        return fail(p, "mcd: too many -l addresses (at most %d)\n", CONFIG_MAX_LISTEN);
+    struct config_listen *l = &c->listen[c->nlisten];
+    l->host = NULL;
+    if (host != NULL && set_string(p, &l->host, host) != 0)
+        return OPTIONS_ERROR;
+    l->port = port;
     c->nlisten++;
     return 0;
 }
 
-static const char *const known_subopts[] = {
-    "maxconns_fast", "hashpower", "no_hashexpand", "slab_reassign", "slab_automove",
-    "slab_automove_ratio", "slab_automove_window", "tail_repair_time", "hash_algorithm",
-    "lru_crawler", "lru_crawler_sleep", "lru_crawler_tocrawl", "lru_maintainer", "hot_lru_pct",
-    "warm_lru_pct", "hot_max_factor", "warm_max_factor", "temporary_ttl", "idle_timeout",
-    "watcher_logbuf_size", "worker_logbuf_size", "slab_sizes", "slab_chunk_max", "track_sizes",
-    "no_inline_ascii_resp", "modern", "no_modern", "no_chunked_items", "no_slab_reassign",
-    "no_slab_automove", "no_maxconns_fast", "inline_ascii_resp", "no_lru_crawler",
-    "no_lru_maintainer", "no_drop_privileges", "drop_privileges", "resp_obj_mem_limit",
-    "read_buf_mem_limit", "ssl_chain_cert", "ssl_key", "ssl_verify_mode", "ssl_keyformat",
-    "ssl_ciphers", "ssl_ca_cert", "ssl_wbuf_size", "ssl_session_cache", "ssl_kernel_tls",
-    "ssl_min_version", "proxy_config", "proxy_uring", "relaxed_privileges", "sock_cookie_id",
-    "item_size_max", NULL,
+/* -l: entries separated by ',' or ';' (memcached tokenizes on both). */
+static int listen_arg(struct parse *p, const char *arg)
+{
+    char *list = strdup(arg), *save = NULL;
+    if (list == NULL)
+        return fail(p, "Failed to allocate memory\n");
+    int rc = 0;
+    for (char *t = strtok_r(list, ";,", &save); t && rc == 0; t = strtok_r(NULL, ";,", &save))
+        rc = listen_add(p, t);
+    free(list);
+    return rc;
+}
+
+/* ---- -o --------------------------------------------------------------- */
+
+/* How memcached reads the value of a key mcd only acknowledges. */
+enum ext_kind {
+    EXT_FLAG,       /* no value needed; one given is ignored */
+    EXT_STR,        /* a value is required */
+    EXT_UINT,       /* safe_strtoul(): a whole non-negative integer */
+    EXT_REAL,       /* safe_strtod(): a whole number */
+    EXT_INT,        /* atoi() within [lo, hi] */
+    EXT_INT_OPT,    /* the same, value optional */
+    EXT_POS,        /* atof() with lo < v <= hi */
+    EXT_HASH,       /* jenkins, murmur3 or xxh3 */
 };
 
-/* Apply one -o key[=value].  Warnings go to `warn` (printed at -v). */
-static int apply_subopt(struct config *c, char *opt, FILE *err, char *warn, size_t nwarn)
+struct ext_key {
+    const char *name;
+    enum ext_kind kind;
+    const char *missing;    /* NULL: "Missing <name> argument" */
+    const char *bad;        /* NULL: "could not parse argument to <name>" */
+    double lo, hi;
+};
+
+#define ANY_INT INT_MIN, INT_MAX
+
+/* The -o keys of memcached 1.6.18 as Debian builds it (TLS, extstore and
+ * sock_cookie_id on; proxy and debug-only keys off) that mcd only
+ * acknowledges.  The keys mcd applies are handled in ext_applied(). */
+static const struct ext_key ext_keys[] = {
+    { "no_hashexpand", EXT_FLAG, NULL, NULL, 0, 0 },
+    { "slab_automove", EXT_INT_OPT, NULL, "slab_automove must be between 0 and 2\n", 0, 2 },
+    { "slab_automove_ratio", EXT_POS, "Missing slab_automove_ratio argument\n",
+      "slab_automove_ratio must be > 0 and < 1\n", 0, 1 },
+    { "slab_automove_window", EXT_INT, "Missing slab_automove_window argument\n",
+      "slab_automove_window must be > 2\n", 3, INT_MAX },
+    { "tail_repair_time", EXT_INT, "Missing numeric argument for tail_repair_time\n",
+      "Cannot set tail_repair_time to less than 10 seconds\n", 10, INT_MAX },
+    { "hash_algorithm", EXT_HASH, NULL,
+      "Unknown hash_algorithm option (jenkins, murmur3, xxh3)\n", 0, 0 },
+    { "lru_crawler_sleep", EXT_INT, "Missing lru_crawler_sleep value\n",
+      "LRU crawler sleep must be between 0 and 1 second\n", 0, 1000000 },
+    { "lru_crawler_tocrawl", EXT_UINT, "Missing lru_crawler_tocrawl value\n",
+      "lru_crawler_tocrawl takes a numeric 32bit value\n", 0, 0 },
+    { "lru_maintainer", EXT_FLAG, NULL, NULL, 0, 0 },
+    { "hot_lru_pct", EXT_INT, NULL, "hot_lru_pct must be > 1 and < 80\n", 1, 79 },
+    { "warm_lru_pct", EXT_INT, NULL, "warm_lru_pct must be > 1 and < 80\n", 1, 79 },
+    { "hot_max_factor", EXT_POS, NULL, "hot_max_factor must be > 0\n", 0, HUGE_VAL },
+    { "warm_max_factor", EXT_POS, NULL, "warm_max_factor must be > 0\n", 0, HUGE_VAL },
+    { "temporary_ttl", EXT_INT, NULL, NULL, ANY_INT },
+    { "watcher_logbuf_size", EXT_UINT, NULL, NULL, 0, 0 },
+    { "worker_logbuf_size", EXT_UINT, NULL, NULL, 0, 0 },
+    { "slab_sizes", EXT_STR, NULL, NULL, 0, 0 },
+    { "slab_chunk_max", EXT_UINT, NULL, NULL, 0, 0 },
+    { "track_sizes", EXT_FLAG, NULL, NULL, 0, 0 },
+    { "no_inline_ascii_resp", EXT_FLAG, NULL, NULL, 0, 0 },
+    { "inline_ascii_resp", EXT_FLAG, NULL, NULL, 0, 0 },
+    { "no_chunked_items", EXT_FLAG, NULL, NULL, 0, 0 },
+    { "no_slab_automove", EXT_FLAG, NULL, NULL, 0, 0 },
+    { "no_lru_maintainer", EXT_FLAG, NULL, NULL, 0, 0 },
+    { "no_drop_privileges", EXT_FLAG, NULL, NULL, 0, 0 },
+    { "drop_privileges", EXT_FLAG, NULL, NULL, 0, 0 },
+    { "resp_obj_mem_limit", EXT_FLAG, NULL, NULL, 0, 0 },
+    { "read_buf_mem_limit", EXT_UINT, NULL, NULL, 0, 0 },
+    { "ssl_chain_cert", EXT_STR, NULL, NULL, 0, 0 },
+    { "ssl_key", EXT_STR, NULL, NULL, 0, 0 },
+    { "ssl_verify_mode", EXT_INT, NULL,
+      "Invalid ssl_verify_mode. Use help to see valid options.\n", 0, 3 },
+    { "ssl_keyformat", EXT_UINT, NULL, NULL, 0, 0 },
+    { "ssl_ciphers", EXT_STR, NULL, NULL, 0, 0 },
+    { "ssl_ca_cert", EXT_STR, NULL, NULL, 0, 0 },
+    { "ssl_wbuf_size", EXT_UINT, NULL, NULL, 0, 0 },
+    { "ssl_session_cache", EXT_FLAG, NULL, NULL, 0, 0 },
+    { "ssl_kernel_tls", EXT_FLAG, NULL, NULL, 0, 0 },
+    { "ssl_min_version", EXT_INT, NULL,
+      "Invalid ssl_min_version. Use help to see valid options.\n", 0, 3 },
+    { "sock_cookie_id", EXT_FLAG, NULL, NULL, 0, 0 },
+    { "ext_page_size", EXT_UINT, NULL, NULL, 0, 0 },
+    { "ext_wbuf_size", EXT_UINT, NULL, NULL, 0, 0 },
+    { "ext_threads", EXT_UINT, NULL, NULL, 0, 0 },
+    { "ext_io_depth", EXT_UINT, NULL, NULL, 0, 0 },
+    { "ext_path", EXT_STR, "missing argument to ext_path, ie: ext_path=/d/file:5G\n",
+      NULL, 0, 0 },
+    { "ext_item_size", EXT_UINT, NULL, NULL, 0, 0 },
+    { "ext_item_age", EXT_UINT, NULL, NULL, 0, 0 },
+    { "ext_low_ttl", EXT_UINT, NULL, NULL, 0, 0 },
+    { "ext_recache_rate", EXT_UINT, NULL, NULL, 0, 0 },
+    { "ext_compact_under", EXT_UINT, NULL, NULL, 0, 0 },
+    { "ext_drop_under", EXT_UINT, NULL, NULL, 0, 0 },
+    { "ext_max_sleep", EXT_UINT, NULL, NULL, 0, 0 },
+    { "ext_max_frag", EXT_REAL, NULL, NULL, 0, 0 },
+    { "ext_drop_unread", EXT_FLAG, NULL, NULL, 0, 0 },
+    { "slab_automove_freeratio", EXT_REAL, NULL, NULL, 0, 0 },
+};
+
+static bool whole_uint(const char *s)
 {
-    char *val = strchr(opt, '=');
-    if (val != NULL)
-        *val++ = '\0';
-    if (strcmp(opt, "hashpower") == 0) {
-        if (val == NULL) {
-            fprintf(err, "Missing numeric argument for hashpower\n");
-            return -1;
-        }
+    char *end;
+    if (*s == '\0' || strchr(s, '-') != NULL)
+        return false;
+    (void)strtoull(s, &end, 10);
+    return *end == '\0';
+}
+
+static bool whole_real(const char *s)
+{
+    char *end;
+    (void)strtod(s, &end);
+    return end != s && *end == '\0';
+}
+
+/* Check an acknowledged key's value as memcached would, then note it. */
+static int ext_ignored(struct parse *p, const struct ext_key *k, const char *val)
+{
+    bool ok = true;
+    if (val == NULL && k->kind != EXT_FLAG && k->kind != EXT_INT_OPT) {
+        if (k->missing)
+            return fail(p, "%s", k->missing);
+        return fail(p, "Missing %s argument\n", k->name);
+    }
+    switch (k->kind) {
+    case EXT_FLAG:
+    case EXT_STR:
+        break;
+    case EXT_UINT: ok = whole_uint(val); break;
+    case EXT_REAL: ok = whole_real(val); break;
+    case EXT_INT:
+    case EXT_INT_OPT: ok = val == NULL || (atoi(val) >= k->lo && atoi(val) <= k->hi); break;
+    case EXT_POS: ok = atof(val) > k->lo && atof(val) <= k->hi; break;
+    case EXT_HASH:
+        ok = !strcmp(val, "jenkins") || !strcmp(val, "murmur3") || !strcmp(val, "xxh3");
+        break;
+    }
+    if (!ok) {
+        if (k->bad)
+            return fail(p, "%s", k->bad);
+        return fail(p, "could not parse argument to %s\n", k->name);
+    }
+    if (strcmp(k->name, "resp_obj_mem_limit") == 0)     /* memcached always says so */
+        fprintf(p->err, "DEPRECATED: resp_obj_mem_limit no longer used. See read_buf_mem_limit,\n");
+    note(p, "mcd: ignoring -o %s: no effect in mcd\n", k->name);
+    return 0;
+}
+
+/* The keys that mean something in mcd.  1 = not one of them. */
+static int ext_applied(struct parse *p, const char *key, const char *val)
+{
+    struct config *c = p->cfg;
+    if (strcmp(key, "hashpower") == 0) {
+        if (val == NULL)
+            return fail(p, "Missing numeric argument for hashpower\n");
         c->hashpower = atoi(val);
-        if (c->hashpower < 12) {
-            fprintf(err, "Initial hashtable multiplier of %d is too low\n", c->hashpower);
-            return -1;
-        }
-        if (c->hashpower > 32) {
-            fprintf(err, "Initial hashtable multiplier of %d is too high\n"
-                         "Choose a value based on \"STAT hash_power_level\" from a running instance\n",
-                    c->hashpower);
-            return -1;
-        }
-    } else if (strcmp(opt, "idle_timeout") == 0) {
-        if (val == NULL) {
-            fprintf(err, "Missing numeric argument for idle_timeout\n");
-            return -1;
-        }
+        if (c->hashpower < 12)
+            return fail(p, "Initial hashtable multiplier of %d is too low\n", c->hashpower);
+        if (c->hashpower > 32)
+            return fail(p, "Initial hashtable multiplier of %d is too high\n"
+                        "Choose a value based on \"STAT hash_power_level\" from a running "
+                        "instance\n", c->hashpower);
+    } else if (strcmp(key, "idle_timeout") == 0) {
+        if (val == NULL)
+            return fail(p, "Missing numeric argument for idle_timeout\n");
         c->idle_timeout = atoi(val);
-    } else if (strcmp(opt, "maxconns_fast") == 0) {
-        c->maxconns_fast = true;
-    } else if (strcmp(opt, "no_maxconns_fast") == 0) {
+    } else if (strcmp(key, "item_size_max") == 0) {     /* mcd's: memcached has only -I */
+        if (val == NULL)
+            return fail(p, "Missing item_size_max argument\n");
+        p->item_size = item_size_arg(p, val);
+    } else if (strcmp(key, "maxconns_fast") == 0 || strcmp(key, "no_maxconns_fast") == 0) {
+        c->maxconns_fast = key[0] != 'n';
+    } else if (strcmp(key, "lru_crawler") == 0 || strcmp(key, "no_lru_crawler") == 0) {
+        c->lru_crawler = key[0] != 'n';
+    } else if (strcmp(key, "slab_reassign") == 0 || strcmp(key, "no_slab_reassign") == 0) {
+        c->slab_reassign = key[0] != 'n';
+        note(p, "mcd: -o %s recorded; mcd's jemalloc arenas need no slab reassignment\n", key);
+    } else if (strcmp(key, "modern") == 0) {
+        /* memcached 1.6.18: "currently no new defaults" */
+    } else if (strcmp(key, "no_modern") == 0) {
+        c->slab_reassign = false;
         c->maxconns_fast = false;
-    } else if (strcmp(opt, "item_size_max") == 0) {
-        if (val == NULL || !parse_size(val, &c->item_size_max)) {
-            fprintf(err, "Missing or invalid argument for item_size_max\n");
-            return -1;
-        }
-    } else if (strncmp(opt, "ext_", 4) == 0) {
-        snprintf(warn + strlen(warn), nwarn - strlen(warn),
-                 "mcd: ignoring -o %s: no extstore in mcd\n", opt);
+        c->lru_crawler = false;
+        note(p, "mcd: -o no_modern: only maxconns_fast, lru_crawler and slab_reassign "
+                "apply in mcd\n");
     } else {
-        for (int i = 0; known_subopts[i] != NULL; i++) {
-            if (strcmp(opt, known_subopts[i]) == 0) {
-                if (strcmp(opt, "no_lru_crawler") == 0)
-                    c->lru_crawler = false;
-                snprintf(warn + strlen(warn), nwarn - strlen(warn),
-                         "mcd: ignoring -o %s: no effect in mcd\n", opt);
-                return 0;
-            }
-        }
-        fprintf(err, "Illegal suboption \"%s\"\n", opt);
-        return -1;
+        return 1;
     }
     return 0;
 }
 
+/* One key[=value] token, matched as getsubopt() matches. */
+static int ext_token(struct parse *p, char *tok)
+{
+    char *val = strchr(tok, '=');
+    size_t keylen = val ? (size_t)(val - tok) : strlen(tok);
+    char key[64];
+    if (keylen < sizeof(key)) {
+        memcpy(key, tok, keylen);
+        key[keylen] = '\0';
+        int rc = ext_applied(p, key, val ? val + 1 : NULL);
+        if (rc <= 0)
+            return rc;
+        for (size_t i = 0; i < sizeof(ext_keys) / sizeof(ext_keys[0]); i++)
+            if (strcmp(key, ext_keys[i].name) == 0)
+                return ext_ignored(p, &ext_keys[i], val ? val + 1 : NULL);
+    }
+    return fail(p, "Illegal suboption \"%s\"\n", tok);
+}
+
+/* -o: tokens split on ','; an empty token is illegal, a trailing ',' is not. */
+static int ext_arg(struct parse *p, const char *arg)
+{
+    char *list = strdup(arg);
+    if (list == NULL)
+        return fail(p, "Failed to allocate memory\n");
+    int rc = 0;
+    for (char *t = list; *t != '\0' && rc == 0;) {
+        char *comma = strchr(t, ',');
+        char *next = comma ? comma + 1 : t + strlen(t);
+        if (comma)
+            *comma = '\0';
+        rc = ext_token(p, t);
+        t = next;
+    }
+    free(list);
+    return rc;
+}
+
+/* ---- flags ------------------------------------------------------------ */
+
+static const char shortopts[] = "a:AZp:s:U:m:Mc:khiVrvdl:u:P:f:n:t:D:LR:Cb:B:I:SFXWY:e:o:N:";
+
 static const struct option longopts[] = {
     {"unix-mask", required_argument, 0, 'a'},
     {"enable-shutdown", no_argument, 0, 'A'},
+    {"enable-ssl", no_argument, 0, 'Z'},
     {"port", required_argument, 0, 'p'},
     {"unix-socket", required_argument, 0, 's'},
     {"udp-port", required_argument, 0, 'U'},
-    {"listen", required_argument, 0, 'l'},
-    {"daemon", no_argument, 0, 'd'},
-    {"enable-coredumps", no_argument, 0, 'r'},
-    {"user", required_argument, 0, 'u'},
     {"memory-limit", required_argument, 0, 'm'},
     {"disable-evictions", no_argument, 0, 'M'},
     {"conn-limit", required_argument, 0, 'c'},
     {"lock-memory", no_argument, 0, 'k'},
     {"help", no_argument, 0, 'h'},
+    {"license", no_argument, 0, 'i'},
     {"version", no_argument, 0, 'V'},
+    {"enable-coredumps", no_argument, 0, 'r'},
     {"verbose", optional_argument, 0, 'v'},
+    {"daemon", no_argument, 0, 'd'},
+    {"listen", required_argument, 0, 'l'},
+    {"user", required_argument, 0, 'u'},
     {"pidfile", required_argument, 0, 'P'},
     {"slab-growth-factor", required_argument, 0, 'f'},
     {"slab-min-size", required_argument, 0, 'n'},
     {"threads", required_argument, 0, 't'},
+    {"enable-largepages", no_argument, 0, 'L'},
     {"max-reqs-per-event", required_argument, 0, 'R'},
     {"disable-cas", no_argument, 0, 'C'},
     {"listen-backlog", required_argument, 0, 'b'},
     {"protocol", required_argument, 0, 'B'},
     {"max-item-size", required_argument, 0, 'I'},
+    {"enable-sasl", no_argument, 0, 'S'},
     {"disable-flush-all", no_argument, 0, 'F'},
     {"disable-dumping", no_argument, 0, 'X'},
     {"disable-watch", no_argument, 0, 'W'},
-    {"enable-largepages", no_argument, 0, 'L'},
-    {"enable-sasl", no_argument, 0, 'S'},
     {"auth-file", required_argument, 0, 'Y'},
     {"memory-file", required_argument, 0, 'e'},
-    {"enable-ssl", no_argument, 0, 'Z'},
     {"extended", required_argument, 0, 'o'},
+    {"napi-ids", required_argument, 0, 'N'},
     {0, 0, 0, 0},
 };
 
-static int bad_number(FILE *err, char flag, const char *arg)
+static int protocol_arg(struct parse *p, const char *arg)
 {
-    fprintf(err, "Invalid value for -%c: \"%s\"\n", flag, arg);
-    return OPTIONS_ERROR;
+    if (strcmp(arg, "auto") == 0)
+        p->cfg->protocol = CONFIG_PROTO_AUTO;
+    else if (strcmp(arg, "binary") == 0)
+        p->cfg->protocol = CONFIG_PROTO_BINARY;
+    else if (strcmp(arg, "ascii") == 0)
+        p->cfg->protocol = CONFIG_PROTO_ASCII;
+    else
+        return fail(p, "Invalid value for binding protocol: %s\n"
+                    " -- should be one of auto, binary, or ascii\n", arg);
+    return 0;
 }
 
-/* Checks memcached makes once every flag is known. */
-static int options_check(struct config *c, FILE *err)
+static int threads_arg(struct parse *p, const char *arg)
 {
-    if (c->item_size_max < 1024) {
-        fprintf(err, "Item max size cannot be less than 1024 bytes.\n");
-        return OPTIONS_ERROR;
+    p->cfg->threads = lead_int(p, "-t", arg, NULL);
+    if (p->cfg->threads <= 0)
+        return fail(p, "Number of threads must be greater than 0\n");
+    if (p->cfg->threads > 64)   /* memcached prints this one whatever -v says */
+        fprintf(p->err, "WARNING: Setting a high number of workerthreads is not recommended.\n"
+                        " Set this value to the number of cores in your machine or less.\n");
+    return 0;
+}
+
+/* Flags that change nothing in mcd or that it refuses.  1 = not one. */
+static int flag_unsupported(struct parse *p, int ch, const char *arg)
+{
+    switch (ch) {
+    case 'S':
+        return fail(p, "This server is not built with SASL support "
+                       "(mcd has no SASL authentication).\n");
+    case 'Z':
+        return fail(p, "This server is not built with TLS support.\n");
+    case 'Y':
+        return fail(p, "mcd: -Y: ASCII authentication is not supported yet\n");
+    case 'L':
+        note(p, "mcd: ignoring -L: jemalloc decides page sizes in mcd\n");
+        return 0;
+    case 'X':
+        note(p, "mcd: ignoring -X: not wired to stats cachedump yet\n");
+        return 0;
+    case 'W':
+        note(p, "mcd: ignoring -W: mcd has no watch command\n");
+        return 0;
+    case 'e':
+        note(p, "mcd: ignoring -e %s: mcd has no restartable cache\n", arg);
+        return 0;
+    case 'N':
+        p->napi_ids = lead_int(p, "-N", arg, NULL);
+        if (p->napi_ids <= 0)
+            return fail(p, "Maximum number of NAPI IDs must be greater than 0\n");
+        note(p, "mcd: ignoring -N: no NAPI ID based thread selection in mcd\n");
+        return 0;
     }
-    if (c->item_size_max > c->maxbytes / 2) {
-        fprintf(err, "Cannot set item size limit higher than 1/2 of memory max.\n");
-        return OPTIONS_ERROR;
+    return 1;
+}
+
+/* Flags with a value to read.  1 = not one of them. */
+static int flag_value(struct parse *p, int ch, const char *arg)
+{
+    struct config *c = p->cfg;
+    switch (ch) {
+    case 'a': c->unix_mask = (int)strtol(arg, NULL, 8); break;
+    case 'p': c->port = lead_int(p, "-p", arg, NULL); break;
+    case 'U': c->udp_port = lead_int(p, "-U", arg, NULL); break;
+    case 's': return set_string(p, &c->unix_socket, arg);
+    case 'u': return set_string(p, &c->user, arg);
+    case 'P': return set_string(p, &c->pidfile, arg);
+    case 'l': return listen_arg(p, arg);
+    case 'o': return ext_arg(p, arg);
+    case 'B': return protocol_arg(p, arg);
+    case 't': return threads_arg(p, arg);
+    case 'I': p->item_size = item_size_arg(p, arg); break;
+    case 'b': c->backlog = lead_int(p, "-b", arg, NULL); break;
+    case 'm': {
+        int mb = lead_int(p, "-m", arg, NULL);
+        if (mb < 0)
+            return fail(p, "mcd: -m %s: memory limit cannot be negative\n", arg);
+        c->maxbytes = (size_t)mb * MB;
+        break;
     }
-    if (c->item_size_max > 1024 * 1024 * 1024) {
-        fprintf(err, "Cannot set item size limit higher than a gigabyte.\n");
-        return OPTIONS_ERROR;
+    case 'c':
+        c->maxconns = lead_int(p, "-c", arg, NULL);
+        if (c->maxconns <= 0)
+            return fail(p, "Maximum connections must be greater than 0\n");
+        break;
+    case 'R':
+        c->reqs_per_event = lead_int(p, "-R", arg, NULL);
+        if (c->reqs_per_event <= 0)
+            return fail(p, "Number of requests per event must be greater than 0\n");
+        break;
+    case 'n':
+        c->chunk_size = lead_int(p, "-n", arg, NULL);
+        if (c->chunk_size <= 0)
+            return fail(p, "Chunk size must be greater than 0\n");
+        break;
+    case 'f':
+        c->factor = atof(arg);
+        if (!(c->factor > 1.0))
+            return fail(p, "Factor must be greater than 1\n");
+        break;
+    case 'D':
+        if (arg[0] == '\0')
+            return fail(p, "No delimiter specified\n");
+        c->prefix_delimiter = arg[0];
+        c->detail_enabled = true;
+        break;
+    default:
+        return flag_unsupported(p, ch, arg);
     }
-    if (c->udp_port != 0) {
-        fprintf(err, "mcd does not support UDP yet: run without -U or with -U 0\n");
-        return OPTIONS_ERROR;
+    return 0;
+}
+
+static void license(FILE *f)
+{
+    fputs("mcd " MCD_VERSION "\n\n"
+          "mcd is a memcached-compatible server written from scratch; it contains no\n"
+          "memcached or libevent code.  See the license file of your mcd distribution.\n", f);
+}
+
+/* One flag from getopt.  OPTIONS_EXIT_OK ends parsing early (-h, -V). */
+static int flag(struct parse *p, int ch, const char *arg)
+{
+    struct config *c = p->cfg;
+    switch (ch) {
+    case 'A': c->shutdown_enabled = true; break;
+    case 'd': c->daemonize = true; break;
+    case 'r': c->coredumps = true; break;
+    case 'k': c->lock_memory = true; break;
+    case 'M': c->evict_to_free = false; break;
+    case 'C': c->use_cas = false; break;
+    case 'F': c->flush_enabled = false; break;
+    case 'v': c->verbose++; break;
+    case 'h': options_usage(p->out); return OPTIONS_EXIT_OK;
+    case 'i': license(p->out); return OPTIONS_EXIT_OK;
+    case 'V': fputs("mcd " MCD_VERSION "\n", p->out); return OPTIONS_EXIT_OK;
+    default: {
+        int rc = flag_value(p, ch, arg);
+        if (rc != 1)
+            return rc;
+        /* getopt already said why: memcached then prints the '?' it got. */
+        return fail(p, "Illegal argument \"%c\"\n", ch);
     }
-    if (c->protocol == CONFIG_PROTO_BINARY) {
-        fprintf(err, "mcd does not support the binary protocol yet: use -B ascii or auto\n");
-        return OPTIONS_ERROR;
     }
+    return 0;
+}
+
+/* The checks memcached makes once every flag is read, in its order. */
+static int check_all(struct parse *p)
+{
+    struct config *c = p->cfg;
+    if (p->napi_ids > c->threads)
+        return fail(p, "Number of napi_ids(%d) cannot be greater than number of threads(%d)\n",
+                    p->napi_ids, c->threads);
+    if (p->item_size < 1024)
+        return fail(p, "Item max size cannot be less than 1024 bytes.\n");
+    if (p->item_size > (long long)(c->maxbytes / 2))
+        return fail(p, "Cannot set item size limit higher than 1/2 of memory max.\n");
+    if (p->item_size > 1024 * MB)
+        return fail(p, "Cannot set item size limit higher than a gigabyte.\n");
+    c->item_size_max = (size_t)p->item_size;
+    if (c->port < 0 || c->port > 65535)
+        return fail(p, "ERROR: Invalid port number %d.\n", c->port);
+    if (c->udp_port != 0)
+        return fail(p, "mcd: UDP is not supported yet (-U %d): leave -U out or give -U 0\n",
+                    c->udp_port);
+    if (c->protocol == CONFIG_PROTO_BINARY)
+        return fail(p, "mcd: the binary protocol is not supported yet (-B binary): "
+                       "use -B ascii or -B auto\n");
     return OPTIONS_RUN;
 }
 
-int options_parse(struct config *c, int argc, char **argv, FILE *out, FILE *err)
+/* getopt_long() prints its own complaints (unknown flag, missing value,
+ * ambiguous long name) to stderr, in glibc's words that memcached's users
+ * see.  glibc documents stderr as an assignable variable, so for the length
+ * of the loop it is pointed at err; parsing runs before any thread starts. */
+static int flags_loop(struct parse *p, int argc, char **argv)
 {
-    char warn[4096] = "";
-    int ch;
-    optind = 0;
+    FILE *saved = stderr;
+    int ch, rc = 0;
+    optind = 0;     /* glibc: start over, as if never called */
     opterr = 1;
-    while ((ch = getopt_long(argc, argv, "a:Ap:s:U:l:dru:m:Mc:khVvP:f:n:t:R:Cb:B:I:Fo:D:XWLSY:e:Z",
-                             longopts, NULL)) != -1) {
-        switch (ch) {
-        case 'a': {
-            char *end;
-            long v = strtol(optarg, &end, 8);
-            if (end == optarg || *end != '\0' || v < 0 || v > 0777)
-                return bad_number(err, 'a', optarg);
-            c->unix_mask = (int)v;
-            break;
-        }
-        case 'A': c->shutdown_enabled = true; break;
-        case 'p':
-            if (!parse_int(optarg, &c->port) || c->port > 65535)
-                return bad_number(err, 'p', optarg);
-            break;
-        case 's': free(c->unix_socket); c->unix_socket = strdup(optarg); break;
-        case 'U':
-            if (!parse_int(optarg, &c->udp_port) || c->udp_port > 65535)
-                return bad_number(err, 'U', optarg);
-            break;
-        case 'l': {
-            char *list = strdup(optarg), *save = NULL;
-            for (char *t = strtok_r(list, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-                if (add_listen(c, t, err) != 0) {
-                    free(list);
-                    return OPTIONS_ERROR;
-                }
-            }
-            free(list);
-            break;
-        }
-        case 'd': c->daemonize = true; break;
-        case 'r': c->coredumps = true; break;
-        case 'u': free(c->user); c->user = strdup(optarg); break;
-        case 'm': {
-            size_t mb;
-            if (!parse_size(optarg, &mb))
-                return bad_number(err, 'm', optarg);
-            /* memcached: a plain number is megabytes, a suffix is explicit. */
-            c->maxbytes = strpbrk(optarg, "kKmMgG") ? mb : mb * 1024 * 1024;
-            break;
-        }
-        case 'M': c->evict_to_free = false; break;
-        case 'c':
-            if (!parse_int(optarg, &c->maxconns) || c->maxconns <= 0) {
-                fprintf(err, "Maximum connections must be greater than 0\n");
-                return OPTIONS_ERROR;
-            }
-            break;
-        case 'k': c->lock_memory = true; break;
-        case 'h': options_usage(out); return OPTIONS_EXIT_OK;
-        case 'V': fprintf(out, "mcd " MCD_VERSION "\n"); return OPTIONS_EXIT_OK;
-        case 'v':
-            c->verbose++;
-            break;
-        case 'P': free(c->pidfile); c->pidfile = strdup(optarg); break;
-        case 'f': {
-            char *end;
-            c->factor = strtod(optarg, &end);
-            if (end == optarg || *end != '\0' || c->factor <= 1.0) {
-                fprintf(err, "Factor must be greater than 1\n");
-                return OPTIONS_ERROR;
-            }
-            break;
-        }
-        case 'n':
-            if (!parse_int(optarg, &c->chunk_size) || c->chunk_size == 0) {
-                fprintf(err, "Chunk size must be greater than 0\n");
-                return OPTIONS_ERROR;
-            }
-            break;
-        case 't':
-            if (!parse_int(optarg, &c->threads) || c->threads <= 0) {
-                fprintf(err, "Number of threads must be greater than 0\n");
-                return OPTIONS_ERROR;
-            }
-            if (c->threads > 64)
-                fprintf(err, "WARNING: Setting a high number of worker threads is not "
-                             "recommended.\n Set this value to the number of cores in your "
-                             "machine or less.\n");
-            break;
-        case 'R':
-            if (!parse_int(optarg, &c->reqs_per_event) || c->reqs_per_event == 0) {
-                fprintf(err, "Number of requests per event must be greater than 0\n");
-                return OPTIONS_ERROR;
-            }
-            break;
-        case 'C': c->use_cas = false; break;
-        case 'b':
-            if (!parse_int(optarg, &c->backlog))
-                return bad_number(err, 'b', optarg);
-            break;
-        case 'B':
-            if (strcmp(optarg, "auto") == 0) {
-                c->protocol = CONFIG_PROTO_AUTO;
-            } else if (strcmp(optarg, "ascii") == 0) {
-                c->protocol = CONFIG_PROTO_ASCII;
-            } else if (strcmp(optarg, "binary") == 0) {
-                c->protocol = CONFIG_PROTO_BINARY;
-            } else {
-                fprintf(err, "Invalid value for binding protocol: %s\n"
-                             " -- should be one of auto, binary, or ascii\n", optarg);
-                return OPTIONS_ERROR;
-            }
-            break;
-        case 'I':
-            if (!parse_size(optarg, &c->item_size_max))
-                return bad_number(err, 'I', optarg);
-            break;
-        case 'F': c->flush_enabled = false; break;
-        case 'X': c->dump_enabled = false; break;
-        case 'W': break;    /* there is no watch command to disable */
-        case 'L':
-            snprintf(warn + strlen(warn), sizeof(warn) - strlen(warn),
-                     "mcd: ignoring -L: jemalloc manages item pages\n");
-            break;
-        case 'S': case 'Y': case 'e': case 'Z':
-            /* Accepting these and running without them would be unsafe. */
-            fprintf(err, "mcd does not support -%c (%s) yet\n", ch,
-                    ch == 'S' || ch == 'Y' ? "authentication" : ch == 'e' ? "memory file" : "TLS");
-            return OPTIONS_ERROR;
-        case 'D':
-            if (optarg[0] == '\0' || optarg[1] != '\0') {
-                fprintf(err, "No delimiter specified\n");
-                return OPTIONS_ERROR;
-            }
-            c->prefix_delimiter = optarg[0];
-            c->detail_enabled = true;
-            break;
-        case 'o': {
-            char *list = strdup(optarg), *save = NULL;
-            for (char *t = strtok_r(list, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-                if (apply_subopt(c, t, err, warn, sizeof(warn)) != 0) {
-                    free(list);
-                    return OPTIONS_ERROR;
-                }
-            }
-            free(list);
-            break;
-        }
-        default:
-            fprintf(err, "Illegal argument \"%c\"\n", ch);
-            return OPTIONS_ERROR;
-        }
-    }
-    if (optind < argc) {
-        fprintf(err, "Unexpected argument \"%s\"\n", argv[optind]);
+    stderr = p->err;
+    while (rc == 0 && (ch = getopt_long(argc, argv, shortopts, longopts, NULL)) != -1)
+        rc = flag(p, ch, optarg);
+    stderr = saved;
+    if (rc != 0)
+        return rc;
+    /* memcached ignores words that are not flags; mcd says so at -v. */
+    for (int i = optind; i < argc; i++)
+        note(p, "mcd: ignoring argument \"%s\", as memcached does\n", argv[i]);
+    return 0;
+}
+
+int options_parse(struct config *cfg, int argc, char **argv, FILE *out, FILE *err)
+{
+    struct parse p = { .cfg = cfg, .out = out, .err = err,
+                       .item_size = (long long)cfg->item_size_max };
+    p.notes = open_memstream(&p.notes_buf, &p.notes_len);
+    if (p.notes == NULL) {
+        fprintf(err, "Failed to allocate memory\n");
         return OPTIONS_ERROR;
     }
-    if (c->verbose > 0 && warn[0] != '\0')
-        fputs(warn, err);
-    return options_check(c, err);
+    int rc = flags_loop(&p, argc, argv);
+    if (rc == 0)
+        rc = check_all(&p);
+    fclose(p.notes);
+    /* Also after an error: "-I 2g read as 2" explains memcached's complaint. */
+    if (rc != OPTIONS_EXIT_OK && cfg->verbose >= 1 && p.notes_len > 0)
+        fputs(p.notes_buf, err);
+    free(p.notes_buf);
+    return rc;
 }
 
 void options_free(struct config *c)
 {
-    for (int i = 0; i < c->nlisten; i++)
+    for (int i = 0; i < c->nlisten; i++) {
         free(c->listen[i].host);
+        c->listen[i].host = NULL;
+    }
     c->nlisten = 0;
     free(c->unix_socket);
     free(c->user);

@@ -33,7 +33,7 @@
 #include "slab.h"
 #include "table.h"
 
-/* Tail items one eviction pass looks at before giving up. */
+/* Inactive tail items one eviction pass looks at before giving up. */
 #define CACHE_EVICT_SCAN 5
 /* Eviction passes one allocation may make before reporting out of memory. */
 #define CACHE_EVICT_PASSES 20000
@@ -139,7 +139,9 @@ static bool cache_evict_one(unsigned cls, rel_time_t now)
     struct lru *l = lru_of(cls);
     pthread_mutex_lock(&l->lock);
     struct item *it = l->tail;
-    for (int checked = 0; it != NULL && checked < CACHE_EVICT_SCAN; checked++) {
+    /* Second chances do not count against the scan: each one clears a bit,
+     * so a list of only active items yields a victim within one lap. */
+    for (int checked = 0; it != NULL && checked < CACHE_EVICT_SCAN;) {
         struct item *prev = it->prev;
         enum cache_miss why = CACHE_MISS_NONE;
         bool dead = !item_live(it, now, &why);
@@ -150,9 +152,10 @@ static bool cache_evict_one(unsigned cls, rel_time_t now)
             lru_remove_locked(l, it);
             lru_push_head_locked(l, it);
             l->stats.moves_within_lru++;
-            it = prev;
+            it = prev != NULL ? prev : l->tail;
             continue;
         }
+        checked++;
         if (!dead && !opts.evict_to_free) {
             it = prev;
             continue;

@@ -306,6 +306,23 @@ static void test_full_cache_evicts_least_recently_used(void **state)
     assert_string_equal(value("k29999"), val);
 }
 
+static void test_eviction_succeeds_when_every_item_was_read(void **state)
+{
+    (void)state;
+    char key[32], val[200];
+    memset(val, 'v', sizeof(val) - 1);
+    val[sizeof(val) - 1] = '\0';
+    for (int i = 0; i < 30000; i++) {
+        snprintf(key, sizeof(key), "k%d", i);
+        assert_int_equal(put(key, val, CACHE_SET, 0), CACHE_STORED);
+        assert_string_equal(value(key), val);   /* every item is active */
+    }
+    struct cache_stats st;
+    cache_stats(&st);
+    assert_true(st.evictions > 0);
+    assert_true(st.moves_within_lru > 0);
+}
+
 static void test_disabled_evictions_answer_out_of_memory(void **state)
 {
     (void)state;
@@ -346,6 +363,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_deleted_item_stays_readable_while_referenced, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lru_pushes_at_head_and_removes_anywhere, setup, teardown),
         cmocka_unit_test_setup_teardown(test_full_cache_evicts_least_recently_used, setup_small, teardown),
+        cmocka_unit_test_setup_teardown(test_eviction_succeeds_when_every_item_was_read, setup_small, teardown),
         cmocka_unit_test_setup_teardown(test_disabled_evictions_answer_out_of_memory, setup_small_noevict, teardown),
     };
     int failed = cmocka_run_group_tests(pure, NULL, NULL);
