@@ -264,10 +264,11 @@ static void text_parse_flush(struct text_req *r)
     r->cmd = TEXT_CMD_FLUSH_ALL;
     r->noreply = text_noreply(r);
     r->exptime = 0;
+    r->num = 0;
     if (r->ntokens != (r->noreply ? 3 : 2)) {
         int32_t delay;
         if (!text_parse_i32(r->tok[1].p, r->tok[1].len, &delay)) {
-            text_fail(r, TEXT_E_EXPTIME);
+            r->num = 1;     /* refused in text_exec, after the -F check */
             return;
         }
         r->exptime = delay;
@@ -301,12 +302,13 @@ static void text_parse_memlimit(struct text_req *r)
 
 static void text_parse_shutdown(struct text_req *r)
 {
+    /* num: 0 plain, 1 graceful, 2 an unknown mode (refused after the -A check). */
     r->cmd = TEXT_CMD_SHUTDOWN;
-    r->has_num = false;
+    r->num = 0;
     if (r->ntokens == 3 && tok_is(&r->tok[1], "graceful"))
-        r->has_num = true;
+        r->num = 1;
     else if (r->ntokens != 2)
-        r->err = TEXT_E_SHUTDOWN_MODE;
+        r->num = 2;
 }
 
 void text_parse(const char *line, size_t len, struct text_req *r)

@@ -232,6 +232,10 @@ static void text_flush(const struct proto_env *env, const struct text_req *r, st
         OUT(out, r->noreply, "CLIENT_ERROR flush_all not allowed\r\n");
         return;
     }
+    if (r->num != 0) {      /* the delay did not parse; checked after -F as memcached */
+        OUT(out, r->noreply, "CLIENT_ERROR invalid exptime argument\r\n");
+        return;
+    }
     /* As memcached: with CAS on, items stored up to one second before the
      * moment go; a delay of 0 or less means now. */
     rel_time_t when = r->exptime > 0 ? text_exptime(env, r->exptime) : env->now;
@@ -328,9 +332,12 @@ static void text_exec(struct text_session *s, const struct proto_env *env,
     case TEXT_CMD_SHUTDOWN:
         if (!env->settings->shutdown_enabled) {
             reply_str(out, "ERROR: shutdown not enabled\r\n");
+        } else if (r->num == 2) {
+            reply_str(out, text_err_string(TEXT_E_SHUTDOWN_MODE));
+            reply_add(out, "\r\n", 2);
         } else {
             s->close = true;
-            env->hooks->shutdown(env->hooks->arg, r->has_num);
+            env->hooks->shutdown(env->hooks->arg, r->num == 1);
         }
         break;
     case TEXT_CMD_VERBOSITY:
@@ -396,15 +403,16 @@ size_t text_feed(struct text_session *s, const struct proto_env *env, const char
         }
         if (pos == len)
             break;
-        if (served >= env->settings->reqs_per_event) {
-            s->yielded = true;
-            counter_inc(&env->counters->conn_yields);
-            break;
-        }
         const char *line = buf + pos;
         const char *nl = memchr(line, '\n', len - pos);
         if (nl == NULL) {
             text_check_partial(s, line, len - pos);
+            break;
+        }
+        /* Yield only with a complete request waiting, as memcached does. */
+        if (served >= env->settings->reqs_per_event) {
+            s->yielded = true;
+            counter_inc(&env->counters->conn_yields);
             break;
         }
         size_t llen = (size_t)(nl - line);

@@ -170,6 +170,30 @@ static void stats_settings(const struct proto_env *env, struct reply *out)
     STAT(out, "idle_timeout", "%d", s->idle_timeout);
     STAT(out, "flush_enabled", "%s", s->flush_enabled ? "yes" : "no");
     STAT(out, "dump_enabled", "%s", s->dump_enabled ? "yes" : "no");
+    STAT(out, "slab_chunk_max", "%zu", s->item_size_max);
+    STAT(out, "hash_algorithm", "%s", "mcd64");
+    STAT(out, "lru_segmented", "%s", "no");
+    /* Settings of memcached features mcd does not have (segmented LRU,
+     * crawler, extstore, TLS, ...): their names, with memcached's defaults,
+     * so tools that read them find what they expect; none has an effect. */
+    static const char *const inert[][2] = {
+        {"slab_automove_ratio", "0.80"}, {"slab_automove_window", "30"},
+        {"lru_crawler_sleep", "100"}, {"lru_crawler_tocrawl", "0"}, {"tail_repair_time", "0"},
+        {"hot_lru_pct", "20"}, {"warm_lru_pct", "40"}, {"hot_max_factor", "0.20"},
+        {"warm_max_factor", "2.00"}, {"temp_lru", "no"}, {"temporary_ttl", "61"},
+        {"watcher_logbuf_size", "262144"}, {"worker_logbuf_size", "65536"},
+        {"read_buf_mem_limit", "0"}, {"track_sizes", "no"}, {"inline_ascii_response", "no"},
+        {"ext_item_size", "512"}, {"ext_item_age", "4294967295"}, {"ext_low_ttl", "0"},
+        {"ext_recache_rate", "2000"}, {"ext_wbuf_size", "4194304"}, {"ext_compact_under", "0"},
+        {"ext_drop_under", "0"}, {"ext_max_sleep", "1000000"}, {"ext_max_frag", "0.80"},
+        {"slab_automove_freeratio", "0.010"}, {"ext_drop_unread", "no"}, {"ssl_enabled", "no"},
+        {"ssl_chain_cert", "(null)"}, {"ssl_key", "(null)"}, {"ssl_verify_mode", "0"},
+        {"ssl_keyformat", "1"}, {"ssl_ciphers", "NULL"}, {"ssl_ca_cert", "NULL"},
+        {"ssl_wbuf_size", "16384"}, {"ssl_session_cache", "no"}, {"ssl_kernel_tls", "no"},
+        {"ssl_min_version", "tlsv1.2"}, {"num_napi_ids", "(null)"}, {"memory_file", "(null)"},
+    };
+    for (size_t i = 0; i < sizeof(inert) / sizeof(inert[0]); i++)
+        reply_printf(out, "STAT %s %s\r\n", inert[i][0], inert[i][1]);
     reply_add(out, "END\r\n", 5);
 }
 
@@ -272,9 +296,13 @@ static void stats_cachedump(const struct proto_env *env, const struct text_req *
                             struct reply *out)
 {
     uint32_t cls, limit;
-    if (r->ntokens < 5 || !text_parse_u32(r->tok[2].p, r->tok[2].len, &cls) ||
-        !text_parse_u32(r->tok[3].p, r->tok[3].len, &limit)) {
+    if (r->ntokens < 5) {
         reply_str(out, "CLIENT_ERROR bad command line\r\n");
+        return;
+    }
+    if (!text_parse_u32(r->tok[2].p, r->tok[2].len, &cls) ||
+        !text_parse_u32(r->tok[3].p, r->tok[3].len, &limit)) {
+        reply_str(out, "CLIENT_ERROR bad command line format\r\n");
         return;
     }
     (void)env;

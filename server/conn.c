@@ -117,6 +117,10 @@ static bool conn_serve(struct conn *c, const struct proto_env *env)
 static enum conn_wait conn_answer(struct conn *c, const struct proto_env *env)
 {
     bool yielded = conn_serve(c, env);
+    /* memcached sends the error for a refused value only once its data
+     * block has been swallowed; clients wait for it at that point. */
+    if (c->sess.state == TEXT_STATE_SWALLOW)
+        return CONN_WAIT_READ;
     int fl = conn_flush(c, env);
     if (fl < 0 || (fl > 0 && c->sess.close))
         return CONN_CLOSE;

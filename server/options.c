@@ -57,6 +57,7 @@ void options_defaults(struct config *c)
     c->chunk_size = 48;
     c->hashpower = 16;
     c->flush_enabled = true;
+    c->dump_enabled = true;
     c->lru_crawler = true;
     c->prefix_delimiter = ':';
 }
@@ -598,7 +599,7 @@ static int flag_unsupported(struct parse *p, int ch, const char *arg)
         note(p, "mcd: ignoring -L: jemalloc decides page sizes in mcd\n");
         return 0;
     case 'X':
-        note(p, "mcd: ignoring -X: not wired to stats cachedump yet\n");
+        p->cfg->dump_enabled = false;
         return 0;
     case 'W':
         note(p, "mcd: ignoring -W: mcd has no watch command\n");

@@ -12,9 +12,9 @@
  * (replaced, deleted, evicted) while a connection is still writing it out;
  * its memory returns to the budget when that last reference goes.
  *
- * CAS uniques come from a counter per stripe, bumped under the stripe lock:
- * uniques only need to change whenever a key's item changes, and a key
- * never leaves its stripe, so no global counter is shared by all writers.
+ * CAS uniques come from a counter per stripe, bumped under the stripe lock,
+ * with the stripe's index in the low bits: unique across all keys, rising
+ * for each key, and no global counter shared by all writers.
  *
  * flush_all with no delay unlinks everything at once, stripe by stripe, so
  * the memory is free immediately; a delayed flush records the time, and
@@ -49,7 +49,8 @@ int cache_setup(const struct cache_options *opt)
         .maxbytes = opt->maxbytes,
         .factor = opt->factor,
         .min_chunk = opt->min_chunk,
-        .item_size_max = opt->item_size_max,
+        /* Room for our header beyond what memcached's -I arithmetic allows. */
+        .item_size_max = opt->item_size_max + sizeof(struct item),
         .header_size = sizeof(struct item),
     };
     int rc = slab_setup(&so);
@@ -100,7 +101,7 @@ static bool item_live(const struct item *it, rel_time_t now, enum cache_miss *wh
 static void cache_link(struct table_stripe *s, struct item *it, rel_time_t now)
 {
     it->time = now;
-    it->cas = opts.use_cas ? ++s->cas : 0;
+    it->cas = opts.use_cas ? table_next_cas(s) : 0;
     item_ref(it);
     atomic_fetch_or_explicit(&it->iflags, ITEM_LINKED, memory_order_relaxed);
     table_insert(s, it);
@@ -228,16 +229,23 @@ static void *cache_alloc_chunk(unsigned cls, rel_time_t now)
     return NULL;
 }
 
-bool cache_item_fits(size_t nkey, size_t nbytes)
+/*
+ * Whether an item is within -I, by memcached's own arithmetic (its 48-byte
+ * header, the key's NUL, 8 bytes of CAS when on, 4 of flags when not 0) so the largest value
+ * accepted is the same byte for byte, whatever our header's size.
+ */
+bool cache_item_fits(size_t nkey, uint32_t flags, size_t nbytes)
 {
-    return slab_class_for(item_total(nkey, nbytes)) != 0;
+    size_t mc_total = 48 + nkey + 1 + nbytes + (opts.use_cas ? 8 : 0) + (flags ? 4 : 0);
+    return mc_total <= opts.item_size_max;
 }
 
 static struct item *cache_alloc_at(const char *key, size_t nkey, uint32_t hash, uint32_t flags,
                                    rel_time_t exptime, size_t nbytes, rel_time_t now,
                                    enum cache_status *err)
 {
-    unsigned cls = slab_class_for(item_total(nkey, nbytes));
+    unsigned cls = cache_item_fits(nkey, flags, nbytes) ? slab_class_for(item_total(nkey, nbytes))
+                                                        : 0;
     if (cls == 0) {
         *err = CACHE_TOO_LARGE;
         return NULL;
@@ -269,12 +277,12 @@ struct item *cache_alloc(const char *key, size_t nkey, uint32_t flags, rel_time_
 }
 
 /* Build the item append/prepend store: old value and new data joined. */
-static struct item *cache_join(struct item *old, struct item *it, bool append, rel_time_t now)
+static struct item *cache_join(struct item *old, struct item *it, bool append, rel_time_t now,
+                               enum cache_status *err)
 {
-    enum cache_status err;
     size_t olen = old->nbytes - 2, nlen = it->nbytes - 2;
     struct item *j = cache_alloc_at(item_key(it), it->nkey, it->hash, old->flags, old->exptime,
-                                    olen + nlen + 2, now, &err);
+                                    olen + nlen + 2, now, err);
     if (j == NULL)
         return NULL;
     char *v = item_value(j);
@@ -314,9 +322,11 @@ enum cache_status cache_store(struct item *it, enum cache_op op, uint64_t cas, r
         if (old == NULL) {
             st = CACHE_NOT_STORED;
         } else {
-            link = cache_join(old, it, op == CACHE_APPEND, now);
+            enum cache_status err;
+            link = cache_join(old, it, op == CACHE_APPEND, now, &err);
+            /* memcached: a result over -I is "not stored", no memory is an error. */
             if (link == NULL)
-                st = CACHE_NO_MEMORY;
+                st = err == CACHE_TOO_LARGE ? CACHE_NOT_STORED : CACHE_NO_MEMORY;
         }
         break;
     case CACHE_REPLACE:
@@ -466,7 +476,7 @@ enum cache_status cache_arith(const char *key, size_t nkey, bool incr, uint64_t 
              * to the old length as memcached does. */
             memcpy(item_value(it), buf, (size_t)n);
             memset(item_value(it) + n, ' ', it->nbytes - 2 - (size_t)n);
-            it->cas = opts.use_cas ? ++s->cas : 0;
+            it->cas = opts.use_cas ? table_next_cas(s) : 0;
             it->time = now;
         } else {
             struct item *ni = cache_alloc_at(key, nkey, hash, it->flags, it->exptime,

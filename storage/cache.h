@@ -73,8 +73,8 @@ int64_t cache_started(void);
 /* Whether CAS uniques are kept (-C turns them off). */
 bool cache_use_cas(void);
 
-/* Largest value (without \r\n) that fits with a key of `nkey` bytes. */
-bool cache_item_fits(size_t nkey, size_t nbytes);
+/* Whether an item of this key length, flags and value length (with \r\n) is within -I. */
+bool cache_item_fits(size_t nkey, uint32_t flags, size_t nbytes);
 /*
  * Allocate an unlinked item for `key` with room for `nbytes` of value
  * (including \r\n), evicting if the budget is full.  The caller owns the

@@ -142,3 +142,8 @@ uint64_t table_nbuckets(void)
     }
     return n;
 }
+
+uint64_t table_next_cas(struct table_stripe *s)
+{
+    return (++s->cas << stripe_bits) | (uint64_t)(s - stripes);
+}

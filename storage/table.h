@@ -41,6 +41,9 @@ struct item *table_find(struct table_stripe *s, uint32_t hash, const char *key, 
 void table_insert(struct table_stripe *s, struct item *it);
 /* Remove an item from a locked stripe; it must be there. */
 void table_remove(struct table_stripe *s, struct item *it);
+/* A new CAS unique from a locked stripe: the stripe's counter with the
+ * stripe's index in the low bits, so uniques never repeat across keys. */
+uint64_t table_next_cas(struct table_stripe *s);
 /* Total buckets over all stripes (log2 is memcached's hash_power_level). */
 uint64_t table_nbuckets(void);
 

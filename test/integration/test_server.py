@@ -117,7 +117,7 @@ class ServerProcessTest(unittest.TestCase):
                           (["-U", "11211"], b"UDP"),
                           (["-f", "0.5"], b"Factor must be greater than 1"),
                           (["-t", "0"], b"Number of threads must be greater than 0"),
-                          (["-I", "2g"], b"Cannot set item size limit"),
+                          (["-I", "2048m"], b"Cannot set item size limit"),
                           (["-o", "hashpower=5"], b"too low"),
                           (["-S"], b"authentication"),
                           (["-Z"], b"TLS")):

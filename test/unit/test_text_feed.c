@@ -1,5 +1,6 @@
-/* Unit tests of the ASCII request loop: text_feed over a real cache, fed in
- * pieces as a socket would deliver them. */
+/* Unit tests of the ASCII request loop: text_feed over a real (small) cache,
+ * fed in pieces as a socket delivers them, replies compared byte for byte
+ * with what memcached 1.6.18 sends. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -12,44 +13,66 @@
 #include "cache.h"
 #include "text.h"
 
-static struct proto_counters counters;
-static int shutdowns, verbosity_level = -1;
+/* What the stub hooks saw. */
+static struct {
+    int server_stats, conn_stats, stats_reset, shutdown, verbosity;
+    bool graceful;
+    int level;
+} calls;
 
 static void stub_server_stats(void *arg, struct proto_server_stats *out)
 {
     (void)arg;
-    memset(out, 0, sizeof(*out));
+    calls.server_stats++;
+    out->pid = 4242;
 }
-static void stub_conn_stats(void *arg, struct reply *r) { (void)arg; (void)r; }
-static void stub_reset(void *arg) { (void)arg; }
-static void stub_shutdown(void *arg, bool graceful) { (void)arg; (void)graceful; shutdowns++; }
-static void stub_verbosity(void *arg, int level) { (void)arg; verbosity_level = level; }
+static void stub_conn_stats(void *arg, struct reply *r) { (void)arg; (void)r; calls.conn_stats++; }
+static void stub_stats_reset(void *arg) { (void)arg; calls.stats_reset++; }
+static void stub_shutdown(void *arg, bool graceful)
+{
+    (void)arg;
+    calls.shutdown++;
+    calls.graceful = graceful;
+}
+static void stub_verbosity(void *arg, int level)
+{
+    (void)arg;
+    calls.verbosity++;
+    calls.level = level;
+}
 
 static const struct proto_hooks hooks = {
     .server_stats = stub_server_stats, .conn_stats = stub_conn_stats,
-    .stats_reset = stub_reset, .shutdown = stub_shutdown, .verbosity = stub_verbosity,
+    .stats_reset = stub_stats_reset, .shutdown = stub_shutdown, .verbosity = stub_verbosity,
 };
-static struct proto_settings settings = {
-    .version = "test", .use_cas = true, .flush_enabled = true, .dump_enabled = true, .reqs_per_event = 20,
-    .item_size_max = 1024 * 1024,
-};
+static struct proto_settings settings;
+static struct proto_counters counters;
 static struct proto_env env = { .now = 100, .settings = &settings, .counters = &counters,
                                 .hooks = &hooks };
-
 static struct text_session sess;
 static struct reply out;
+
+/* The connection's input buffer: unconsumed bytes stay for the next read. */
+static char in[4 * 1024 * 1024];
+static size_t inlen;
 
 static int setup(void **state)
 {
     (void)state;
     struct cache_options o = {
-        .maxbytes = 16 * 1024 * 1024, .item_size_max = 1024 * 1024, .factor = 1.25,
-        .min_chunk = 48, .hashpower = 12, .use_cas = true, .evict_to_free = true,
+        .maxbytes = 4 * 1024 * 1024, .item_size_max = 1024 * 1024, .factor = 1.25,
+        .min_chunk = 48, .hashpower = 10, .use_cas = true, .evict_to_free = true,
         .started = 1700000000,
     };
+    settings = (struct proto_settings){
+        .version = "1.6.18", .use_cas = true, .flush_enabled = true, .reqs_per_event = 20,
+        .item_size_max = 1024 * 1024, .evict_to_free = true,
+    };
+    memset(&calls, 0, sizeof(calls));
+    memset(&counters, 0, sizeof(counters));
     memset(&sess, 0, sizeof(sess));
+    inlen = 0;
     reply_init(&out);
-    settings.reqs_per_event = 20;
     return cache_setup(&o);
 }
 
@@ -62,22 +85,31 @@ static int teardown(void **state)
     return 0;
 }
 
-/* Feed a string; returns the bytes consumed. */
-static size_t feed(const char *s)
+/* A read of n bytes: append them and serve; returns the bytes consumed. */
+static size_t feed_n(const char *s, size_t n)
 {
-    return text_feed(&sess, &env, s, strlen(s), &out);
+    assert_true(inlen + n <= sizeof(in));
+    memcpy(in + inlen, s, n);
+    inlen += n;
+    size_t used = text_feed(&sess, &env, in, inlen, &out);
+    memmove(in, in + used, inlen - used);
+    inlen -= used;
+    return used;
 }
 
-/* Everything replied so far, as a string, and consumed. */
+static size_t feed(const char *s) { return feed_n(s, strlen(s)); }
+
+/* Everything replied so far, gathered from the iovecs and consumed. */
 static const char *replies(void)
 {
     static char buf[1 << 16];
-    struct iovec iov[64];
+    struct iovec iov[16];
     size_t len = 0;
     while (!reply_empty(&out)) {
-        int n = reply_iov(&out, iov, 64);
+        int n = reply_iov(&out, iov, 16);
         size_t took = 0;
         for (int i = 0; i < n; i++) {
+            assert_true(len + iov[i].iov_len < sizeof(buf));
             memcpy(buf + len, iov[i].iov_base, iov[i].iov_len);
             len += iov[i].iov_len;
             took += iov[i].iov_len;
@@ -93,9 +125,12 @@ static void test_set_fed_in_pieces_is_stored_once_complete(void **state)
     (void)state;
     assert_int_equal(feed("set foo 0 0 7\r\nXYZ"), 18);
     assert_int_equal(sess.state, TEXT_STATE_DATA);
+    assert_int_equal(sess.filled, 3);
     assert_string_equal(replies(), "");
     assert_int_equal(feed("abcd"), 4);
     assert_int_equal(sess.state, TEXT_STATE_DATA);
+    assert_int_equal(sess.filled, 7);
+    assert_string_equal(replies(), "");
     assert_int_equal(feed("\r\n"), 2);
     assert_int_equal(sess.state, TEXT_STATE_CMD);
     assert_string_equal(replies(), "STORED\r\n");
@@ -103,34 +138,64 @@ static void test_set_fed_in_pieces_is_stored_once_complete(void **state)
     assert_string_equal(replies(), "VALUE foo 0 7\r\nXYZabcd\r\nEND\r\n");
 }
 
-static void test_incomplete_line_is_left_for_later(void **state)
+static void test_request_line_in_pieces_waits_for_its_newline(void **state)
 {
     (void)state;
     assert_int_equal(feed("get fo"), 0);
+    assert_int_equal(feed("o\r"), 0);
     assert_false(sess.close);
     assert_string_equal(replies(), "");
+    assert_int_equal(feed("\n"), 9);
+    assert_string_equal(replies(), "END\r\n");
+}
+
+static void test_bare_newline_ends_a_line_too(void **state)
+{
+    (void)state;
+    feed("version\nversion\r\n\r\n");
+    assert_string_equal(replies(), "VERSION 1.6.18\r\nVERSION 1.6.18\r\nERROR\r\n");
 }
 
 static void test_pipelined_requests_are_answered_in_order(void **state)
 {
     (void)state;
-    feed("set a 0 0 1\r\n1\r\nset b 0 0 1\r\n2\r\nget b a\r\ndelete a\r\nget a\r\n");
-    assert_string_equal(replies(), "STORED\r\nSTORED\r\nVALUE b 0 1\r\n2\r\nVALUE a 0 1\r\n1\r\n"
-                                   "END\r\nDELETED\r\nEND\r\n");
+    feed("set a 0 0 1\r\n1\r\nset b 5 0 1\r\n2\r\nget b a\r\ndelete a\r\nget a\r\nmn\r\n");
+    assert_string_equal(replies(), "STORED\r\nSTORED\r\nVALUE b 5 1\r\n2\r\nVALUE a 0 1\r\n1\r\n"
+                                   "END\r\nDELETED\r\nEND\r\nMN\r\n");
 }
 
 static void test_reqs_per_event_limit_yields(void **state)
 {
     (void)state;
     settings.reqs_per_event = 2;
-    const char *in = "version\r\nversion\r\nversion\r\n";
-    size_t n = feed(in);
-    assert_int_equal(n, 18);
+    assert_int_equal(feed("version\r\nversion\r\nversion\r\n"), 18);
     assert_true(sess.yielded);
-    assert_string_equal(replies(), "VERSION test\r\nVERSION test\r\n");
-    n = text_feed(&sess, &env, in + 18, strlen(in) - 18, &out);
-    assert_int_equal(n, 9);
+    assert_int_equal(counter_get(&counters.conn_yields), 1);
+    assert_string_equal(replies(), "VERSION 1.6.18\r\nVERSION 1.6.18\r\n");
+    assert_int_equal(feed(""), 9);
     assert_false(sess.yielded);
+    assert_string_equal(replies(), "VERSION 1.6.18\r\n");
+}
+
+/* memcached 1.6.18 (-R 2) counts a yield once R requests were served in one
+ * turn, whatever is left in the buffer: its conn_yields went up by one for
+ * "version\r\nversion\r\nvers" and again for "version\r\nversion\r\n". */
+static void test_reqs_per_event_counts_a_yield_with_a_partial_line_left(void **state)
+{
+    (void)state;
+    settings.reqs_per_event = 2;
+    assert_int_equal(feed("version\r\nversion\r\nvers"), 18);
+    assert_int_equal(counter_get(&counters.conn_yields), 1);
+    assert_int_equal(feed("ion\r\n"), 9);
+    assert_string_equal(replies(), "VERSION 1.6.18\r\nVERSION 1.6.18\r\nVERSION 1.6.18\r\n");
+}
+
+static void test_reqs_per_event_counts_a_yield_after_exactly_that_many_requests(void **state)
+{
+    (void)state;
+    settings.reqs_per_event = 2;
+    assert_int_equal(feed("version\r\nversion\r\n"), 18);
+    assert_int_equal(counter_get(&counters.conn_yields), 1);
 }
 
 static void test_too_large_value_is_swallowed_and_connection_usable(void **state)
@@ -143,12 +208,30 @@ static void test_too_large_value_is_swallowed_and_connection_usable(void **state
     int h = sprintf(buf, "set big 0 0 %zu\r\n", len);
     memset(buf + h, 'y', len);
     memcpy(buf + h + len, "\r\nget big\r\n", 11);
-    size_t total = (size_t)h + len + 11;
-    size_t used = text_feed(&sess, &env, buf, total / 2, &out);
-    used += text_feed(&sess, &env, buf + used, total - used, &out);
-    assert_int_equal(used, total);
-    assert_string_equal(replies(), "SERVER_ERROR object too large for cache\r\nEND\r\n");
+    size_t total = (size_t)h + len + 11, half = total / 2;
+    feed_n(buf, half);
+    assert_int_equal(sess.state, TEXT_STATE_SWALLOW);
+    assert_string_equal(replies(), "SERVER_ERROR object too large for cache\r\n");
+    feed_n(buf + half, total - half);
+    assert_int_equal(inlen, 0);
+    assert_int_equal(sess.state, TEXT_STATE_CMD);
+    /* The failed set also removed the old value, as memcached does. */
+    assert_string_equal(replies(), "END\r\n");
     free(buf);
+}
+
+static void test_too_large_value_with_noreply_is_swallowed_silently(void **state)
+{
+    (void)state;
+    char line[64];
+    snprintf(line, sizeof(line), "set big 0 0 %d noreply\r\n", 2 * 1024 * 1024);
+    feed(line);
+    char chunk[4096];
+    memset(chunk, 'z', sizeof(chunk));
+    for (int i = 0; i < 512; i++)
+        feed_n(chunk, sizeof(chunk));
+    feed("\r\nversion\r\n");
+    assert_string_equal(replies(), "VERSION 1.6.18\r\n");
 }
 
 static void test_bad_data_chunk_is_refused(void **state)
@@ -158,39 +241,100 @@ static void test_bad_data_chunk_is_refused(void **state)
     assert_string_equal(replies(), "CLIENT_ERROR bad data chunk\r\nERROR\r\nEND\r\n");
 }
 
-static void test_long_line_without_newline_closes_unless_get(void **state)
+static void test_bad_data_chunk_with_noreply_is_silent(void **state)
 {
     (void)state;
-    char line[3000];
+    feed("set a 0 0 3 noreply\r\nabcde\r\nversion\r\n");
+    assert_string_equal(replies(), "ERROR\r\nVERSION 1.6.18\r\n");
+}
+
+static void test_long_line_without_newline_closes(void **state)
+{
+    (void)state;
+    static char line[3000];
     memset(line, 'k', sizeof(line) - 1);
-    line[sizeof(line) - 1] = '\0';
-    memcpy(line, "get ", 4);
-    feed(line);
-    assert_false(sess.close);
     memcpy(line, "set ", 4);
     feed(line);
     assert_true(sess.close);
 }
 
-static void test_quit_closes_and_shutdown_needs_enabling(void **state)
+static void test_long_get_line_without_newline_waits(void **state)
 {
     (void)state;
-    feed("shutdown\r\n");
+    static char line[3000];
+    memset(line, ' ', sizeof(line) - 1);
+    memcpy(line, "get ", 4);
+    memcpy(line + 100, "gets ", 5);
+    feed(line);
+    assert_false(sess.close);
+    feed(" a b\r\n");
+    assert_string_equal(replies(), "END\r\n");
+}
+
+static void test_long_line_after_many_leading_spaces_closes(void **state)
+{
+    (void)state;
+    static char line[3000];
+    memset(line, 'k', sizeof(line) - 1);
+    memset(line, ' ', 101);
+    memcpy(line + 101, "get ", 4);
+    feed(line);
+    assert_true(sess.close);
+}
+
+static void test_quit_closes_without_reply(void **state)
+{
+    (void)state;
+    feed("quit\r\nversion\r\n");
+    assert_true(sess.close);
+    assert_string_equal(replies(), "");
+}
+
+static void test_http_request_closes_without_reply(void **state)
+{
+    (void)state;
+    feed("GET / HTTP/1.1\r\n");
+    assert_true(sess.close);
+    assert_string_equal(replies(), "");
+}
+
+static void test_shutdown_needs_enabling(void **state)
+{
+    (void)state;
+    feed("shutdown\r\nshutdown graceful\r\n");
+    assert_string_equal(replies(), "ERROR: shutdown not enabled\r\nERROR: shutdown not enabled\r\n");
+    assert_int_equal(calls.shutdown, 0);
+    assert_false(sess.close);
+}
+
+static void test_shutdown_with_a_bad_mode_when_disabled_is_not_enabled(void **state)
+{
+    (void)state;
+    feed("shutdown foo\r\n");
     assert_string_equal(replies(), "ERROR: shutdown not enabled\r\n");
-    assert_int_equal(shutdowns, 0);
+}
+
+static void test_shutdown_when_enabled_calls_the_hook_and_closes(void **state)
+{
+    (void)state;
     settings.shutdown_enabled = true;
-    feed("shutdown\r\n");
-    settings.shutdown_enabled = false;
-    assert_int_equal(shutdowns, 1);
+    feed("shutdown foo\r\n");
+    assert_string_equal(replies(), "CLIENT_ERROR invalid shutdown mode\r\n");
+    assert_int_equal(calls.shutdown, 0);
+    feed("shutdown graceful\r\n");
+    assert_int_equal(calls.shutdown, 1);
+    assert_true(calls.graceful);
     assert_true(sess.close);
 }
 
 static void test_noreply_suppresses_replies_but_not_gets(void **state)
 {
     (void)state;
-    feed("set a 0 0 1 noreply\r\n1\r\nincr a 1 noreply\r\nget a\r\nverbosity 1 noreply\r\n");
+    feed("set a 0 0 1 noreply\r\n1\r\nincr a 1 noreply\r\nadd a 0 0 1 noreply\r\nx\r\n"
+         "delete zz noreply\r\ntouch a 10 noreply\r\nflush_all 100 noreply\r\n"
+         "verbosity 1 noreply\r\nget a\r\n");
     assert_string_equal(replies(), "VALUE a 0 1\r\n2\r\nEND\r\n");
-    assert_int_equal(verbosity_level, 1);
+    assert_int_equal(calls.level, 1);
 }
 
 static void test_get_of_many_keys_reports_hits_only(void **state)
@@ -201,26 +345,162 @@ static void test_get_of_many_keys_reports_hits_only(void **state)
     for (int i = 0; i < 100; i++)
         n += sprintf(line + n, " key%d", i);
     strcpy(line + n, "\r\n");
-    feed("set key7 0 0 1\r\n7\r\nset key70 0 0 2\r\n70\r\n");
+    feed("set key7 0 0 1\r\n7\r\nset key70 3 0 2\r\n70\r\n");
     replies();
     feed(line);
-    assert_string_equal(replies(), "VALUE key7 0 1\r\n7\r\nVALUE key70 0 2\r\n70\r\nEND\r\n");
-    assert_int_equal(counter_get(&counters.get_misses) >= 98, 1);
+    assert_string_equal(replies(), "VALUE key7 0 1\r\n7\r\nVALUE key70 3 2\r\n70\r\nEND\r\n");
+    assert_int_equal(counter_get(&counters.get_misses), 98);
+    assert_int_equal(counter_get(&counters.cmd_get), 100);
 }
+
+static void test_get_with_a_too_long_key_sends_only_the_error(void **state)
+{
+    (void)state;
+    char line[400];
+    feed("set a 0 0 1\r\na\r\n");
+    replies();
+    int n = sprintf(line, "get a ");
+    memset(line + n, 'k', 251);
+    strcpy(line + n + 251, "\r\n");
+    feed(line);
+    assert_string_equal(replies(), "CLIENT_ERROR bad command line format\r\n");
+}
+
+static void test_gets_shows_the_unique_cas_accepts(void **state)
+{
+    (void)state;
+    feed("set c 0 0 1\r\n1\r\n");
+    replies();
+    enum cache_miss why;
+    struct item *it = cache_get("c", 1, env.now, &why);
+    char want[64], line[64];
+    snprintf(want, sizeof(want), "VALUE c 0 1 %llu\r\n1\r\nEND\r\n", (unsigned long long)it->cas);
+    snprintf(line, sizeof(line), "cas c 0 0 1 %llu\r\n2\r\n", (unsigned long long)it->cas);
+    item_unref(it);
+    feed("gets c\r\n");
+    assert_string_equal(replies(), want);
+    feed(line);
+    feed(line);
+    feed("cas nope 0 0 1 1\r\nx\r\n");
+    assert_string_equal(replies(), "STORED\r\nEXISTS\r\nNOT_FOUND\r\n");
+}
+
+static void test_incr_decr_reply_with_the_new_value(void **state)
+{
+    (void)state;
+    feed("set n 0 0 3\r\n100\r\ndecr n 1\r\nget n\r\nincr n 1000\r\nincr x 1\r\n"
+         "set s 0 0 2\r\nab\r\nincr s 1\r\nincr n abc\r\n");
+    assert_string_equal(replies(), "STORED\r\n99\r\nVALUE n 0 3\r\n99 \r\nEND\r\n1099\r\n"
+                                   "NOT_FOUND\r\nSTORED\r\n"
+                                   "CLIENT_ERROR cannot increment or decrement non-numeric value\r\n"
+                                   "CLIENT_ERROR invalid numeric delta argument\r\n");
+}
+
+static void test_touch_and_gat_set_the_exptime(void **state)
+{
+    (void)state;
+    feed("set t 0 0 1\r\n1\r\ntouch t 10\r\ntouch none 10\r\ngat 0 t\r\ngat 5 none\r\n");
+    assert_string_equal(replies(), "STORED\r\nTOUCHED\r\nNOT_FOUND\r\nVALUE t 0 1\r\n1\r\nEND\r\n"
+                                   "END\r\n");
+    feed("gat 1 t\r\n");
+    replies();
+    env.now += 1;
+    feed("get t\r\n");
+    env.now -= 1;
+    assert_string_equal(replies(), "END\r\n");
+}
+
+static void test_flush_all_answers_ok_and_empties_the_cache(void **state)
+{
+    (void)state;
+    feed("set a 0 0 1\r\n1\r\nflush_all\r\nget a\r\n");
+    assert_string_equal(replies(), "STORED\r\nOK\r\nEND\r\n");
+}
+
+static void test_flush_all_disabled_is_refused_before_its_argument(void **state)
+{
+    (void)state;
+    settings.flush_enabled = false;
+    feed("flush_all\r\nflush_all abc\r\n");
+    assert_string_equal(replies(), "CLIENT_ERROR flush_all not allowed\r\n"
+                                   "CLIENT_ERROR flush_all not allowed\r\n");
+}
+
+static void test_verbosity_is_passed_to_the_hook_capped_at_2(void **state)
+{
+    (void)state;
+    feed("verbosity 5\r\n");
+    assert_string_equal(replies(), "OK\r\n");
+    assert_int_equal(calls.verbosity, 1);
+    assert_int_equal(calls.level, 2);
+}
+
+static void test_cache_memlimit_replies(void **state)
+{
+    (void)state;
+    feed("cache_memlimit 7\r\ncache_memlimit 8\r\ncache_memlimit 1000000001\r\n"
+         "cache_memlimit abc\r\n");
+    assert_string_equal(replies(), "MEMLIMIT_TOO_SMALL cannot set maxbytes to less than 8m\r\n"
+                                   "OK\r\n"
+                                   "MEMLIMIT_ADJUST_FAILED input value is megabytes not bytes\r\n"
+                                   "ERROR\r\n");
+    assert_int_equal(cache_memlimit(), 8 * 1024 * 1024);
+}
+
+static void test_stats_asks_the_server_hook(void **state)
+{
+    (void)state;
+    feed("stats\r\n");
+    const char *r = replies();
+    assert_int_equal(calls.server_stats, 1);
+    assert_memory_equal(r, "STAT pid 4242\r\n", 15);
+    assert_string_equal(r + strlen(r) - 5, "END\r\n");
+}
+
+static void test_stats_reset_calls_the_hook(void **state)
+{
+    (void)state;
+    feed("stats reset\r\n");
+    assert_string_equal(replies(), "RESET\r\n");
+    assert_int_equal(calls.stats_reset, 1);
+}
+
+#define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_set_fed_in_pieces_is_stored_once_complete, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_incomplete_line_is_left_for_later, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_pipelined_requests_are_answered_in_order, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_reqs_per_event_limit_yields, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_too_large_value_is_swallowed_and_connection_usable, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_bad_data_chunk_is_refused, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_long_line_without_newline_closes_unless_get, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_quit_closes_and_shutdown_needs_enabling, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_noreply_suppresses_replies_but_not_gets, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_get_of_many_keys_reports_hits_only, setup, teardown),
+        T(test_set_fed_in_pieces_is_stored_once_complete),
+        T(test_request_line_in_pieces_waits_for_its_newline),
+        T(test_bare_newline_ends_a_line_too),
+        T(test_pipelined_requests_are_answered_in_order),
+        T(test_reqs_per_event_limit_yields),
+        T(test_reqs_per_event_counts_a_yield_with_a_partial_line_left),
+        T(test_reqs_per_event_counts_a_yield_after_exactly_that_many_requests),
+        T(test_too_large_value_is_swallowed_and_connection_usable),
+        T(test_too_large_value_with_noreply_is_swallowed_silently),
+        T(test_bad_data_chunk_is_refused),
+        T(test_bad_data_chunk_with_noreply_is_silent),
+        T(test_long_line_without_newline_closes),
+        T(test_long_get_line_without_newline_waits),
+        T(test_long_line_after_many_leading_spaces_closes),
+        T(test_quit_closes_without_reply),
+        T(test_http_request_closes_without_reply),
+        T(test_shutdown_needs_enabling),
+        T(test_shutdown_with_a_bad_mode_when_disabled_is_not_enabled),
+        T(test_shutdown_when_enabled_calls_the_hook_and_closes),
+        T(test_noreply_suppresses_replies_but_not_gets),
+        T(test_get_of_many_keys_reports_hits_only),
+        T(test_get_with_a_too_long_key_sends_only_the_error),
+        T(test_gets_shows_the_unique_cas_accepts),
+        T(test_incr_decr_reply_with_the_new_value),
+        T(test_touch_and_gat_set_the_exptime),
+        T(test_flush_all_answers_ok_and_empties_the_cache),
+        T(test_flush_all_disabled_is_refused_before_its_argument),
+        T(test_verbosity_is_passed_to_the_hook_capped_at_2),
+        T(test_cache_memlimit_replies),
+        T(test_stats_asks_the_server_hook),
+        T(test_stats_reset_calls_the_hook),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
