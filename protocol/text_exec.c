@@ -401,18 +401,19 @@ size_t text_feed(struct text_session *s, const struct proto_env *env, const char
             text_update_done(s, env, out);
             continue;
         }
+        /* memcached counts a yield once -R requests were served, whatever
+         * is left; only bytes still waiting make us come back. */
+        if (served >= env->settings->reqs_per_event) {
+            s->yielded = pos < len;
+            counter_inc(&env->counters->conn_yields);
+            break;
+        }
         if (pos == len)
             break;
         const char *line = buf + pos;
         const char *nl = memchr(line, '\n', len - pos);
         if (nl == NULL) {
             text_check_partial(s, line, len - pos);
-            break;
-        }
-        /* Yield only with a complete request waiting, as memcached does. */
-        if (served >= env->settings->reqs_per_event) {
-            s->yielded = true;
-            counter_inc(&env->counters->conn_yields);
             break;
         }
         size_t llen = (size_t)(nl - line);
