@@ -79,7 +79,7 @@ struct text_session {
     bool noreply;
     size_t swallow;             /* bytes of a refused data block still to drop */
     bool close;                 /* close once the reply is sent */
-    bool yielded;               /* stopped at -R with complete requests left */
+    bool yielded;               /* stopped at -R with bytes left to serve */
 };
 
 /* Split a line into memcached's tokens (at most `max`, terminal included). */
