@@ -95,10 +95,6 @@ class Server:
         s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         return s
 
-    def conn(self, timeout=5.0):
-        """A new Conn (raw socket with reply helpers) to the server."""
-        return Conn(self.connect(timeout))
-
     def alive(self):
         return self.proc is not None and self.proc.poll() is None
 
@@ -139,13 +135,6 @@ class Server:
         return "Server(%s)" % " ".join(self.cmd)
 
 
-def start(testcase, binary=None, args=()):
-    """Start a server whose stop is registered as a cleanup of testcase."""
-    server = Server(binary, args)
-    testcase.addCleanup(server.stop)
-    return server
-
-
 def read_until(sock, done, timeout=5.0):
     """Read until done(data) is true, EOF, or timeout; returns the bytes read
     (the caller checks them: a timeout is not an error here)."""
@@ -172,47 +161,3 @@ def request(sock, payload, end=b"END\r\n", timeout=5.0):
     """Send payload, read until the reply ends with end."""
     sock.sendall(payload)
     return read_until(sock, lambda d: d.endswith(end), timeout)
-
-
-class Conn:
-    """A raw connection: send bytes, read replies by line count or ending."""
-
-    def __init__(self, sock):
-        self.sock = sock
-
-    def send(self, data):
-        self.sock.sendall(data)
-
-    def read_until(self, done, timeout=5.0):
-        return read_until(self.sock, done, timeout)
-
-    def lines(self, payload, n=1, timeout=5.0):
-        """Send payload and read until n CRLF-terminated lines arrived."""
-        self.send(payload)
-        return self.read_until(lambda d: d.count(b"\r\n") >= n, timeout)
-
-    def request(self, payload, end=b"END\r\n", timeout=5.0):
-        return request(self.sock, payload, end, timeout)
-
-    def read_eof(self, timeout=2.0):
-        """Everything until the server closes; b"" + timeout means still open."""
-        return self.read_until(lambda d: False, timeout)
-
-    def is_closed(self, timeout=2.0):
-        """True if the server closed the connection within timeout."""
-        self.sock.settimeout(timeout * SLOW)
-        try:
-            return self.sock.recv(1) == b""
-        except ConnectionResetError:
-            return True
-        except socket.timeout:
-            return False
-
-    def close(self):
-        self.sock.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()

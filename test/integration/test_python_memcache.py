@@ -8,27 +8,13 @@ client's 1 MB limit is refused client-side with 0, one over the server's
 limit with False.
 """
 import pickle
+import re
 import time
 import unittest
 
 import memcache
 
 from harness import Server, read_until
-
-
-def stat(server, name):
-    """One `stats` value read over a raw connection, as a string."""
-    s = server.connect()
-    try:
-        s.sendall(b"stats\r\n")
-        data = read_until(s, lambda d: d.endswith(b"END\r\n"))
-    finally:
-        s.close()
-    for line in data.split(b"\r\n"):
-        parts = line.split(b" ")
-        if len(parts) == 3 and parts[1] == name.encode():
-            return parts[2].decode()
-    raise AssertionError("no STAT %s in %r" % (name, data[:300]))
 
 
 class TutorialTest(unittest.TestCase):
@@ -242,15 +228,32 @@ class StatsTest(unittest.TestCase):
     def test_disconnect_all_closes_the_connection(self):
         server = Server()
         self.addCleanup(server.stop)
+        watcher = server.connect()  # one connection for every stats read
+        self.addCleanup(watcher.close)
+
+        def curr_connections():
+            watcher.sendall(b"stats\r\n")
+            data = read_until(watcher, lambda d: d.endswith(b"END\r\n"))
+            return int(re.search(rb"STAT curr_connections (\d+)\r\n", data).group(1))
+
+        def settle(want):
+            """Poll until curr_connections is want (closes are counted late)."""
+            deadline = time.monotonic() + 3
+            got = curr_connections()
+            while got != want and time.monotonic() < deadline:
+                time.sleep(0.02)
+                got = curr_connections()
+            return got
+
         mc = memcache.Client([server.addr], debug=0)
         self.addCleanup(mc.disconnect_all)
-        mc.set("k", "v")
-        before = int(stat(server, "curr_connections"))
+        time.sleep(0.1)  # the start-up probe's close
+        idle = curr_connections()
+        self.assertTrue(mc.set("k", "v"))
+        self.assertEqual(settle(idle + 1), idle + 1, "the client's connection is not counted")
         mc.disconnect_all()
-        deadline = time.monotonic() + 2
-        while int(stat(server, "curr_connections")) != before - 1 and time.monotonic() < deadline:
-            time.sleep(0.02)
-        self.assertEqual(int(stat(server, "curr_connections")), before - 1)
+        self.assertEqual(settle(idle), idle, "disconnect_all left the connection open")
+        self.assertEqual(mc.get("k"), "v")
 
 
 class WeightedClusterTest(unittest.TestCase):
