@@ -12,89 +12,9 @@
 #include "expiry.h"
 #include "slab.h"
 
-#define STARTED 1700000000
-#define NOW 1000
-#define MB (1024 * 1024)
+#include "cache_fixture.h"
 
-static struct cache_options base = {
-    .maxbytes = 64 * MB, .item_size_max = MB, .factor = 1.25, .min_chunk = 48,
-    .hashpower = 12, .use_cas = true, .evict_to_free = true, .started = STARTED,
-};
-
-static int setup_opts(bool use_cas, bool evict)
-{
-    struct cache_options o = base;
-    o.use_cas = use_cas;
-    o.evict_to_free = evict;
-    return cache_setup(&o);
-}
-
-static int setup(void **state) { (void)state; return setup_opts(true, true); }
 static int setup_no_evict(void **state) { (void)state; return setup_opts(true, false); }
-
-static int teardown(void **state)
-{
-    (void)state;
-    cache_teardown();
-    return 0;
-}
-
-/* Allocate and fill an item; the caller owns the reference. */
-static struct item *mk(const char *key, const char *val, uint32_t flags, rel_time_t exptime)
-{
-    enum cache_status err = CACHE_OK;
-    size_t n = strlen(val);
-    struct item *it = cache_alloc(key, strlen(key), flags, exptime, n + 2, NOW, &err);
-    if (it != NULL) {
-        memcpy(item_value(it), val, n);
-        memcpy(item_value(it) + n, "\r\n", 2);
-    }
-    return it;
-}
-
-/* Store with every option; returns the allocation error if the allocation failed. */
-static enum cache_status put_full(const char *key, const char *val, enum cache_op op,
-                                  uint64_t cas, uint32_t flags, rel_time_t exptime, rel_time_t now)
-{
-    enum cache_status err;
-    size_t n = strlen(val);
-    struct item *it = cache_alloc(key, strlen(key), flags, exptime, n + 2, now, &err);
-    if (it == NULL)
-        return err;
-    memcpy(item_value(it), val, n);
-    memcpy(item_value(it) + n, "\r\n", 2);
-    enum cache_status st = cache_store(it, op, cas, now);
-    item_unref(it);
-    return st;
-}
-
-static enum cache_status put(const char *key, const char *val, enum cache_op op, uint64_t cas)
-{
-    return put_full(key, val, op, cas, 0, 0, NOW);
-}
-
-/* The value of `key` at `now` without its \r\n, or NULL on a miss. */
-static const char *value_at(const char *key, rel_time_t now)
-{
-    static char buf[2][4096];
-    static int which;
-    enum cache_miss why;
-    struct item *it = cache_get(key, strlen(key), now, &why);
-    if (it == NULL)
-        return NULL;
-    which ^= 1;
-    assert_memory_equal(item_value(it) + it->nbytes - 2, "\r\n", 2);
-    snprintf(buf[which], sizeof(buf[which]), "%.*s", (int)(it->nbytes - 2), item_value(it));
-    item_unref(it);
-    return buf[which];
-}
-
-static const char *value(const char *key) { return value_at(key, NOW); }
-
-static struct item *get(const char *key, rel_time_t now, enum cache_miss *why)
-{
-    return cache_get(key, strlen(key), now, why);
-}
 
 static void test_negative_exptime_is_expired_at_once(void **state)
 {
