@@ -19,10 +19,9 @@ SAN      ?=
 LDLIBS   := -ljemalloc -lpthread
 PY       := /usr/bin/python3
 
-STORAGE_SRC  := storage/cache.c storage/lru.c storage/slab.c storage/table.c
-PROTOCOL_SRC := protocol/prefix_stats.c protocol/reply.c protocol/text.c protocol/text_exec.c protocol/text_stats.c
-SERVER_SRC   := server/acceptor.c server/conn.c server/daemon.c server/log.c \
-                server/main.c server/options.c server/worker.c
+STORAGE_SRC  := $(sort $(wildcard storage/*.c))
+PROTOCOL_SRC := $(sort $(wildcard protocol/*.c))
+SERVER_SRC   := $(sort $(wildcard server/*.c))
 
 STORAGE_OBJ  := $(STORAGE_SRC:%.c=$(BUILD)/%.o)
 PROTOCOL_OBJ := $(PROTOCOL_SRC:%.c=$(BUILD)/%.o)
