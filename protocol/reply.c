@@ -25,6 +25,7 @@ void reply_reset(struct reply *r)
     r->sent_seg = 0;
     r->sent_off = 0;
     r->oom = false;
+    r->nbounds = 0;
 }
 
 void reply_free(struct reply *r)
@@ -32,6 +33,7 @@ void reply_free(struct reply *r)
     reply_reset(r);
     free(r->buf);
     free(r->segs);
+    free(r->bounds);
     memset(r, 0, sizeof(*r));
 }
 
@@ -128,6 +130,25 @@ void reply_item(struct reply *r, struct item *it, const char *p, size_t n)
 
 size_t reply_mark(const struct reply *r) { return r->nsegs; }
 
+void reply_boundary(struct reply *r, bool keep)
+{
+    if (!r->track_bounds)
+        return;
+    if (r->nbounds == r->boundcap) {
+        size_t ncap = r->boundcap ? r->boundcap * 2 : 16;
+        struct reply_bound *nb = realloc(r->bounds, ncap * sizeof(*nb));
+        if (nb == NULL) {
+            r->oom = true;
+            return;
+        }
+        r->bounds = nb;
+        r->boundcap = ncap;
+    }
+    r->bounds[r->nbounds].off = reply_pending(r);
+    r->bounds[r->nbounds].keep = keep;
+    r->nbounds++;
+}
+
 void reply_rollback(struct reply *r, size_t mark, size_t buf_mark)
 {
     for (size_t i = mark; i < r->nsegs; i++) {
@@ -141,6 +162,11 @@ void reply_rollback(struct reply *r, size_t mark, size_t buf_mark)
         if (last->it == NULL && last->off + last->len > buf_mark)
             last->len = buf_mark - last->off;
     }
+    if (r->nbounds > 0) {
+        size_t total = reply_pending(r);
+        while (r->nbounds > 0 && r->bounds[r->nbounds - 1].off > total)
+            r->nbounds--;
+    }
 }
 
 int reply_iov(const struct reply *r, struct iovec *iov, int max)
@@ -152,6 +178,31 @@ int reply_iov(const struct reply *r, struct iovec *iov, int max)
         size_t skip = i == r->sent_seg ? r->sent_off : 0;
         iov[n].iov_base = (void *)(base + skip);
         iov[n].iov_len = s->len - skip;
+    }
+    return n;
+}
+
+int reply_iov_range(const struct reply *r, size_t off, size_t len, struct iovec *iov, int max)
+{
+    int n = 0;
+    size_t pos = 0;     /* offset of segment i's first unsent byte */
+    for (size_t i = r->sent_seg; i < r->nsegs && n < max && len > 0; i++) {
+        const struct reply_seg *s = &r->segs[i];
+        size_t skip = i == r->sent_seg ? r->sent_off : 0;
+        size_t slen = s->len - skip;
+        if (pos + slen <= off) {
+            pos += slen;
+            continue;
+        }
+        size_t from = off > pos ? off - pos : 0;
+        size_t take = slen - from < len ? slen - from : len;
+        const char *base = s->it ? s->ptr : r->buf + s->off;
+        iov[n].iov_base = (void *)(base + skip + from);
+        iov[n].iov_len = take;
+        n++;
+        len -= take;
+        off += take;
+        pos += slen;
     }
     return n;
 }
@@ -176,6 +227,7 @@ void reply_consumed(struct reply *r, size_t n)
         r->nsegs = 0;
         r->sent_seg = 0;
         r->sent_off = 0;
+        r->nbounds = 0;
     }
 }
 

@@ -21,6 +21,12 @@ struct reply_seg {
     size_t len;
 };
 
+/* Where a response starts; `keep` sends it even when empty (see udp.c). */
+struct reply_bound {
+    size_t off;
+    bool keep;
+};
+
 struct reply {
     char *buf;
     size_t len, cap;
@@ -29,6 +35,12 @@ struct reply {
     size_t sent_seg;            /* first segment not fully written */
     size_t sent_off;            /* bytes of it already written */
     bool oom;                   /* an append failed: the reply is incomplete */
+    /* Where each response starts, in bytes from the first segment; kept
+     * only when `track_bounds` is set (UDP sends each response in its own
+     * datagrams, as memcached does). */
+    bool track_bounds;
+    struct reply_bound *bounds;
+    size_t nbounds, boundcap;
 };
 
 /* An empty reply. */
@@ -49,6 +61,12 @@ void reply_item(struct reply *r, struct item *it, const char *p, size_t n);
 size_t reply_mark(const struct reply *r);
 /* Drop everything appended since `mark` (releasing item references). */
 void reply_rollback(struct reply *r, size_t mark, size_t buf_mark);
+/* Note that a new response starts here (only when tracking bounds); `keep`
+ * marks one that is sent even if nothing is added to it. */
+void reply_boundary(struct reply *r, bool keep);
+/* Fill up to `max` iovecs with the bytes [off, off+len) of an unsent reply;
+ * returns how many. */
+int reply_iov_range(const struct reply *r, size_t off, size_t len, struct iovec *iov, int max);
 /* True when nothing is waiting to be written. */
 static inline bool reply_empty(const struct reply *r) { return r->sent_seg >= r->nsegs; }
 /* Fill up to `max` iovecs with unsent data; returns how many. */

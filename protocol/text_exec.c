@@ -80,6 +80,10 @@ static void text_get(const struct proto_env *env, const struct text_req *r, stru
         size_t nkey = (size_t)(p - k);
         if (nkey == 0)
             break;
+        /* memcached answers each key of a get as its own response, even
+         * an empty one; only UDP, sending each response in its own
+         * datagrams, can tell. */
+        reply_boundary(out, true);
         if (nkey > ITEM_KEY_MAX) {
             /* memcached drops what this get had built and sends only the error. */
             reply_rollback(out, mark, buf_mark);
@@ -421,6 +425,7 @@ size_t text_feed(struct text_session *s, const struct proto_env *env, const char
             llen--;
         pos = (size_t)(nl - buf) + 1;
         struct text_req req;
+        reply_boundary(out, false);
         text_parse(line, llen, &req);
         text_exec(s, env, &req, out);
         served++;

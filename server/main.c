@@ -22,6 +22,7 @@
 #include "log.h"
 #include "options.h"
 #include "prefix_stats.h"
+#include "udp.h"
 #include "worker.h"
 
 /* Counters as they were at the last `stats reset`. */
@@ -134,6 +135,26 @@ static void settings_from_config(const struct config *cfg, struct proto_settings
     s->inter = cfg->nlisten ? inter : NULL;
 }
 
+/* Bind the -U sockets on every -l address, as memcached does (none with
+ * -s, which replaces the network listeners).  How many, or -1. */
+static int open_udp(const struct config *cfg, int *fds, int max)
+{
+    if (cfg->udp_port == 0 || cfg->unix_socket != NULL)
+        return 0;
+    int n = 0;
+    for (int i = 0; i < (cfg->nlisten ? cfg->nlisten : 1); i++) {
+        const char *host = cfg->nlisten ? cfg->listen[i].host : NULL;
+        int rc = udp_listen(host, cfg->udp_port, fds + n, max - n);
+        if (rc < 0) {
+            while (n > 0)
+                close(fds[--n]);
+            return -1;
+        }
+        n += rc;
+    }
+    return n;
+}
+
 int main(int argc, char **argv)
 {
     struct config cfg;
@@ -187,7 +208,19 @@ int main(int argc, char **argv)
     };
     int exit_code = 0;
     bool wrote_pid = false;
-    if ((rc = workers_start(&wo)) != 0) {
+    int udp_fds[2 * CONFIG_MAX_LISTEN];
+    int nudp = open_udp(&cfg, udp_fds, (int)(sizeof(udp_fds) / sizeof(udp_fds[0])));
+    if (nudp < 0) {
+        exit_code = EX_OSERR;
+        goto stop;
+    }
+    wo.udp_fds = udp_fds;
+    wo.nudp = nudp;
+    rc = workers_start(&wo);
+    /* Each worker holds its own dup of every UDP socket. */
+    for (int i = 0; i < nudp; i++)
+        close(udp_fds[i]);
+    if (rc != 0) {
         fprintf(stderr, "failed to start worker threads: %s\n", strerror(-rc));
         exit_code = EX_OSERR;
         goto stop;

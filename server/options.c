@@ -9,7 +9,7 @@
  * and the checks memcached makes once every flag is known (-I against -m, -p
  * range) are made in the same order after the loop.  Where mcd differs it
  * says so: features mcd lacks and whose absence would change what a client
- * sees (UDP, binary protocol, SASL, TLS, auth files) are refused; tuning
+ * sees (binary protocol, SASL, TLS, auth files) are refused; tuning
  * knobs that have no counterpart in mcd (-L, slab_automove, ext_*, ...) are
  * accepted and named in a note printed at -v.  Each -o key is one row of a
  * table so the full list stays readable and checkable against memcached.
@@ -35,6 +35,7 @@ struct parse {
     size_t notes_len;
     long long item_size;    /* -I before its range checks (memcached: int) */
     int napi_ids;           /* -N, checked against -t after the loop */
+    bool tcp_port_given;    /* -p seen: -U alone also sets the TCP port */
 };
 
 void options_defaults(struct config *c)
@@ -66,8 +67,7 @@ void options_usage(FILE *f)
 {
     fputs("mcd " MCD_VERSION "\n"
 "-p, --port=<num>          TCP port to listen on (default: 11211)\n"
-"-U, --udp-port=<num>      UDP port to listen on (default: 0, off; mcd has no UDP\n"
-"                          yet and refuses any other value)\n"
+"-U, --udp-port=<num>      UDP port to listen on (default: 0, off)\n"
 "-s, --unix-socket=<file>  UNIX socket to listen on (disables network support)\n"
 "-a, --unix-mask=<mask>    access mask for UNIX socket, in octal (default: 700)\n"
 "-A, --enable-shutdown     enable ascii \"shutdown\" command\n"
@@ -623,7 +623,10 @@ static int flag_value(struct parse *p, int ch, const char *arg)
     struct config *c = p->cfg;
     switch (ch) {
     case 'a': c->unix_mask = (int)strtol(arg, NULL, 8); break;
-    case 'p': c->port = lead_int(p, "-p", arg, NULL); break;
+    case 'p':
+        c->port = lead_int(p, "-p", arg, NULL);
+        p->tcp_port_given = true;
+        break;
     case 'U': c->udp_port = lead_int(p, "-U", arg, NULL); break;
     case 's': return set_string(p, &c->unix_socket, arg);
     case 'u': return set_string(p, &c->user, arg);
@@ -721,11 +724,11 @@ static int check_all(struct parse *p)
     if (p->item_size > 1024 * MB)
         return fail(p, "Cannot set item size limit higher than a gigabyte.\n");
     c->item_size_max = (size_t)p->item_size;
+    /* As memcached: -U without -p serves TCP on the UDP port too. */
+    if (c->udp_port != 0 && !p->tcp_port_given)
+        c->port = c->udp_port;
     if (c->port < 0 || c->port > 65535)
         return fail(p, "ERROR: Invalid port number %d.\n", c->port);
-    if (c->udp_port != 0)
-        return fail(p, "mcd: UDP is not supported yet (-U %d): leave -U out or give -U 0\n",
-                    c->udp_port);
     if (c->protocol == CONFIG_PROTO_BINARY)
         return fail(p, "mcd: the binary protocol is not supported yet (-B binary): "
                        "use -B ascii or -B auto\n");

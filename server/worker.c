@@ -31,9 +31,14 @@
 
 #include "conn.h"
 #include "log.h"
+#include "udp.h"
 
 #define WORKER_QUEUE 1024
 #define WORKER_EVENTS 256
+#define WORKER_UDP_MAX 64
+/* epoll data for a UDP endpoint: its pointer with the low bit set (a
+ * connection's pointer is aligned, so the bit tells them apart). */
+#define UDP_TAG 1u
 
 struct worker {
     int id;
@@ -47,6 +52,8 @@ struct worker {
     struct conn *conns;
     struct conn *current;           /* the connection being served */
     struct conn *yield_head;
+    struct udp_port *udp[WORKER_UDP_MAX];
+    int nudp;
     struct proto_counters counters;
     struct proto_env env;
 } __attribute__((aligned(64)));  /* no false sharing between workers' counters */
@@ -218,6 +225,11 @@ static void *worker_main(void *arg)
                 worker_drain_queue(w);
                 continue;
             }
+            if (ev[i].data.u64 & UDP_TAG) {
+                udp_port_serve((struct udp_port *)(uintptr_t)(ev[i].data.u64 & ~(uint64_t)UDP_TAG),
+                               &w->env);
+                continue;
+            }
             struct conn *c = ev[i].data.ptr;
             if (!c->yielded)
                 worker_step(w, c);
@@ -252,6 +264,22 @@ static int worker_init(struct worker *w, int id)
     w->env.hooks = wopts.hooks;
     w->env.counters = &w->counters;
     w->env.now = clock_rel_now();
+    for (int i = 0; i < wopts.nudp && i < WORKER_UDP_MAX; i++) {
+        int fd = dup(wopts.udp_fds[i]);
+        if (fd < 0)
+            return -errno;
+        struct udp_port *u = udp_port_new(fd);
+        if (u == NULL) {
+            close(fd);
+            return -ENOMEM;
+        }
+        w->udp[w->nudp++] = u;
+        /* One datagram wakes one worker, not all of them. */
+        struct epoll_event uev = { .events = EPOLLIN | EPOLLEXCLUSIVE,
+                                   .data.u64 = (uint64_t)(uintptr_t)u | UDP_TAG };
+        if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, fd, &uev) != 0)
+            return -errno;
+    }
     return 0;
 }
 
@@ -298,6 +326,8 @@ void workers_stop(void)
             worker_close(w, w->conns);
         for (; w->qlen > 0; w->qlen--, w->qhead = (w->qhead + 1) % WORKER_QUEUE)
             close(w->queue[w->qhead]);
+        for (int k = 0; k < w->nudp; k++)
+            udp_port_free(w->udp[k]);
         if (w->epfd >= 0)
             close(w->epfd);
         if (w->evfd >= 0)
@@ -349,6 +379,8 @@ void workers_conn_stats(struct reply *r, rel_time_t now)
     for (int i = 0; i < nworkers; i++) {
         struct worker *w = &workers[i];
         pthread_mutex_lock(&w->list_lock);
+        for (int k = 0; k < w->nudp; k++)
+            udp_port_stats(w->udp[k], r, now);
         for (struct conn *c = w->conns; c != NULL; c = c->next) {
             const char *state = c == w->current ? "conn_parse_cmd"
                                 : c->waiting == CONN_WAIT_WRITE ? "conn_mwrite"

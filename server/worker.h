@@ -17,6 +17,8 @@ struct worker_options {
     int idle_timeout;                   /* seconds, 0 = never */
     const struct proto_settings *settings;
     const struct proto_hooks *hooks;
+    const int *udp_fds;                 /* bound UDP sockets (-U); each worker dups them */
+    int nudp;
 };
 
 /* Connection counts, for stats and for the acceptor's -c check. */

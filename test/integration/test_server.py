@@ -114,7 +114,6 @@ class ServerProcessTest(unittest.TestCase):
     def test_bad_flags_exit_64_with_usage_error(self):
         for args, msg in ((["-z"], b"Illegal argument"),
                           (["-o", "nosuchkey"], b"Illegal suboption \"nosuchkey\""),
-                          (["-U", "11211"], b"UDP"),
                           (["-f", "0.5"], b"Factor must be greater than 1"),
                           (["-t", "0"], b"Number of threads must be greater than 0"),
                           (["-I", "2048m"], b"Cannot set item size limit"),

@@ -343,12 +343,18 @@ static void test_ignored_extended_option_value_checked_as_memcached(void **state
     assert_string_equal(err_text, "could not parse argument to ext_threads\n");
 }
 
-static void test_udp_port_nonzero_refused(void **state)
+static void test_udp_port_alone_is_the_tcp_port_too(void **state)
 {
     (void)state;
-    assert_int_equal(parse("-U 11211"), OPTIONS_ERROR);
-    assert_non_null(strstr(err_text, "UDP is not supported yet"));
+    assert_int_equal(parse("-U 12000"), OPTIONS_RUN);
+    assert_int_equal(cfg.udp_port, 12000);
+    assert_int_equal(cfg.port, 12000);
+    assert_int_equal(parse("-p 11000 -U 12000"), OPTIONS_RUN);
+    assert_int_equal(cfg.port, 11000);
+    assert_int_equal(parse("-U 12000 -p 11000"), OPTIONS_RUN);
+    assert_int_equal(cfg.port, 11000);
     assert_int_equal(parse("--udp-port=0"), OPTIONS_RUN);
+    assert_int_equal(cfg.port, 11211);
 }
 
 static void test_protocol_binary_refused_and_unknown_named(void **state)
@@ -502,7 +508,7 @@ int main(void)
         cmocka_unit_test(test_known_but_ignored_extended_option_accepted),
         cmocka_unit_test(test_known_but_ignored_extended_option_noted_at_v),
         cmocka_unit_test(test_ignored_extended_option_value_checked_as_memcached),
-        cmocka_unit_test(test_udp_port_nonzero_refused),
+        cmocka_unit_test(test_udp_port_alone_is_the_tcp_port_too),
         cmocka_unit_test(test_protocol_binary_refused_and_unknown_named),
         cmocka_unit_test(test_unknown_flag_refused_like_memcached),
         cmocka_unit_test(test_missing_flag_value_refused_like_memcached),

@@ -265,6 +265,75 @@ static void test_text_after_a_value_starts_a_new_segment(void **state)
     assert_string_equal(pending_bytes(), "Av\r\nBC");
 }
 
+/* The bytes [off, off+len) as reply_iov_range describes them. */
+static const char *range_bytes(size_t off, size_t len)
+{
+    static char buf[8192];
+    struct iovec iov[64];
+    int n = reply_iov_range(&r, off, len, iov, 64);
+    size_t got = 0;
+    for (int i = 0; i < n; i++) {
+        memcpy(buf + got, iov[i].iov_base, iov[i].iov_len);
+        got += iov[i].iov_len;
+    }
+    buf[got] = '\0';
+    return buf;
+}
+
+static void test_iov_range_cuts_across_text_and_values(void **state)
+{
+    (void)state;
+    struct item *it = mk("hello");
+    reply_str(&r, "VALUE k 0 5\r\n");
+    reply_item(&r, it, item_value(it), it->nbytes);
+    reply_str(&r, "END\r\n");
+    assert_string_equal(range_bytes(0, 4), "VALU");
+    assert_string_equal(range_bytes(10, 6), "5\r\nhel");
+    assert_string_equal(range_bytes(16, 100), "lo\r\nEND\r\n");
+    assert_string_equal(range_bytes(25, 5), "");
+}
+
+static void test_iov_range_counts_from_the_first_unsent_byte(void **state)
+{
+    (void)state;
+    reply_str(&r, "STORED\r\nDELETED\r\n");
+    reply_consumed(&r, 8);
+    assert_string_equal(range_bytes(0, 7), "DELETED");
+}
+
+static void test_bounds_are_kept_only_when_tracking(void **state)
+{
+    (void)state;
+    reply_boundary(&r, false);
+    reply_str(&r, "A\r\n");
+    assert_int_equal(r.nbounds, 0);
+    r.track_bounds = true;
+    reply_boundary(&r, false);
+    reply_str(&r, "B\r\n");
+    reply_boundary(&r, true);
+    assert_int_equal(r.nbounds, 2);
+    assert_int_equal(r.bounds[0].off, 3);
+    assert_false(r.bounds[0].keep);
+    assert_int_equal(r.bounds[1].off, 6);
+    assert_true(r.bounds[1].keep);
+}
+
+static void test_rollback_drops_bounds_past_the_mark(void **state)
+{
+    (void)state;
+    r.track_bounds = true;
+    reply_boundary(&r, false);
+    reply_str(&r, "A\r\n");
+    size_t mark = reply_mark(&r), buf_mark = r.len;
+    reply_boundary(&r, true);
+    reply_str(&r, "B\r\n");
+    reply_boundary(&r, true);
+    reply_rollback(&r, mark, buf_mark);
+    /* A bound at the mark itself still starts the next response. */
+    assert_int_equal(r.nbounds, 2);
+    assert_int_equal(r.bounds[1].off, 3);
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 int main(void)
@@ -285,6 +354,10 @@ int main(void)
         T(test_text_after_a_partial_write_still_merges),
         T(test_fully_sent_reply_reuses_its_buffer_from_the_start),
         T(test_text_after_a_value_starts_a_new_segment),
+        T(test_iov_range_cuts_across_text_and_values),
+        T(test_iov_range_counts_from_the_first_unsent_byte),
+        T(test_bounds_are_kept_only_when_tracking),
+        T(test_rollback_drops_bounds_past_the_mark),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

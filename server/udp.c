@@ -1,0 +1,214 @@
+/*
+ * udp: memcached's UDP transport (-U).
+ *
+ * Every datagram starts with an 8-byte frame header: request id, sequence
+ * number, datagram count, reserved (16-bit big-endian each).  A request must
+ * fit in one datagram; like memcached we drop any that claims more.  The
+ * reply is cut into datagrams of at most 1400 bytes, each with its own
+ * header; as in memcached 1.6 every response (and every key of a multi-get)
+ * is its own sequence, numbered from 0 with its own count.
+ *
+ * Each worker gets a dup() of each UDP socket in its own epoll set (with
+ * EPOLLEXCLUSIVE, so one datagram wakes one worker) and serves datagrams
+ * with a private session and reply, so no state is shared.  A request left
+ * incomplete at the end of its datagram is dropped: a datagram is the
+ * whole request.  A reply the socket cannot take is dropped, as UDP may.
+ */
+#include "udp.h"
+
+#include <errno.h>
+#include <stdatomic.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "text.h"
+
+#define UDP_HEADER 8
+#define UDP_PAYLOAD_MAX 1400                    /* header included */
+#define UDP_DATA_MAX (UDP_PAYLOAD_MAX - UDP_HEADER)
+#define UDP_READ_MAX 65536
+#define UDP_BATCH 64                            /* datagrams per wake-up */
+#define UDP_IOV_MAX 64
+
+struct udp_port {
+    int fd;
+    char addr[128];             /* "udp:HOST:PORT", for stats conns */
+    _Atomic rel_time_t last_cmd;    /* read by `stats conns` on other workers */
+    struct text_session sess;
+    struct reply out;
+    char buf[UDP_READ_MAX];
+};
+
+int udp_listen(const char *host, int port, int *fds, int max)
+{
+    struct addrinfo hints = { .ai_flags = AI_PASSIVE, .ai_family = AF_UNSPEC,
+                              .ai_socktype = SOCK_DGRAM };
+    char portstr[16];
+    snprintf(portstr, sizeof(portstr), "%d", port);
+    struct addrinfo *ai;
+    int rc = getaddrinfo(host, portstr, &hints, &ai);
+    if (rc != 0) {
+        log_msg(LOG_ERROR, "getaddrinfo(%s): %s", host ? host : "*", gai_strerror(rc));
+        return -EINVAL;
+    }
+    int n = 0, err = 0;
+    for (struct addrinfo *a = ai; a != NULL && n < max; a = a->ai_next) {
+        int fd = socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
+                        a->ai_protocol);
+        if (fd < 0) {
+            err = errno;
+            continue;
+        }
+        int one = 1;
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+        if (a->ai_family == AF_INET6)
+            setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+        /* Large replies go out as bursts of datagrams: give them room. */
+        int sndbuf = 4 * 1024 * 1024;
+        setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
+        if (bind(fd, a->ai_addr, a->ai_addrlen) != 0) {
+            err = errno;
+            close(fd);
+            if (err == EADDRNOTAVAIL || err == EAFNOSUPPORT)
+                continue;
+            break;
+        }
+        fds[n++] = fd;
+    }
+    freeaddrinfo(ai);
+    if (n == 0 || (err != 0 && err != EADDRNOTAVAIL && err != EAFNOSUPPORT)) {
+        log_msg(LOG_ERROR, "failed to listen on UDP port %d: %s", port,
+                strerror(err ? err : EADDRNOTAVAIL));
+        while (n > 0)
+            close(fds[--n]);
+        return -(err ? err : EADDRNOTAVAIL);
+    }
+    return n;
+}
+
+struct udp_port *udp_port_new(int fd)
+{
+    struct udp_port *u = calloc(1, sizeof(*u));
+    if (u == NULL)
+        return NULL;
+    u->fd = fd;
+    reply_init(&u->out);
+    u->out.track_bounds = true;
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+    char host[NI_MAXHOST] = "", port[16] = "";
+    if (getsockname(fd, (struct sockaddr *)&ss, &len) == 0)
+        getnameinfo((struct sockaddr *)&ss, len, host, sizeof(host), port, sizeof(port),
+                    NI_NUMERICHOST | NI_NUMERICSERV);
+    snprintf(u->addr, sizeof(u->addr),
+             ss.ss_family == AF_INET6 ? "udp6:[%s]:%s" : "udp:%s:%s", host, port);
+    return u;
+}
+
+void udp_port_free(struct udp_port *u)
+{
+    if (u == NULL)
+        return;
+    close(u->fd);
+    text_session_reset(&u->sess);
+    reply_free(&u->out);
+    free(u);
+}
+
+int udp_port_fd(const struct udp_port *u) { return u->fd; }
+
+/* Send bytes [off, off+len) of the reply as one response's datagrams. */
+static void udp_send_response(struct udp_port *u, const struct proto_env *env, uint16_t id,
+                              size_t off, size_t len, const struct sockaddr_storage *to,
+                              socklen_t tolen)
+{
+    size_t total = (len + UDP_DATA_MAX - 1) / UDP_DATA_MAX;
+    if (total > 0xffff)
+        total = 0xffff;
+    for (size_t seq = 0; seq < total || (len == 0 && seq == 0); seq++) {
+        unsigned char hdr[UDP_HEADER] = { id >> 8, id & 0xff, (seq >> 8) & 0xff, seq & 0xff,
+                                          (total >> 8) & 0xff, total & 0xff, 0, 0 };
+        struct iovec iov[UDP_IOV_MAX];
+        iov[0].iov_base = hdr;
+        iov[0].iov_len = UDP_HEADER;
+        size_t chunk = len - seq * UDP_DATA_MAX;
+        if (chunk > UDP_DATA_MAX)
+            chunk = UDP_DATA_MAX;
+        int n = reply_iov_range(&u->out, off + seq * UDP_DATA_MAX, chunk, iov + 1,
+                                UDP_IOV_MAX - 1);
+        struct msghdr msg = { .msg_name = (void *)to, .msg_namelen = tolen,
+                              .msg_iov = iov, .msg_iovlen = (size_t)n + 1 };
+        ssize_t w = sendmsg(u->fd, &msg, MSG_NOSIGNAL);
+        if (w < 0) {
+            log_msg(LOG_DEBUG, "udp: reply dropped: %s", strerror(errno));
+            return;
+        }
+        counter_add(&env->counters->bytes_written, (uint64_t)w);
+    }
+}
+
+/* Serve one request datagram and send its responses. */
+static void udp_serve_datagram(struct udp_port *u, const struct proto_env *env, size_t n,
+                               const struct sockaddr_storage *from, socklen_t fromlen)
+{
+    const unsigned char *h = (const unsigned char *)u->buf;
+    uint16_t id = (uint16_t)(h[0] << 8 | h[1]);
+    /* memcached serves only single-datagram requests (count 1). */
+    if (h[4] != 0 || h[5] != 1)
+        return;
+    const char *p = u->buf + UDP_HEADER;
+    size_t len = n - UDP_HEADER, pos = 0;
+    for (;;) {
+        pos += text_feed(&u->sess, env, p + pos, len - pos, &u->out);
+        if (!u->sess.yielded || u->sess.close)
+            break;
+    }
+    /* What the datagram left unfinished is dropped with it; quit means
+     * nothing here, there is no connection to close. */
+    text_session_reset(&u->sess);
+    atomic_store_explicit(&u->last_cmd, env->now, memory_order_relaxed);
+    size_t total = reply_pending(&u->out);
+    for (size_t i = 0; i < u->out.nbounds; i++) {
+        size_t start = u->out.bounds[i].off;
+        size_t end = i + 1 < u->out.nbounds ? u->out.bounds[i + 1].off : total;
+        /* memcached sends an empty response (a get's missed key) as a bare
+         * header with a datagram count of 0. */
+        if (end > start || u->out.bounds[i].keep)
+            udp_send_response(u, env, id, start, end - start, from, fromlen);
+    }
+    reply_reset(&u->out);
+}
+
+void udp_port_serve(struct udp_port *u, const struct proto_env *env)
+{
+    for (int i = 0; i < UDP_BATCH; i++) {
+        struct sockaddr_storage from;
+        socklen_t fromlen = sizeof(from);
+        ssize_t n = recvfrom(u->fd, u->buf, sizeof(u->buf), 0, (struct sockaddr *)&from,
+                             &fromlen);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno != EAGAIN && errno != EWOULDBLOCK)
+                log_msg(LOG_INFO, "udp: recvfrom: %s", strerror(errno));
+            return;
+        }
+        counter_add(&env->counters->bytes_read, (uint64_t)n);
+        if (n > UDP_HEADER)
+            udp_serve_datagram(u, env, (size_t)n, &from, fromlen);
+    }
+}
+
+void udp_port_stats(const struct udp_port *u, struct reply *r, rel_time_t now)
+{
+    reply_printf(r, "STAT %d:UDP UDP\r\n", u->fd);
+    reply_printf(r, "STAT %d:addr %s\r\n", u->fd, u->addr);
+    reply_printf(r, "STAT %d:state conn_read\r\n", u->fd);
+    rel_time_t last = atomic_load_explicit(&u->last_cmd, memory_order_relaxed);
+    reply_printf(r, "STAT %d:secs_since_last_cmd %u\r\n", u->fd, now >= last ? now - last : 0);
+}

@@ -1,0 +1,28 @@
+/*
+ * udp: memcached's UDP transport (-U): framed request datagrams in, framed
+ * response datagrams out.  See udp.c.
+ */
+#ifndef MCD_UDP_H
+#define MCD_UDP_H
+
+#include "proto.h"
+#include "reply.h"
+
+struct udp_port;
+
+/* Bind UDP sockets for host (NULL = any) and port; up to `max` fds (one per
+ * address family).  Returns how many, or -errno with the reason logged. */
+int udp_listen(const char *host, int port, int *fds, int max);
+/* A worker's endpoint on a bound UDP socket; takes over `fd`.  NULL on
+ * allocation failure. */
+struct udp_port *udp_port_new(int fd);
+/* Close the socket and free the endpoint. */
+void udp_port_free(struct udp_port *u);
+/* The socket, for epoll. */
+int udp_port_fd(const struct udp_port *u);
+/* Serve the datagrams waiting on the socket (a bounded batch). */
+void udp_port_serve(struct udp_port *u, const struct proto_env *env);
+/* Append the `stats conns` lines for this endpoint. */
+void udp_port_stats(const struct udp_port *u, struct reply *r, rel_time_t now);
+
+#endif
