@@ -121,24 +121,23 @@ class UdpTest(unittest.TestCase):
         tcp.close()
 
     def test_many_clients_at_once(self):
+        # Eight clients with a request each in flight, 50 rounds: UDP may
+        # drop what overflows a socket buffer, so the test keeps the window
+        # small rather than flood a slow (sanitizer) build.
         socks = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(8)]
         try:
-            for i, s in enumerate(socks):
-                for j in range(50):
+            for j in range(50):
+                for i, s in enumerate(socks):
                     k = b"k%d-%d" % (i, j)
                     s.sendto(struct.pack(">HHHH", j, 0, 1, 0)
                              + b"set %s 0 0 %d noreply\r\n%s\r\nget %s\r\n" % (k, len(k), k, k),
                              (HOST, self.mcd.udp_port))
-            for i, s in enumerate(socks):
-                s.settimeout(5 * SLOW)
-                seen = set()
-                for _ in range(50):
+                for i, s in enumerate(socks):
+                    s.settimeout(5 * SLOW)
                     d = s.recv(65536)
-                    rid = struct.unpack(">H", d[:2])[0]
-                    k = b"k%d-%d" % (i, rid)
-                    self.assertEqual(d[8:], b"VALUE %s 0 %d\r\n%s\r\nEND\r\n" % (k, len(k), k))
-                    seen.add(rid)
-                self.assertEqual(seen, set(range(50)))
+                    k = b"k%d-%d" % (i, j)
+                    self.assertEqual(d, struct.pack(">HHHH", j, 0, 1, 0)
+                                     + b"VALUE %s 0 %d\r\n%s\r\nEND\r\n" % (k, len(k), k))
         finally:
             for s in socks:
                 s.close()
