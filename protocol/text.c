@@ -321,6 +321,7 @@ void text_parse(const char *line, size_t len, struct text_req *r)
     r->err = TEXT_OK;
     r->noreply = false;
     r->has_num = false;
+    r->cas = 0;
     r->rest = NULL;
     r->nrest = 0;
     r->ntokens = text_tokenize(line, len, r->tok, TEXT_MAX_TOKENS);
