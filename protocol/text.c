@@ -321,6 +321,7 @@ void text_parse(const char *line, size_t len, struct text_req *r)
     r->err = TEXT_OK;
     r->noreply = false;
     r->has_num = false;
+    r->cas = 0;
     r->rest = NULL;
     r->nrest = 0;
     r->ntokens = text_tokenize(line, len, r->tok, TEXT_MAX_TOKENS);
@@ -342,9 +343,8 @@ void text_parse(const char *line, size_t len, struct text_req *r)
             text_parse_get(r, TEXT_CMD_GATS, line, len);
         else
             text_fail(r, TEXT_E_ERROR);
-    } else if (tok_is(c, "mn")) {
-        /* The meta no-op; the other meta commands come with the meta protocol. */
-        r->cmd = TEXT_CMD_MN;
+    } else if (c->p[0] == 'm' && c->len == 2) {
+        r->cmd = TEXT_CMD_META;     /* meta.c parses the rest */
     } else if (tok_is(c, "set")) {
         text_parse_update(r, TEXT_CMD_SET);
     } else if (tok_is(c, "add")) {

@@ -28,7 +28,7 @@ enum text_cmd {
     TEXT_CMD_DELETE, TEXT_CMD_TOUCH,
     TEXT_CMD_STATS, TEXT_CMD_FLUSH_ALL, TEXT_CMD_VERSION, TEXT_CMD_QUIT,
     TEXT_CMD_SHUTDOWN, TEXT_CMD_VERBOSITY, TEXT_CMD_CACHE_MEMLIMIT,
-    TEXT_CMD_MN,                /* meta no-op */
+    TEXT_CMD_META,              /* a two-letter m command: meta.c */
     TEXT_CMD_CLOSE,             /* looks like HTTP: close without a reply */
 };
 
@@ -69,6 +69,14 @@ struct text_req {
 
 enum text_state { TEXT_STATE_CMD = 0, TEXT_STATE_DATA, TEXT_STATE_SWALLOW };
 
+/* What an ms remembers until its data block is in (filled by meta.c). */
+struct text_meta_set {
+    bool active;                /* the data block belongs to an ms */
+    bool invalidate;            /* I with C: an older unique stores a stale value */
+    uint8_t nret;
+    char ret[48];               /* return flags in request order: " O<opaque>", " k", " c" */
+};
+
 /* Per-connection protocol state. */
 struct text_session {
     enum text_state state;
@@ -80,6 +88,7 @@ struct text_session {
     size_t swallow;             /* bytes of a refused data block still to drop */
     bool close;                 /* close once the reply is sent */
     bool yielded;               /* stopped at -R with bytes left to serve */
+    struct text_meta_set mset;
 };
 
 /* Split a line into memcached's tokens (at most `max`, terminal included). */

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "expiry.h"
+#include "meta.h"
 #include "prefix_stats.h"
 #include "text.h"
 
@@ -162,6 +163,10 @@ static void text_update(struct text_session *s, const struct proto_env *env,
 static void text_update_done(struct text_session *s, const struct proto_env *env,
                              struct reply *out)
 {
+    if (s->mset.active) {
+        meta_set_done(s, env, out);
+        return;
+    }
     struct item *it = s->item;
     struct proto_counters *c = env->counters;
     bool noreply = s->noreply;
@@ -326,8 +331,8 @@ static void text_exec(struct text_session *s, const struct proto_env *env,
     case TEXT_CMD_VERSION:
         reply_printf(out, "VERSION %s\r\n", env->settings->version);
         break;
-    case TEXT_CMD_MN:
-        reply_add(out, "MN\r\n", 4);
+    case TEXT_CMD_META:
+        meta_exec(s, env, r->tok, r->ntokens, out);
         break;
     case TEXT_CMD_QUIT:
     case TEXT_CMD_CLOSE:

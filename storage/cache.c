@@ -27,6 +27,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cache_priv.h"
 #include "expiry.h"
 #include "hash.h"
 #include "lru.h"
@@ -97,8 +98,7 @@ static bool item_live(const struct item *it, rel_time_t now, enum cache_miss *wh
     return true;
 }
 
-/* Link a new item into a locked stripe and its LRU. */
-static void cache_link(struct table_stripe *s, struct item *it, rel_time_t now)
+void cache_link(struct table_stripe *s, struct item *it, rel_time_t now)
 {
     it->time = now;
     it->cas = opts.use_cas ? table_next_cas(s) : 0;
@@ -109,8 +109,7 @@ static void cache_link(struct table_stripe *s, struct item *it, rel_time_t now)
     lru_link(it);
 }
 
-/* Unlink an item from a locked stripe and its LRU, dropping the table's reference. */
-static void cache_unlink(struct table_stripe *s, struct item *it)
+void cache_unlink(struct table_stripe *s, struct item *it)
 {
     table_remove(s, it);
     lru_unlink(it);
@@ -118,8 +117,7 @@ static void cache_unlink(struct table_stripe *s, struct item *it)
     item_unref(it);
 }
 
-/* Find a live item in a locked stripe, unlinking a dead one on the way. */
-static struct item *cache_find(struct table_stripe *s, uint32_t hash, const char *key,
+struct item *cache_find(struct table_stripe *s, uint32_t hash, const char *key,
                                size_t nkey, rel_time_t now, enum cache_miss *why)
 {
     enum cache_miss dummy;
@@ -240,7 +238,7 @@ bool cache_item_fits(size_t nkey, uint32_t flags, size_t nbytes)
     return mc_total <= opts.item_size_max;
 }
 
-static struct item *cache_alloc_at(const char *key, size_t nkey, uint32_t hash, uint32_t flags,
+struct item *cache_alloc_at(const char *key, size_t nkey, uint32_t hash, uint32_t flags,
                                    rel_time_t exptime, size_t nbytes, rel_time_t now,
                                    enum cache_status *err)
 {
@@ -296,13 +294,29 @@ static struct item *cache_join(struct item *old, struct item *it, bool append, r
     return j;
 }
 
-enum cache_status cache_store(struct item *it, enum cache_op op, uint64_t cas, rel_time_t now)
+/* memcached's CAS verdict, taken before the store mode is looked at. */
+enum cache_cas { CAS_NONE, CAS_MATCH, CAS_BADVAL, CAS_STALE };
+
+static enum cache_cas cache_cas_check(const struct item *old, uint64_t cas, bool stale_ok)
+{
+    if (cas == 0)
+        return CAS_NONE;
+    if (opts.use_cas && cas == old->cas)
+        return CAS_MATCH;
+    if (stale_ok && cas < old->cas)
+        return CAS_STALE;
+    return CAS_BADVAL;
+}
+
+static enum cache_status cache_store_at(struct item *it, enum cache_op op, uint64_t cas,
+                                        bool stale_ok, rel_time_t now)
 {
     struct table_stripe *s = table_stripe(it->hash);
     enum cache_status st = CACHE_STORED;
     struct item *link = it;
     pthread_mutex_lock(&s->lock);
     struct item *old = cache_find(s, it->hash, item_key(it), it->nkey, now, NULL);
+    enum cache_cas verdict = old != NULL ? cache_cas_check(old, cas, stale_ok) : CAS_NONE;
     switch (op) {
     case CACHE_ADD:
         if (old != NULL) {
@@ -312,15 +326,26 @@ enum cache_status cache_store(struct item *it, enum cache_op op, uint64_t cas, r
         }
         break;
     case CACHE_CAS:
-        if (old == NULL)
+        /* With -C nothing matches, as in memcached. */
+        if (old == NULL) {
             st = CACHE_NOT_FOUND;
-        else if (!opts.use_cas || old->cas != cas)
-            st = CACHE_EXISTS;  /* with -C nothing can match, as in memcached */
+        } else if (verdict == CAS_STALE) {
+            /* An older writer may still store, but only as a stale value
+             * that keeps the expiry and the win of the one it replaces. */
+            it->exptime = old->exptime;
+            item_mark_new(it, ITEM_STALE);
+            if (item_has(old, ITEM_WIN_SENT))
+                item_mark_new(it, ITEM_WIN_SENT);
+        } else if (verdict != CAS_MATCH) {
+            st = CACHE_EXISTS;
+        }
         break;
     case CACHE_APPEND:
     case CACHE_PREPEND:
         if (old == NULL) {
             st = CACHE_NOT_STORED;
+        } else if (verdict != CAS_NONE && verdict != CAS_MATCH) {
+            st = CACHE_EXISTS;
         } else {
             enum cache_status err;
             link = cache_join(old, it, op == CACHE_APPEND, now, &err);
@@ -348,7 +373,17 @@ enum cache_status cache_store(struct item *it, enum cache_op op, uint64_t cas, r
     return st;
 }
 
-static void cache_mark_read(struct item *it)
+enum cache_status cache_store(struct item *it, enum cache_op op, uint64_t cas, rel_time_t now)
+{
+    return cache_store_at(it, op, cas, false, now);
+}
+
+enum cache_status cache_store_stale(struct item *it, enum cache_op op, uint64_t cas, rel_time_t now)
+{
+    return cache_store_at(it, op, cas, true, now);
+}
+
+void cache_mark_read(struct item *it)
 {
     uint8_t fl = atomic_load_explicit(&it->iflags, memory_order_relaxed);
     if ((fl & (ITEM_FETCHED | ITEM_ACTIVE)) != (ITEM_FETCHED | ITEM_ACTIVE))
@@ -365,6 +400,9 @@ static struct item *cache_lookup(const char *key, size_t nkey, bool touch, rel_t
     struct item *it = cache_find(s, hash, key, nkey, now, why);
     if (it != NULL) {
         item_ref(it);
+        /* A read after the first refreshes last access, as memcached's bump does. */
+        if (item_has(it, ITEM_FETCHED))
+            it->time = now;
         if (touch) {
             it->exptime = exptime;
             it->time = now;
@@ -452,48 +490,105 @@ bool cache_arith_apply(const char *val, size_t len, bool incr, uint64_t delta, u
     return true;
 }
 
-enum cache_status cache_arith(const char *key, size_t nkey, bool incr, uint64_t delta,
-                              rel_time_t now, uint64_t *value, unsigned *cls)
+/* Replace a number in place, or link a new item holding it; `buf` has `n` digits. */
+static enum cache_status cache_arith_write(struct table_stripe *s, struct item *it,
+                                           const char *buf, size_t n, rel_time_t now,
+                                           bool *in_place, uint64_t *cas)
+{
+    if (n + 2 <= it->nbytes && atomic_load_explicit(&it->refcount, memory_order_acquire) == 1) {
+        /* Fits and nobody is reading it: rewrite in place, space-padded
+         * to the old length as memcached does. */
+        memcpy(item_value(it), buf, n);
+        memset(item_value(it) + n, ' ', it->nbytes - 2 - n);
+        it->cas = opts.use_cas ? table_next_cas(s) : 0;
+        it->time = now;
+        *in_place = true;
+        *cas = it->cas;
+        return CACHE_OK;
+    }
+    enum cache_status st;
+    struct item *ni = cache_alloc_at(item_key(it), it->nkey, it->hash, it->flags, it->exptime,
+                                     n + 2, now, &st);
+    if (ni == NULL)
+        return CACHE_NO_MEMORY;
+    memcpy(item_value(ni), buf, n);
+    memcpy(item_value(ni) + n, "\r\n", 2);
+    cache_unlink(s, it);
+    cache_link(s, ni, now);
+    *in_place = false;
+    *cas = ni->cas;
+    item_unref(ni);
+    return CACHE_OK;
+}
+
+/* On a miss with vivify: link a new item holding the initial value. */
+static enum cache_status cache_arith_vivify(struct table_stripe *s, const char *key, size_t nkey,
+                                            uint32_t hash, const struct cache_arith_opts *o,
+                                            rel_time_t now, struct cache_arith_result *res)
+{
+    char buf[24];
+    int n = snprintf(buf, sizeof(buf), "%llu", (unsigned long long)o->initial);
+    enum cache_status st;
+    struct item *it = cache_alloc_at(key, nkey, hash, 0, o->vivify_exptime, (size_t)n + 2, now,
+                                     &st);
+    if (it == NULL)
+        return CACHE_NO_MEMORY;
+    memcpy(item_value(it), buf, (size_t)n);
+    memcpy(item_value(it) + n, "\r\n", 2);
+    cache_link(s, it, now);
+    res->value = o->initial;
+    res->cas = it->cas;
+    res->cls = it->clsid;
+    res->created = true;
+    item_unref(it);
+    return CACHE_OK;
+}
+
+enum cache_status cache_arith_ex(const char *key, size_t nkey, const struct cache_arith_opts *o,
+                                 rel_time_t now, struct cache_arith_result *res)
 {
     uint32_t hash = hash_key(key, nkey);
     struct table_stripe *s = table_stripe(hash);
     enum cache_status st = CACHE_OK;
+    memset(res, 0, sizeof(*res));
     pthread_mutex_lock(&s->lock);
     struct item *it = cache_find(s, hash, key, nkey, now, NULL);
     if (it == NULL) {
-        st = CACHE_NOT_FOUND;
-    } else if (it->nbytes <= 2 || !cache_arith_apply(item_value(it), it->nbytes - 2, incr,
-                                                     delta, value)) {
+        st = o->vivify ? cache_arith_vivify(s, key, nkey, hash, o, now, res) : CACHE_NOT_FOUND;
+    } else if (it->nbytes <= 2) {
+        st = CACHE_NON_NUMERIC;
+    } else if (o->cas != 0 && it->cas != o->cas) {
+        st = CACHE_EXISTS;
+    } else if (!cache_arith_apply(item_value(it), it->nbytes - 2, o->incr, o->delta,
+                                  &res->value)) {
         st = CACHE_NON_NUMERIC;
     } else {
         char buf[24];
-        if (cls != NULL)
-            *cls = it->clsid;
-        int n = snprintf(buf, sizeof(buf), "%llu", (unsigned long long)*value);
-        if ((size_t)n + 2 <= it->nbytes &&
-            atomic_load_explicit(&it->refcount, memory_order_acquire) == 1) {
-            /* Fits and nobody is reading it: rewrite in place, space-padded
-             * to the old length as memcached does. */
-            memcpy(item_value(it), buf, (size_t)n);
-            memset(item_value(it) + n, ' ', it->nbytes - 2 - (size_t)n);
-            it->cas = opts.use_cas ? table_next_cas(s) : 0;
-            it->time = now;
-        } else {
-            struct item *ni = cache_alloc_at(key, nkey, hash, it->flags, it->exptime,
-                                             (size_t)n + 2, now, &st);
-            if (ni == NULL) {
-                st = CACHE_NO_MEMORY;
-            } else {
-                memcpy(item_value(ni), buf, (size_t)n);
-                memcpy(item_value(ni) + n, "\r\n", 2);
-                cache_unlink(s, it);
-                cache_link(s, ni, now);
-                item_unref(ni);
-                st = CACHE_OK;
-            }
-        }
+        int n = snprintf(buf, sizeof(buf), "%llu", (unsigned long long)res->value);
+        bool in_place = false;
+        res->cls = it->clsid;
+        res->exptime_before = it->exptime;
+        st = cache_arith_write(s, it, buf, (size_t)n, now, &in_place, &res->cas);
+        /* memcached applies a new expiry to the item it started from, so
+         * when the number moved to a new item the expiry is lost with the old. */
+        if (st == CACHE_OK && o->touch && in_place)
+            it->exptime = o->exptime;
     }
     pthread_mutex_unlock(&s->lock);
+    return st;
+}
+
+enum cache_status cache_arith(const char *key, size_t nkey, bool incr, uint64_t delta,
+                              rel_time_t now, uint64_t *value, unsigned *cls)
+{
+    struct cache_arith_opts o = { .incr = incr, .delta = delta };
+    struct cache_arith_result res;
+    enum cache_status st = cache_arith_ex(key, nkey, &o, now, &res);
+    if (st == CACHE_OK) {
+        *value = res.value;
+        if (cls != NULL)
+            *cls = res.cls;
+    }
     return st;
 }
 

@@ -88,6 +88,12 @@ struct item *cache_alloc(const char *key, size_t nkey, uint32_t flags, rel_time_
  * EXISTS, NOT_FOUND or NO_MEMORY (append/prepend could not grow).
  */
 enum cache_status cache_store(struct item *it, enum cache_op op, uint64_t cas, rel_time_t now);
+/*
+ * As cache_store, but a CACHE_CAS whose unique is older than the item's
+ * still stores: the new value is marked stale and keeps the old expiry and
+ * win mark (the meta protocol's invalidating set).
+ */
+enum cache_status cache_store_stale(struct item *it, enum cache_op op, uint64_t cas, rel_time_t now);
 /* Look a key up; a hit comes back with a reference the caller drops. */
 struct item *cache_get(const char *key, size_t nkey, rel_time_t now, enum cache_miss *why);
 /* Look up and set a new expiry time (gat); same reference rule. */
@@ -105,6 +111,72 @@ enum cache_status cache_delete(const char *key, size_t nkey, rel_time_t now, uns
  */
 enum cache_status cache_arith(const char *key, size_t nkey, bool incr, uint64_t delta,
                               rel_time_t now, uint64_t *value, unsigned *cls);
+/* What cache_fetch may do besides finding the item (the meta get's flags). */
+struct cache_fetch_opts {
+    bool touch;                 /* set a new expiry time */
+    rel_time_t exptime;
+    bool vivify;                /* on a miss, link an empty item; the caller wins it */
+    rel_time_t vivify_exptime;
+    bool recache;               /* win if the item expires before recache_time */
+    rel_time_t recache_time;
+    bool recache_after_touch;   /* compare with the new expiry, not the old one */
+    bool no_bump;               /* leave the fetched mark and last access alone */
+};
+
+/* A found item and its state as it was found, read under the item's lock. */
+struct cache_fetch {
+    struct item *it;            /* referenced; NULL on a miss */
+    enum cache_miss why;
+    bool created;               /* vivified by this fetch */
+    bool won;                   /* this caller should refresh the item */
+    bool win_sent_before;       /* another caller already won it */
+    bool stale;
+    bool fetched_before;
+    rel_time_t exptime_before;  /* before this fetch changed it */
+    rel_time_t atime;           /* last access before this fetch */
+    uint64_t cas;
+};
+/* Look up with the meta options; out->it is NULL on a miss. */
+void cache_fetch(const char *key, size_t nkey, const struct cache_fetch_opts *o, rel_time_t now,
+                 struct cache_fetch *out);
+/* Look up without counting a read (debug output): fills it, exptime_before, atime, cas, fetched_before. */
+void cache_peek(const char *key, size_t nkey, rel_time_t now, struct cache_fetch *out);
+/* Delete if `cas` is NULL or equals the item's unique: DELETED, EXISTS or NOT_FOUND. */
+enum cache_status cache_delete_cas(const char *key, size_t nkey, const uint64_t *cas,
+                                   rel_time_t now, unsigned *cls);
+/*
+ * Invalidate instead of deleting: mark the item stale with a new unique so
+ * the next reader wins the refresh; a new expiry if `touch`.  `cas` as for
+ * cache_delete_cas.  CACHE_OK, CACHE_EXISTS or CACHE_NOT_FOUND.
+ */
+enum cache_status cache_mark_stale(const char *key, size_t nkey, const uint64_t *cas, bool touch,
+                                   rel_time_t exptime, rel_time_t now);
+
+/* incr/decr with the meta arithmetic's options. */
+struct cache_arith_opts {
+    bool incr;
+    uint64_t delta;
+    uint64_t cas;               /* 0: no check */
+    bool vivify;                /* on a miss, store `initial` */
+    uint64_t initial;
+    rel_time_t vivify_exptime;
+    bool touch;                 /* set a new expiry time */
+    rel_time_t exptime;
+};
+
+struct cache_arith_result {
+    uint64_t value;
+    uint64_t cas;
+    rel_time_t exptime_before;  /* 0 for a vivified item */
+    unsigned cls;
+    bool created;
+};
+/*
+ * cache_arith with options: CACHE_OK, CACHE_NOT_FOUND, CACHE_NON_NUMERIC,
+ * CACHE_EXISTS (cas differs) or CACHE_NO_MEMORY.
+ */
+enum cache_status cache_arith_ex(const char *key, size_t nkey, const struct cache_arith_opts *o,
+                                 rel_time_t now, struct cache_arith_result *res);
 /*
  * Invalidate every item stored at or before `when` once `now` reaches it;
  * when <= now the items are removed at once.

@@ -29,6 +29,9 @@ enum item_flag {
     ITEM_LINKED = 1,   /* in the table and in its class's LRU */
     ITEM_FETCHED = 2,  /* read at least once since stored */
     ITEM_ACTIVE = 4,   /* read since it last passed the LRU tail (second chance) */
+    ITEM_STALE = 8,    /* invalidated: still served, flagged as needing a refresh */
+    ITEM_WIN_SENT = 16, /* one client has been told it won the right to refresh it */
+    ITEM_KEY_BINARY = 32, /* the key came base64-encoded, so replies encode it again */
 };
 
 struct item {
@@ -58,6 +61,18 @@ static inline size_t item_total(size_t nkey, size_t nbytes)
 static inline void item_ref(struct item *it)
 {
     atomic_fetch_add_explicit(&it->refcount, 1, memory_order_relaxed);
+}
+
+/* Whether `f` is set. */
+static inline bool item_has(struct item *it, enum item_flag f)
+{
+    return (atomic_load_explicit(&it->iflags, memory_order_relaxed) & f) != 0;
+}
+
+/* Mark an item the caller alone holds (not linked yet), e.g. ITEM_KEY_BINARY. */
+static inline void item_mark_new(struct item *it, enum item_flag f)
+{
+    atomic_fetch_or_explicit(&it->iflags, (uint8_t)f, memory_order_relaxed);
 }
 
 /* Drop a reference; the last one frees the item (defined in cache.c). */

@@ -11,16 +11,15 @@ CAS uniques (`VALUE k f n CAS`) and version strings are normalised.
 To see what memcached answers, without mcd:
     /usr/bin/python3 test_diff.py --dump [case ...]
 """
-import difflib
 import os
 import re
 import subprocess
 import sys
-import threading
 import time
 import unittest
 
-from harness import MCD_BIN, MEMCACHED_BIN, SLOW, Server, read_until
+from harness import (MCD_BIN, MEMCACHED_BIN, SLOW, DiffMixin, Server, exchange, read_until,
+                     readable_diff, shorten)
 
 BASE = ("-t", "2", "-m", "64")
 NOCAS = BASE + ("-C",)
@@ -276,118 +275,9 @@ def normalise(data, keep_cas=False):
     return re.sub(rb"(?m)^VERSION [^\r\n]*\r$", b"VERSION <v>\r", data)
 
 
-def ends_with_version(data):
-    return re.search(rb"(^|\n)VERSION [^\r\n]*\r\n\Z", data) is not None
-
-
-def last_cas(data, key):
-    """The unique of the last `VALUE key flags bytes unique` line in data."""
-    found = re.findall(rb"(?m)^VALUE " + re.escape(key) + rb" \d+ \d+ (\d+)\r$", data)
-    if not found:
-        raise AssertionError("no gets reply for %r before {cas:%s}: %r" % (key, key.decode(), data))
-    return found[-1]
-
-
-def exchange(server, chunks, mode="version", keep_cas=False):
-    """Send chunks on a fresh connection; return the normalised replies.
-    mode: "version" ends with version\r\n and reads up to its reply,
-    "close" reads until EOF, "quiet" reads for half a second."""
-    s = server.connect()
-    data = b""
-    try:
-        pause = 0.02 if len(chunks) < 10 else 0.003
-        for chunk in chunks:
-            if b"{cas:" in chunk:
-                chunk = re.sub(rb"\{cas:(\S+?)\}", lambda m: last_cas(data, m.group(1)), chunk)
-            try:
-                s.sendall(chunk)
-            except (BrokenPipeError, ConnectionResetError):
-                break
-            data += read_until(s, lambda d: False, timeout=pause)
-        if mode == "close":
-            data += read_until(s, lambda d: False, timeout=2.0)
-        elif mode == "quiet":
-            data += read_until(s, lambda d: False, timeout=0.5)
-        else:
-            s.sendall(b"version\r\n")
-            data += read_until(s, ends_with_version)
-            # A VERSION inside the case could end the read early: read on
-            # until the server is quiet.
-            while True:
-                more = read_until(s, lambda d: False, timeout=0.03)
-                if not more:
-                    break
-                data += more
-    finally:
-        s.close()
-    return normalise(data, keep_cas)
-
-
-def readable_diff(want, got):
-    a = [repr(l) for l in want.splitlines(True)]
-    b = [repr(l) for l in got.splitlines(True)]
-    return "\n".join(difflib.unified_diff(a, b, "memcached", "mcd", lineterm="", n=2))
-
-
-def shorten(data, limit=600):
-    r = repr(data)
-    return r if len(r) <= limit else r[:limit // 2] + " ... " + r[-limit // 2:]
-
-
-class DiffTest(unittest.TestCase):
+class DiffTest(DiffMixin, unittest.TestCase):
     maxDiff = None
-
-    def pair(self, args):
-        """Fresh memcached and mcd with args. They are stopped at cleanup:
-        memcached takes up to a second to exit on SIGTERM, so the waits of
-        all cases overlap instead of adding up."""
-        ref = Server(MEMCACHED_BIN, args)
-        self.addCleanup(ref.stop)
-        mcd = Server(MCD_BIN, args)
-        self.addCleanup(mcd.stop)
-        return ref, mcd
-
-    def run_pair(self, args, chunks, mode, stop=True):
-        """The case on a fresh pair, both at once; the replies and whether
-        each server still runs afterwards."""
-        ref, mcd = self.pair(args)
-        keep_cas = "-C" in args  # without CAS the unique is 0 on both
-        results = {}
-
-        def one(name, server):
-            try:
-                results[name] = exchange(server, chunks, mode, keep_cas)
-            except Exception as e:  # reported below, in the test's thread
-                results[name] = e
-
-        threads = [threading.Thread(target=one, args=(n, s))
-                   for n, s in (("memcached", ref), ("mcd", mcd))]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(30 * SLOW)
-        alive = (ref.alive(), mcd.alive())
-        if stop:
-            ref.terminate()
-            mcd.terminate()
-        self.servers = (ref, mcd)
-        for name in ("memcached", "mcd"):
-            if name not in results:
-                raise AssertionError("%s: no reply within %d s" % (name, 30 * SLOW))
-            if isinstance(results[name], Exception):
-                raise AssertionError("%s: %r" % (name, results[name]))
-        return results["memcached"], results["mcd"], alive
-
-    def compare(self, cases, args, mode="version"):
-        for name, chunks in cases.items():
-            with self.subTest(case=name, flags=" ".join(args)):
-                want, got, alive = self.run_pair(args, chunks, mode)
-                if got != want:
-                    self.fail("case %s (flags %s) differs\nsent:      %s\nmemcached: %s\nmcd:       %s\n%s"
-                              % (name, " ".join(args), shorten(b"".join(chunks)), shorten(want),
-                                 shorten(got), readable_diff(want, got)))
-                self.assertEqual(alive[1], alive[0], "case %s: memcached %s, mcd %s" % (
-                    name, *("running" if a else "exited" for a in alive)))
+    normalise = staticmethod(normalise)
 
     def test_text_protocol_matches_memcached(self):
         self.compare(CASES, BASE)
@@ -476,7 +366,7 @@ def dump(names):
             if names and name not in names:
                 continue
             with Server(MEMCACHED_BIN, args) as ref:
-                got = exchange(ref, chunks, mode, "-C" in args)
+                got = exchange(ref, chunks, mode, "-C" in args, normalise)
                 ref.terminate()
             print("== %s  [%s]\n>> %s\n<< %s\n" % (name, " ".join(args), shorten(b"".join(chunks)),
                                                   shorten(got, 2000)))

@@ -365,7 +365,7 @@ static void test_simple_commands_are_recognised(void **state)
     (void)state;
     assert_int_equal(parse("version").cmd, TEXT_CMD_VERSION);
     assert_int_equal(parse("quit").cmd, TEXT_CMD_QUIT);
-    assert_int_equal(parse("mn").cmd, TEXT_CMD_MN);
+    assert_int_equal(parse("mn").cmd, TEXT_CMD_META);
     assert_int_equal(parse("stats").cmd, TEXT_CMD_STATS);
     assert_int_equal(parse("stats slabs").cmd, TEXT_CMD_STATS);
     assert_int_equal(parse("shutdown").cmd, TEXT_CMD_SHUTDOWN);

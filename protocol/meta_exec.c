@@ -1,0 +1,522 @@
+/*
+ * meta_exec: running meta requests against the cache and writing memcached's
+ * meta replies ("HD", "VA <n>", "EN", ... followed by the return flags the
+ * client asked for, in the order it asked).
+ *
+ * A reply line is built in a stack buffer and appended once; a value goes
+ * out by reference, as for get.  Flags that change the item (T, N) and
+ * flags that report it (t) interact by position in memcached — "t T30"
+ * reports the old TTL, "T30 t" the new one — so the reply loop walks the
+ * tokens in order and tracks the expiry as memcached's loop would see it.
+ * ms reuses the text session's data-block reading; what its reply needs
+ * afterwards is kept in text_session.mset.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "expiry.h"
+#include "meta.h"
+
+/* Longest reply line: status, numbers, a 32-byte opaque, a base64 key. */
+#define META_LINE_MAX 1024
+/* memcached's -n and -f defaults, and its largest slab chunk (half a page). */
+#define META_MC_CHUNK 48
+#define META_MC_FACTOR 1.25
+#define META_MC_CHUNK_MAX (512 * 1024)
+#define META_MC_HEADER 48
+
+struct line {
+    char buf[META_LINE_MAX];
+    char *p;
+};
+
+static void put(struct line *l, const char *s, size_t n)
+{
+    memcpy(l->p, s, n);
+    l->p += n;
+}
+
+static void put_u64(struct line *l, uint64_t v)
+{
+    char num[24];
+    char *d = num + sizeof(num);
+    do {
+        *--d = (char)('0' + v % 10);
+        v /= 10;
+    } while (v != 0);
+    put(l, d, (size_t)(num + sizeof(num) - d));
+}
+
+static void put_flag(struct line *l, char c)
+{
+    *l->p++ = ' ';
+    *l->p++ = c;
+}
+
+/* " k<key>", base64 again (with " b") when the key came that way. */
+static void put_key(struct line *l, const char *key, size_t nkey, bool binary)
+{
+    put_flag(l, 'k');
+    if (binary) {
+        l->p += meta_base64_encode(key, nkey, l->p);
+        put(l, " b", 2);
+    } else {
+        put(l, key, nkey);
+    }
+}
+
+/* " t<seconds left>", -1 for never, wrapping as memcached's unsigned arithmetic does. */
+static void put_ttl(struct line *l, rel_time_t exptime, rel_time_t now)
+{
+    put_flag(l, 't');
+    if (exptime == 0)
+        put(l, "-1", 2);
+    else
+        put_u64(l, (uint32_t)(exptime - now));
+}
+
+static void put_opaque(struct line *l, const struct text_token *t)
+{
+    *l->p++ = ' ';
+    put(l, t->p, t->len);
+}
+
+static void finish(struct line *l, struct reply *out)
+{
+    put(l, "\r\n", 2);
+    reply_add(out, l->buf, (size_t)(l->p - l->buf));
+}
+
+static void reply_err(struct reply *out, const char *err)
+{
+    reply_str(out, err);
+    reply_add(out, "\r\n", 2);
+}
+
+static rel_time_t meta_time(const struct proto_env *env, int32_t t)
+{
+    return expiry_from_client(t, env->now, cache_started());
+}
+
+/* Index of the token holding flag c, or the token count when absent. */
+static int flag_pos(const struct meta_req *r, char c)
+{
+    for (int i = 2; i < r->ntokens - 1; i++) {
+        if (r->tok[i].p[0] == c)
+            return i;
+    }
+    return r->ntokens;
+}
+
+/* The expiry an item created by N ends with: N's or T's, whichever came last. */
+static rel_time_t vivify_exptime(const struct proto_env *env, const struct meta_req *r)
+{
+    if (meta_has(r, 'T') && flag_pos(r, 'T') > flag_pos(r, 'N'))
+        return meta_time(env, r->ttl);
+    return meta_time(env, r->vivify_ttl);
+}
+
+static void meta_get_counters(const struct proto_env *env, const struct meta_req *r,
+                              const struct cache_fetch *f)
+{
+    struct proto_counters *c = env->counters;
+    if (f->why == CACHE_MISS_EXPIRED)
+        counter_inc(&c->get_expired);
+    else if (f->why == CACHE_MISS_FLUSHED)
+        counter_inc(&c->get_flushed);
+    if (f->it == NULL) {
+        counter_inc(&c->get_misses);
+        counter_inc(&c->cmd_get);
+    } else if (meta_has(r, 'T')) {
+        counter_inc(&c->cmd_touch);
+        counter_inc(&c->cls[f->it->clsid].touch_hits);
+    } else {
+        counter_inc(&c->cls[f->it->clsid].get_hits);
+        counter_inc(&c->cmd_get);
+    }
+}
+
+static void meta_get_hit(const struct proto_env *env, const struct meta_req *r,
+                         const struct cache_fetch *f, struct reply *out)
+{
+    struct item *it = f->it;
+    struct line l = { .p = l.buf };
+    rel_time_t exp = f->exptime_before;
+    if (meta_has(r, 'v')) {
+        put(&l, "VA ", 3);
+        put_u64(&l, it->nbytes - 2);
+    } else {
+        put(&l, "HD", 2);
+    }
+    for (int i = 2; i < r->ntokens - 1; i++) {
+        const struct text_token *t = &r->tok[i];
+        switch (t->p[0]) {
+        case 'T': exp = meta_time(env, r->ttl); break;
+        case 'N': if (f->created) exp = meta_time(env, r->vivify_ttl); break;
+        case 's': put_flag(&l, 's'); put_u64(&l, it->nbytes - 2); break;
+        case 't': put_ttl(&l, exp, env->now); break;
+        case 'c': put_flag(&l, 'c'); put_u64(&l, f->cas); break;
+        case 'f': put_flag(&l, 'f'); put_u64(&l, it->flags); break;
+        case 'l': put_flag(&l, 'l'); put_u64(&l, (uint32_t)(env->now - f->atime)); break;
+        case 'h': put_flag(&l, 'h'); *l.p++ = f->fetched_before ? '1' : '0'; break;
+        case 'O': put_opaque(&l, t); break;
+        case 'k': put_key(&l, item_key(it), it->nkey, item_has(it, ITEM_KEY_BINARY)); break;
+        default: break;
+        }
+    }
+    if (f->win_sent_before)
+        put_flag(&l, 'Z');
+    if (f->stale)
+        put_flag(&l, 'X');
+    if (f->won)
+        put_flag(&l, 'W');
+    finish(&l, out);
+    if (meta_has(r, 'v'))
+        reply_item(out, it, item_value(it), it->nbytes);
+    else
+        item_unref(it);
+}
+
+/* Echo O and k after a status that has no item. */
+static void put_echo(struct line *l, const struct meta_req *r)
+{
+    for (int i = 2; i < r->ntokens - 1; i++) {
+        if (r->tok[i].p[0] == 'O')
+            put_opaque(l, &r->tok[i]);
+        else if (r->tok[i].p[0] == 'k')
+            put_key(l, r->key, r->nkey, r->key_binary);
+    }
+}
+
+static void meta_get(const struct proto_env *env, const struct meta_req *r, struct reply *out)
+{
+    if (r->opaque_too_long) {
+        reply_err(out, "CLIENT_ERROR opaque token too long");
+        return;
+    }
+    struct cache_fetch_opts o = {
+        .touch = meta_has(r, 'T'),
+        .exptime = meta_time(env, r->ttl),
+        .vivify = meta_has(r, 'N'),
+        .vivify_exptime = vivify_exptime(env, r),
+        .recache = meta_has(r, 'R'),
+        .recache_time = meta_time(env, r->recache_ttl),
+        .recache_after_touch = flag_pos(r, 'T') < flag_pos(r, 'R'),
+        .no_bump = meta_has(r, 'u'),
+    };
+    struct cache_fetch f;
+    cache_fetch(r->key, r->nkey, &o, env->now, &f);
+    meta_get_counters(env, r, &f);
+    if (f.it != NULL) {
+        meta_get_hit(env, r, &f, out);
+    } else if (!meta_has(r, 'q')) {
+        struct line l = { .p = l.buf };
+        put(&l, "EN", 2);
+        put_echo(&l, r);
+        finish(&l, out);
+    }
+}
+
+static enum cache_op meta_set_op(const struct meta_req *r)
+{
+    switch (r->mode) {
+    case 'E': return CACHE_ADD;
+    case 'A': return CACHE_APPEND;
+    case 'P': return CACHE_PREPEND;
+    case 'R': return meta_has(r, 'C') ? CACHE_CAS : CACHE_REPLACE;
+    default: return meta_has(r, 'C') ? CACHE_CAS : CACHE_SET;
+    }
+}
+
+/* Start an ms: allocate the item its data block goes into. */
+static void meta_set(struct text_session *s, const struct proto_env *env,
+                     const struct meta_req *r, struct reply *out)
+{
+    size_t nbytes = (size_t)r->vlen + 2;
+    if (r->err != NULL) {
+        reply_err(out, r->err);
+        if (r->swallow) {
+            s->state = TEXT_STATE_SWALLOW;
+            s->swallow = nbytes;
+        }
+        return;
+    }
+    enum cache_status err;
+    rel_time_t exptime = meta_has(r, 'T') ? meta_time(env, r->ttl) : 0;
+    struct item *it = cache_alloc(r->key, r->nkey, r->client_flags, exptime, nbytes, env->now,
+                                  &err);
+    if (it == NULL) {
+        if (err == CACHE_TOO_LARGE) {
+            counter_inc(&env->counters->store_too_large);
+            reply_err(out, "SERVER_ERROR object too large for cache");
+        } else {
+            counter_inc(&env->counters->store_no_memory);
+            reply_err(out, "SERVER_ERROR out of memory storing object");
+        }
+        /* A failed store must not leave the old value to be served. */
+        cache_delete(r->key, r->nkey, env->now, NULL);
+        s->state = TEXT_STATE_SWALLOW;
+        s->swallow = nbytes;
+        return;
+    }
+    if (r->key_binary)
+        item_mark_new(it, ITEM_KEY_BINARY);
+    s->state = TEXT_STATE_DATA;
+    s->item = it;
+    s->filled = 0;
+    s->op = meta_set_op(r);
+    s->cas = r->cas;
+    s->noreply = meta_has(r, 'q');
+    s->mset.active = true;
+    s->mset.invalidate = meta_has(r, 'I') && s->op == CACHE_CAS;
+    s->mset.nret = 0;
+    for (int i = 2; i < r->ntokens - 1; i++) {
+        const struct text_token *t = &r->tok[i];
+        char *p = s->mset.ret + s->mset.nret;
+        if (t->p[0] == 'O') {
+            p[0] = ' ';
+            memcpy(p + 1, t->p, t->len);
+            s->mset.nret += (uint8_t)(t->len + 1);
+        } else if (t->p[0] == 'k' || t->p[0] == 'c') {
+            p[0] = ' ';
+            p[1] = t->p[0];
+            s->mset.nret += 2;
+        }
+    }
+}
+
+static void meta_set_counters(const struct proto_env *env, enum cache_op op,
+                              enum cache_status st, unsigned cls)
+{
+    struct proto_counters *c = env->counters;
+    if (op != CACHE_CAS)
+        return;
+    if (st == CACHE_STORED)
+        counter_inc(&c->cls[cls].cas_hits);
+    else if (st == CACHE_EXISTS)
+        counter_inc(&c->cls[cls].cas_badval);
+    else if (st == CACHE_NOT_FOUND)
+        counter_inc(&c->cas_misses);
+}
+
+void meta_set_done(struct text_session *s, const struct proto_env *env, struct reply *out)
+{
+    struct item *it = s->item;
+    s->item = NULL;
+    s->state = TEXT_STATE_CMD;
+    s->mset.active = false;
+    counter_inc(&env->counters->cls[it->clsid].cmd_set);
+    const char *end = item_value(it) + it->nbytes - 2;
+    if (end[0] != '\r' || end[1] != '\n') {
+        /* Errors are never quiet in meta mode. */
+        reply_str(out, "CLIENT_ERROR bad data chunk\r\n");
+        item_unref(it);
+        return;
+    }
+    enum cache_status st = s->mset.invalidate ? cache_store_stale(it, s->op, s->cas, env->now)
+                                              : cache_store(it, s->op, s->cas, env->now);
+    meta_set_counters(env, s->op, st, it->clsid);
+    struct line l = { .p = l.buf };
+    switch (st) {
+    case CACHE_STORED: put(&l, "HD", 2); break;
+    case CACHE_EXISTS: put(&l, "EX", 2); break;
+    case CACHE_NOT_FOUND: put(&l, "NF", 2); break;
+    default: put(&l, "NS", 2); break;  /* memcached: a failed append is "not stored" */
+    }
+    if (st == CACHE_STORED && s->noreply) {
+        item_unref(it);
+        return;
+    }
+    const char *p = s->mset.ret, *e = s->mset.ret + s->mset.nret;
+    while (p < e) {
+        const char *sp = memchr(p + 1, ' ', (size_t)(e - p - 1));
+        const char *next = sp != NULL ? sp : e;
+        if (p[1] == 'O') {
+            put(&l, p, (size_t)(next - p));
+        } else if (p[1] == 'k') {
+            put_key(&l, item_key(it), it->nkey, item_has(it, ITEM_KEY_BINARY));
+        } else {
+            put_flag(&l, 'c');
+            put_u64(&l, st == CACHE_STORED ? it->cas : 0);
+        }
+        p = next;
+    }
+    finish(&l, out);
+    item_unref(it);
+}
+
+static void meta_delete(const struct proto_env *env, const struct meta_req *r, struct reply *out)
+{
+    struct proto_counters *c = env->counters;
+    const uint64_t *cas = meta_has(r, 'C') ? &r->cas : NULL;
+    unsigned cls = 0;
+    enum cache_status st;
+    if (meta_has(r, 'I'))
+        st = cache_mark_stale(r->key, r->nkey, cas, meta_has(r, 'T'), meta_time(env, r->ttl),
+                              env->now);
+    else
+        st = cache_delete_cas(r->key, r->nkey, cas, env->now, &cls);
+    struct line l = { .p = l.buf };
+    if (st == CACHE_OK || st == CACHE_DELETED) {
+        /* Marking stale is not counted as a delete, as in memcached. */
+        if (st == CACHE_DELETED)
+            counter_inc(&c->cls[cls].delete_hits);
+        if (meta_has(r, 'q'))
+            return;
+        put(&l, "HD", 2);
+    } else {
+        counter_inc(&c->delete_misses);
+        put(&l, st == CACHE_EXISTS ? "EX" : "NF", 2);
+    }
+    put_echo(&l, r);
+    finish(&l, out);
+}
+
+/* The status line of a successful ma, its flags in request order, then the value. */
+static void meta_arith_reply(const struct proto_env *env, const struct meta_req *r,
+                             const struct cache_arith_result *res, struct reply *out)
+{
+    char num[24];
+    int n = snprintf(num, sizeof(num), "%llu", (unsigned long long)res->value);
+    struct line l = { .p = l.buf };
+    rel_time_t exp = res->exptime_before;
+    if (meta_has(r, 'v')) {
+        put(&l, "VA ", 3);
+        put_u64(&l, (uint64_t)n);
+    } else {
+        put(&l, "HD", 2);
+    }
+    for (int i = 2; i < r->ntokens - 1; i++) {
+        const struct text_token *t = &r->tok[i];
+        switch (t->p[0]) {
+        case 'c': put_flag(&l, 'c'); put_u64(&l, res->cas); break;
+        case 't': put_ttl(&l, exp, env->now); break;
+        case 'T': exp = meta_time(env, r->ttl); break;
+        case 'N': if (res->created) exp = meta_time(env, r->vivify_ttl); break;
+        case 'O': put_opaque(&l, t); break;
+        case 'k': put_key(&l, r->key, r->nkey, r->key_binary); break;
+        default: break;
+        }
+    }
+    if (meta_has(r, 'v')) {
+        put(&l, "\r\n", 2);
+        put(&l, num, (size_t)n);
+    }
+    finish(&l, out);
+}
+
+static void meta_arith(const struct proto_env *env, const struct meta_req *r, struct reply *out)
+{
+    struct proto_counters *c = env->counters;
+    bool incr = r->mode != 'D' && r->mode != '-';
+    struct cache_arith_opts o = {
+        .incr = incr, .delta = r->delta, .cas = r->cas,
+        .vivify = meta_has(r, 'N'), .initial = r->initial,
+        .vivify_exptime = vivify_exptime(env, r),
+        .touch = meta_has(r, 'T'), .exptime = meta_time(env, r->ttl),
+    };
+    struct cache_arith_result res;
+    enum cache_status st = cache_arith_ex(r->key, r->nkey, &o, env->now, &res);
+    struct line l = { .p = l.buf };
+    switch (st) {
+    case CACHE_OK:
+        if (!res.created)
+            counter_inc(incr ? &c->cls[res.cls].incr_hits : &c->cls[res.cls].decr_hits);
+        if (r->opaque_too_long) {
+            reply_err(out, "CLIENT_ERROR opaque token too long");
+        } else if (!meta_has(r, 'q') || res.created) {
+            /* memcached quiets a hit but not a vivified miss. */
+            meta_arith_reply(env, r, &res, out);
+        }
+        return;
+    case CACHE_NON_NUMERIC:
+        reply_err(out, "CLIENT_ERROR cannot increment or decrement non-numeric value");
+        return;
+    case CACHE_NO_MEMORY:
+        reply_err(out, o.vivify ? "SERVER_ERROR Out of memory allocating new item"
+                                : "SERVER_ERROR out of memory");
+        return;
+    case CACHE_NOT_FOUND:
+        counter_inc(incr ? &c->incr_misses : &c->decr_misses);
+        put(&l, "NF", 2);
+        break;
+    default:
+        put(&l, "EX", 2);
+        break;
+    }
+    if (r->opaque_too_long) {
+        reply_err(out, "CLIENT_ERROR opaque token too long");
+        return;
+    }
+    put_echo(&l, r);
+    finish(&l, out);
+}
+
+/* The slab class memcached would give an item of `size` bytes with its default -n and -f. */
+static unsigned meta_mc_class(size_t size)
+{
+    unsigned cls = 0;
+    unsigned chunk = META_MC_HEADER + META_MC_CHUNK;
+    while (++cls < 63) {
+        if (chunk >= META_MC_CHUNK_MAX / META_MC_FACTOR)
+            break;
+        if (chunk % 8 != 0)
+            chunk += 8 - chunk % 8;
+        if (size <= chunk)
+            return cls;
+        chunk = (unsigned)(chunk * META_MC_FACTOR);
+    }
+    return cls;
+}
+
+/* me: memcached's debug line, its sizes counted as memcached lays an item out. */
+static void meta_debug(const struct proto_env *env, const struct meta_req *r, struct reply *out)
+{
+    struct cache_fetch f;
+    cache_peek(r->key, r->nkey, env->now, &f);
+    counter_inc(&env->counters->cmd_meta);
+    if (f.it == NULL) {
+        reply_add(out, "EN\r\n", 4);
+        return;
+    }
+    struct item *it = f.it;
+    struct line l = { .p = l.buf };
+    put(&l, "ME ", 3);
+    if (item_has(it, ITEM_KEY_BINARY))
+        l.p += meta_base64_encode(item_key(it), it->nkey, l.p);
+    else
+        put(&l, item_key(it), it->nkey);
+    size_t size = META_MC_HEADER + it->nkey + 1 + it->nbytes + (cache_use_cas() ? 8 : 0) +
+                  (it->flags != 0 ? 4 : 0);
+    l.p += sprintf(l.p, " exp=%d la=%llu cas=%llu fetch=%s cls=%u size=%zu\r\n",
+                   f.exptime_before == 0 ? -1 : (int)(env->now - f.exptime_before),
+                   (unsigned long long)(uint32_t)(env->now - f.atime),
+                   (unsigned long long)f.cas, f.fetched_before ? "yes" : "no",
+                   meta_mc_class(size), size);
+    reply_add(out, l.buf, (size_t)(l.p - l.buf));
+    item_unref(it);
+}
+
+void meta_exec(struct text_session *s, const struct proto_env *env, const struct text_token *tok,
+               int ntokens, struct reply *out)
+{
+    struct meta_req r;
+    meta_parse_tokens(tok, ntokens, &r);
+    if (r.cmd == META_CMD_SET) {
+        meta_set(s, env, &r, out);
+        return;
+    }
+    if (r.err != NULL) {
+        reply_err(out, r.err);
+        return;
+    }
+    switch (r.cmd) {
+    case META_CMD_GET: meta_get(env, &r, out); break;
+    case META_CMD_DELETE: meta_delete(env, &r, out); break;
+    case META_CMD_ARITH: meta_arith(env, &r, out); break;
+    case META_CMD_DEBUG: meta_debug(env, &r, out); break;
+    case META_CMD_NOOP: reply_add(out, "MN\r\n", 4); break;
+    case META_CMD_SET:
+    case META_CMD_UNKNOWN: break;
+    }
+}

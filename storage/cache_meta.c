@@ -1,0 +1,140 @@
+/*
+ * cache_meta: the storage side of memcached's meta commands — lookups that
+ * report what they found before changing it (fetched, last access, expiry),
+ * create an item on a miss, hand out the right to refresh an item ("win"),
+ * and invalidate an item instead of deleting it (stale).
+ *
+ * Each operation is one stripe-locked step, so the state a reply reports is
+ * the state the operation acted on.  The win mark (ITEM_WIN_SENT) and the
+ * stale mark live in the item's atomic flags: no extra bytes per item.
+ */
+#include <string.h>
+
+#include "cache_priv.h"
+#include "hash.h"
+
+/* Create the empty item a vivifying fetch links on a miss. */
+static struct item *cache_vivify(struct table_stripe *s, const char *key, size_t nkey,
+                                 uint32_t hash, rel_time_t exptime, rel_time_t now)
+{
+    enum cache_status err;
+    struct item *it = cache_alloc_at(key, nkey, hash, 0, exptime, 2, now, &err);
+    if (it == NULL)
+        return NULL;
+    memcpy(item_value(it), "\r\n", 2);
+    cache_link(s, it, now);
+    return it;      /* the caller's reference from the allocation */
+}
+
+/* Decide the win as memcached's mg does; called with the stripe locked. */
+static void cache_fetch_win(struct item *it, const struct cache_fetch_opts *o,
+                            struct cache_fetch *out)
+{
+    rel_time_t exp_seen = o->recache_after_touch ? it->exptime : out->exptime_before;
+    bool sent = item_has(it, ITEM_WIN_SENT);
+    out->won = out->created;
+    if (o->recache && !sent && !out->created && exp_seen != 0 && exp_seen < o->recache_time)
+        out->won = true;
+    out->win_sent_before = sent;
+    out->stale = item_has(it, ITEM_STALE);
+    if (out->stale && !sent)
+        out->won = true;
+    if (out->won)
+        item_mark_new(it, ITEM_WIN_SENT);
+}
+
+void cache_fetch(const char *key, size_t nkey, const struct cache_fetch_opts *o, rel_time_t now,
+                 struct cache_fetch *out)
+{
+    uint32_t hash = hash_key(key, nkey);
+    struct table_stripe *s = table_stripe(hash);
+    memset(out, 0, sizeof(*out));
+    pthread_mutex_lock(&s->lock);
+    struct item *it = cache_find(s, hash, key, nkey, now, &out->why);
+    if (it != NULL) {
+        item_ref(it);
+    } else if (o->vivify) {
+        /* memcached links it with no expiry and sets N's in the reply loop. */
+        it = cache_vivify(s, key, nkey, hash, 0, now);
+        out->created = it != NULL;
+    }
+    if (it != NULL) {
+        out->exptime_before = it->exptime;
+        out->atime = it->time;
+        out->fetched_before = item_has(it, ITEM_FETCHED);
+        if (out->created)
+            it->exptime = o->vivify_exptime;
+        else if (o->touch)
+            it->exptime = o->exptime;
+        cache_fetch_win(it, o, out);
+        out->cas = it->cas;
+        if (!o->no_bump) {
+            if (out->fetched_before)
+                it->time = now;
+            cache_mark_read(it);
+        }
+    }
+    pthread_mutex_unlock(&s->lock);
+    out->it = it;
+}
+
+void cache_peek(const char *key, size_t nkey, rel_time_t now, struct cache_fetch *out)
+{
+    uint32_t hash = hash_key(key, nkey);
+    struct table_stripe *s = table_stripe(hash);
+    memset(out, 0, sizeof(*out));
+    pthread_mutex_lock(&s->lock);
+    struct item *it = cache_find(s, hash, key, nkey, now, &out->why);
+    if (it != NULL) {
+        item_ref(it);
+        out->exptime_before = it->exptime;
+        out->atime = it->time;
+        out->cas = it->cas;
+        out->fetched_before = item_has(it, ITEM_FETCHED);
+    }
+    pthread_mutex_unlock(&s->lock);
+    out->it = it;
+}
+
+enum cache_status cache_delete_cas(const char *key, size_t nkey, const uint64_t *cas,
+                                   rel_time_t now, unsigned *cls)
+{
+    uint32_t hash = hash_key(key, nkey);
+    struct table_stripe *s = table_stripe(hash);
+    enum cache_status st = CACHE_NOT_FOUND;
+    pthread_mutex_lock(&s->lock);
+    struct item *it = cache_find(s, hash, key, nkey, now, NULL);
+    if (it != NULL && cas != NULL && it->cas != *cas) {
+        st = CACHE_EXISTS;
+    } else if (it != NULL) {
+        if (cls != NULL)
+            *cls = it->clsid;
+        cache_unlink(s, it);
+        st = CACHE_DELETED;
+    }
+    pthread_mutex_unlock(&s->lock);
+    return st;
+}
+
+enum cache_status cache_mark_stale(const char *key, size_t nkey, const uint64_t *cas, bool touch,
+                                   rel_time_t exptime, rel_time_t now)
+{
+    uint32_t hash = hash_key(key, nkey);
+    struct table_stripe *s = table_stripe(hash);
+    enum cache_status st = CACHE_NOT_FOUND;
+    pthread_mutex_lock(&s->lock);
+    struct item *it = cache_find(s, hash, key, nkey, now, NULL);
+    if (it != NULL && cas != NULL && it->cas != *cas) {
+        st = CACHE_EXISTS;
+    } else if (it != NULL) {
+        if (touch)
+            it->exptime = exptime;
+        atomic_fetch_or_explicit(&it->iflags, ITEM_STALE, memory_order_relaxed);
+        /* The next reader wins the refresh. */
+        atomic_fetch_and_explicit(&it->iflags, (uint8_t)~ITEM_WIN_SENT, memory_order_relaxed);
+        it->cas = cache_use_cas() ? table_next_cas(s) : 0;
+        st = CACHE_OK;
+    }
+    pthread_mutex_unlock(&s->lock);
+    return st;
+}
