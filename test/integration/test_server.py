@@ -98,6 +98,10 @@ class ServerProcessTest(unittest.TestCase):
                 s.sendall(b"set u 0 0 2\r\nhi\r\nget u\r\n")
                 data = read_until(s, lambda d: d.endswith(b"END\r\n"))
                 self.assertEqual(data, b"STORED\r\nVALUE u 0 2\r\nhi\r\nEND\r\n")
+                # The meta protocol on the same connection.
+                s.sendall(b"ms m 2 T0\r\nok\r\nmg m v s\r\nmn\r\n")
+                data = read_until(s, lambda d: d.endswith(b"MN\r\n"))
+                self.assertEqual(data, b"HD\r\nVA 2 s2\r\nok\r\nMN\r\n")
                 s.close()
             finally:
                 p.terminate()
