@@ -9,7 +9,7 @@
  * and the checks memcached makes once every flag is known (-I against -m, -p
  * range) are made in the same order after the loop.  Where mcd differs it
  * says so: features mcd lacks and whose absence would change what a client
- * sees (UDP, binary protocol, SASL, TLS, auth files) are refused; tuning
+ * sees (UDP, SASL, TLS, auth files) are refused; tuning
  * knobs that have no counterpart in mcd (-L, slab_automove, ext_*, ...) are
  * accepted and named in a note printed at -v.  Each -o key is one row of a
  * table so the full list stays readable and checkable against memcached.
@@ -100,8 +100,7 @@ void options_usage(FILE *f)
 "                          starvation (default: 20)\n"
 "-C, --disable-cas         disable use of CAS\n"
 "-b, --listen-backlog=<num> set the backlog queue limit (default: 1024)\n"
-"-B, --protocol=<name>     protocol - one of ascii, binary, or auto (default: auto);\n"
-"                          mcd speaks ascii only: binary is refused\n"
+"-B, --protocol=<name>     protocol - one of ascii, binary, or auto (default: auto-negotiate)\n"
 "-I, --max-item-size=<num> adjusts max item size, k and m suffixes\n"
 "                          (default: 1m, min: 1k, max: 1024m)\n"
 "-S, --enable-sasl         refused: mcd has no SASL authentication\n"
@@ -199,7 +198,8 @@ static int listen_prefixes(struct parse *p, char **entry)
             return fail(p, "Invalid protocol spec: \"%s\"\n", s + 5);
         size_t len = (size_t)(e - (s + 6));
         if (len > 0 && strncmp(s + 6, "binary", len) == 0)
-            return fail(p, "mcd does not support the binary protocol yet: \"%s\"\n", s);
+            return fail(p, "mcd does not support a protocol per listener yet: \"%s\" "
+                           "(-B binary sets it for all)\n", s);
         if (len > 0 && strncmp(s + 6, "proxy", len) == 0)
             return fail(p, "Server not built with proxy: \"%s\"\n", s);
         s = e[1] ? e + 2 : e + 1;
@@ -726,9 +726,6 @@ static int check_all(struct parse *p)
     if (c->udp_port != 0)
         return fail(p, "mcd: UDP is not supported yet (-U %d): leave -U out or give -U 0\n",
                     c->udp_port);
-    if (c->protocol == CONFIG_PROTO_BINARY)
-        return fail(p, "mcd: the binary protocol is not supported yet (-B binary): "
-                       "use -B ascii or -B auto\n");
     return OPTIONS_RUN;
 }
 

@@ -351,11 +351,13 @@ static void test_udp_port_nonzero_refused(void **state)
     assert_int_equal(parse("--udp-port=0"), OPTIONS_RUN);
 }
 
-static void test_protocol_binary_refused_and_unknown_named(void **state)
+static void test_protocol_modes_taken_and_unknown_named(void **state)
 {
     (void)state;
-    assert_int_equal(parse("-B binary"), OPTIONS_ERROR);
-    assert_non_null(strstr(err_text, "binary protocol is not supported yet"));
+    assert_int_equal(parse("-B binary"), OPTIONS_RUN);
+    assert_int_equal(cfg.protocol, CONFIG_PROTO_BINARY);
+    assert_int_equal(parse("-B ascii"), OPTIONS_RUN);
+    assert_int_equal(cfg.protocol, CONFIG_PROTO_ASCII);
     assert_int_equal(parse("-B foo"), OPTIONS_ERROR);
     assert_string_equal(err_text, "Invalid value for binding protocol: foo\n"
                         " -- should be one of auto, binary, or ascii\n");
@@ -503,7 +505,7 @@ int main(void)
         cmocka_unit_test(test_known_but_ignored_extended_option_noted_at_v),
         cmocka_unit_test(test_ignored_extended_option_value_checked_as_memcached),
         cmocka_unit_test(test_udp_port_nonzero_refused),
-        cmocka_unit_test(test_protocol_binary_refused_and_unknown_named),
+        cmocka_unit_test(test_protocol_modes_taken_and_unknown_named),
         cmocka_unit_test(test_unknown_flag_refused_like_memcached),
         cmocka_unit_test(test_missing_flag_value_refused_like_memcached),
         cmocka_unit_test(test_sasl_tls_and_auth_file_refused),
