@@ -640,6 +640,9 @@ size_t bin_feed(struct bin_session *s, const struct proto_env *env, const char *
 {
     size_t pos = 0;
     int served = 0;
+    /* Replies memcached would have written already: those of earlier
+     * reads, and those up to a NOOP, which makes it write. */
+    size_t kept_seg = reply_mark(out), kept_buf = out->len;
     s->yielded = false;
     while (!s->close) {
         if (s->state == BIN_STATE_SWALLOW) {
@@ -673,7 +676,9 @@ size_t bin_feed(struct bin_session *s, const struct proto_env *env, const char *
         struct bin_header h;
         bin_parse_header(buf + pos, &h);
         if (h.magic != BIN_REQ_MAGIC) {
-            s->close = true;    /* memcached closes without a word */
+            /* memcached closes at once, dropping the replies not yet written. */
+            reply_rollback(out, kept_seg, kept_buf);
+            s->close = true;
             break;
         }
         size_t need = BIN_HEADER_LEN + (size_t)h.extlen + h.keylen;
@@ -683,6 +688,10 @@ size_t bin_feed(struct bin_session *s, const struct proto_env *env, const char *
         pos += need;
         bin_dispatch(s, env, &h, ext, ext + h.extlen, out);
         served++;
+        if (h.opcode == BIN_CMD_NOOP) {
+            kept_seg = reply_mark(out);
+            kept_buf = out->len;
+        }
     }
     return pos;
 }
