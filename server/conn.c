@@ -92,7 +92,8 @@ static bool conn_room(struct conn *c)
     }
     if (c->rlen < c->rcap)
         return true;
-    /* A full buffer holding one unfinished line: only a long get gets here. */
+    /* A full buffer holding one unfinished request: a long get line, or a
+     * binary header with a key of up to 64K that memcached also waits for. */
     size_t ncap = c->rcap * 2;
     if (ncap > TEXT_GET_LINE_MAX + CONN_RBUF_INITIAL)
         return false;

@@ -35,6 +35,8 @@ struct parse {
     size_t notes_len;
     long long item_size;    /* -I before its range checks (memcached: int) */
     int napi_ids;           /* -N, checked against -t after the loop */
+    bool entry_ascii;       /* the -l entry being read has proto[ascii] */
+    int ascii_listeners;    /* -l entries with proto[ascii] */
 };
 
 void options_defaults(struct config *c)
@@ -190,6 +192,7 @@ static long long item_size_arg(struct parse *p, const char *arg)
 static int listen_prefixes(struct parse *p, char **entry)
 {
     char *s = *entry;
+    p->entry_ascii = false;
     if (strncmp(s, "notls", 5) == 0)
         return fail(p, "'notls' option is valid only when SSL is enabled\n");
     if (strncmp(s, "proto[", 6) == 0) {
@@ -202,6 +205,7 @@ static int listen_prefixes(struct parse *p, char **entry)
                            "(-B binary sets it for all)\n", s);
         if (len > 0 && strncmp(s + 6, "proxy", len) == 0)
             return fail(p, "Server not built with proxy: \"%s\"\n", s);
+        p->entry_ascii = len > 0 && strncmp(s + 6, "ascii", len) == 0;
         s = e[1] ? e + 2 : e + 1;
     }
     if (strncmp(s, "tag[", 4) == 0) {
@@ -276,6 +280,8 @@ static int listen_add(struct parse *p, char *entry)
         return OPTIONS_ERROR;
     l->port = port;
     c->nlisten++;
+    if (p->entry_ascii)
+        p->ascii_listeners++;
     return 0;
 }
 
@@ -726,6 +732,12 @@ static int check_all(struct parse *p)
     if (c->udp_port != 0)
         return fail(p, "mcd: UDP is not supported yet (-U %d): leave -U out or give -U 0\n",
                     c->udp_port);
+    /* mcd has one protocol setting for all listeners: proto[ascii] on
+     * every -l entry is -B ascii; on some of them it cannot be honoured. */
+    if (p->ascii_listeners > 0 && p->ascii_listeners == c->nlisten)
+        c->protocol = CONFIG_PROTO_ASCII;
+    else if (p->ascii_listeners > 0)
+        note(p, "mcd: proto[ascii] applies only when every -l entry has it; -B decides\n");
     return OPTIONS_RUN;
 }
 
