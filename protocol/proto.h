@@ -49,6 +49,19 @@ struct proto_counters {
     struct proto_class_counters cls[SLAB_MAX_CLASSES + 1];
 };
 
+/* Which protocols a connection may speak (-B). */
+enum proto_mode {
+    PROTO_MODE_AUTO = 0,        /* the first byte decides: 0x80 is binary */
+    PROTO_MODE_ASCII,
+    PROTO_MODE_BINARY,
+};
+
+/* The mode as memcached names it in `stats settings` (binding_protocol). */
+static inline const char *proto_mode_name(enum proto_mode m)
+{
+    return m == PROTO_MODE_ASCII ? "ascii" : m == PROTO_MODE_BINARY ? "binary" : "auto-negotiate";
+}
+
 /* Settings that shape replies. */
 struct proto_settings {
     const char *version;        /* after "VERSION " */
@@ -74,6 +87,7 @@ struct proto_settings {
     int unix_mask;
     bool maxconns_fast;
     char prefix_delimiter;      /* -D */
+    enum proto_mode protocol;   /* -B */
 };
 
 /* Server-wide figures for `stats`, filled by the server on request. */

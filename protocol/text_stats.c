@@ -1,6 +1,8 @@
 /*
  * text_stats: the `stats` family of the ASCII protocol, with memcached's
- * names and order so tools that scrape them keep working.
+ * names and order so tools that scrape them keep working.  The lists are
+ * written through a stats sink (stats.h), so the binary protocol's STAT
+ * sends the very same statistics as packets.
  */
 #include <stdio.h>
 #include <string.h>
@@ -9,6 +11,7 @@
 #include "lru.h"
 #include "prefix_stats.h"
 #include "slab.h"
+#include "stats.h"
 #include "text.h"
 
 /* One `stats cachedump` line, memcached's format. */
@@ -18,7 +21,7 @@ static void dump_line(void *arg, const struct item *it, int64_t started)
                  it->exptime == 0 ? 0ULL : (unsigned long long)(it->exptime + started));
 }
 
-#define STAT(out, name, fmt, ...) reply_printf((out), "STAT " name " " fmt "\r\n", __VA_ARGS__)
+#define STAT(out, name, fmt, ...) stats_add((out), name, fmt, __VA_ARGS__)
 
 static uint64_t sum_cls(const struct proto_counters *c, size_t field_off)
 {
@@ -30,7 +33,7 @@ static uint64_t sum_cls(const struct proto_counters *c, size_t field_off)
 
 #define SUM_CLS(c, f) sum_cls((c), offsetof(struct proto_class_counters, f))
 
-static void stats_general(const struct proto_env *env, struct reply *out)
+void stats_general(const struct proto_env *env, struct stats_sink *out)
 {
     struct proto_server_stats ss;
     memset(&ss, 0, sizeof(ss));
@@ -110,7 +113,7 @@ static void stats_general(const struct proto_env *env, struct reply *out)
         "round_robin_fallback",
     };
     for (size_t i = 0; i < sizeof(absent) / sizeof(absent[0]); i++)
-        reply_printf(out, "STAT %s 0\r\n", absent[i]);
+        stats_add(out, absent[i], "%d", 0);
     STAT(out, "bytes", "%llu", (unsigned long long)cs.bytes);
     STAT(out, "curr_items", "%llu", (unsigned long long)cs.curr_items);
     STAT(out, "total_items", "%llu", (unsigned long long)cs.total_items);
@@ -128,10 +131,9 @@ static void stats_general(const struct proto_env *env, struct reply *out)
     STAT(out, "moves_within_lru", "%llu", (unsigned long long)cs.moves_within_lru);
     STAT(out, "direct_reclaims", "%d", 0);
     STAT(out, "lru_bumps_dropped", "%d", 0);
-    reply_add(out, "END\r\n", 5);
 }
 
-static void stats_settings(const struct proto_env *env, struct reply *out)
+void stats_settings(const struct proto_env *env, struct stats_sink *out)
 {
     const struct proto_settings *s = env->settings;
     struct proto_server_stats ss;
@@ -157,7 +159,7 @@ static void stats_settings(const struct proto_env *env, struct reply *out)
     STAT(out, "reqs_per_event", "%d", s->reqs_per_event);
     STAT(out, "cas_enabled", "%s", s->use_cas ? "yes" : "no");
     STAT(out, "tcp_backlog", "%d", s->backlog);
-    STAT(out, "binding_protocol", "%s", "ascii");
+    STAT(out, "binding_protocol", "%s", proto_mode_name(s->protocol));
     STAT(out, "auth_enabled_sasl", "%s", "no");
     STAT(out, "auth_enabled_ascii", "%s", "no");
     STAT(out, "item_size_max", "%zu", s->item_size_max);
@@ -193,11 +195,10 @@ static void stats_settings(const struct proto_env *env, struct reply *out)
         {"ssl_min_version", "tlsv1.2"}, {"num_napi_ids", "(null)"}, {"memory_file", "(null)"},
     };
     for (size_t i = 0; i < sizeof(inert) / sizeof(inert[0]); i++)
-        reply_printf(out, "STAT %s %s\r\n", inert[i][0], inert[i][1]);
-    reply_add(out, "END\r\n", 5);
+        stats_add(out, inert[i][0], "%s", inert[i][1]);
 }
 
-static void stats_items(const struct proto_env *env, struct reply *out)
+void stats_items(const struct proto_env *env, struct stats_sink *out)
 {
     for (unsigned c = 1; c <= slab_nclasses(); c++) {
         struct lru_stats ls;
@@ -205,7 +206,9 @@ static void stats_items(const struct proto_env *env, struct reply *out)
         lru_snapshot(c, &ls, &tail);
         if (ls.count == 0 && ls.evicted == 0 && ls.outofmemory == 0)
             continue;
-#define ITEM_STAT(name, fmt, v) reply_printf(out, "STAT items:%u:" name " " fmt "\r\n", c, v)
+        char name[64];
+#define ITEM_STAT(n, fmt, v) \
+    (snprintf(name, sizeof(name), "items:%u:" n, c), stats_add(out, name, fmt, v))
         ITEM_STAT("number", "%llu", (unsigned long long)ls.count);
         ITEM_STAT("number_hot", "%d", 0);
         ITEM_STAT("number_warm", "%d", 0);
@@ -236,10 +239,9 @@ static void stats_items(const struct proto_env *env, struct reply *out)
         ITEM_STAT("hits_to_temp", "%d", 0);
 #undef ITEM_STAT
     }
-    reply_add(out, "END\r\n", 5);
 }
 
-static void stats_slabs(const struct proto_env *env, struct reply *out)
+void stats_slabs(const struct proto_env *env, struct stats_sink *out)
 {
     struct proto_server_stats ss;
     memset(&ss, 0, sizeof(ss));
@@ -257,7 +259,9 @@ static void stats_slabs(const struct proto_env *env, struct reply *out)
         uint64_t pages = (st.used_chunks + per_page - 1) / per_page;
         malloced += pages * per_page * st.chunk_size;
         const struct proto_class_counters *k = &pc->cls[c];
-#define SLAB_STAT(name, fmt, v) reply_printf(out, "STAT %u:" name " " fmt "\r\n", c, v)
+        char name[64];
+#define SLAB_STAT(n, fmt, v) \
+    (snprintf(name, sizeof(name), "%u:" n, c), stats_add(out, name, fmt, v))
         SLAB_STAT("chunk_size", "%zu", st.chunk_size);
         SLAB_STAT("chunks_per_page", "%llu", (unsigned long long)per_page);
         SLAB_STAT("total_pages", "%llu", (unsigned long long)pages);
@@ -277,14 +281,10 @@ static void stats_slabs(const struct proto_env *env, struct reply *out)
     }
     STAT(out, "active_slabs", "%u", active);
     STAT(out, "total_malloced", "%llu", (unsigned long long)malloced);
-    reply_add(out, "END\r\n", 5);
 }
 
 /* Item sizes in 32-byte buckets, as memcached's `stats sizes`. */
-static void stats_sizes(struct reply *out)
-{
-    reply_add(out, "STAT sizes_status disabled\r\nEND\r\n", 33);
-}
+void stats_sizes(struct stats_sink *out) { stats_add(out, "sizes_status", "%s", "disabled"); }
 
 static bool tok_eq(const struct text_token *t, const char *s)
 {
@@ -315,10 +315,26 @@ static void stats_cachedump(const struct proto_env *env, const struct text_req *
     reply_add(out, "END\r\n", 5);
 }
 
+/* One of the shared lists, framed as text lines ending in END. */
+static void text_list(const struct proto_env *env, struct reply *out,
+                      void (*list)(const struct proto_env *, struct stats_sink *))
+{
+    struct stats_sink sink;
+    stats_sink_text(&sink, out);
+    list(env, &sink);
+    stats_end(&sink);
+}
+
+static void sizes_list(const struct proto_env *env, struct stats_sink *s)
+{
+    (void)env;
+    stats_sizes(s);
+}
+
 void text_stats(const struct proto_env *env, const struct text_req *r, struct reply *out)
 {
     if (r->ntokens == 2) {
-        stats_general(env, out);
+        text_list(env, out, stats_general);
         return;
     }
     const struct text_token *sub = &r->tok[1];
@@ -327,13 +343,13 @@ void text_stats(const struct proto_env *env, const struct text_req *r, struct re
         cache_stats_reset();
         reply_str(out, "RESET\r\n");
     } else if (tok_eq(sub, "settings")) {
-        stats_settings(env, out);
+        text_list(env, out, stats_settings);
     } else if (tok_eq(sub, "items")) {
-        stats_items(env, out);
+        text_list(env, out, stats_items);
     } else if (tok_eq(sub, "slabs")) {
-        stats_slabs(env, out);
+        text_list(env, out, stats_slabs);
     } else if (tok_eq(sub, "sizes")) {
-        stats_sizes(out);
+        text_list(env, out, sizes_list);
     } else if (tok_eq(sub, "conns")) {
         env->hooks->conn_stats(env->hooks->arg, out);
         reply_add(out, "END\r\n", 5);

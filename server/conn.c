@@ -7,6 +7,11 @@
  * While a reply cannot be written completely no more input is served, so a
  * client that does not read its replies cannot grow our memory: it only
  * fills its own socket buffers.
+ *
+ * The protocol is chosen once per connection from its first byte, as
+ * memcached does: under -B auto a 0x80 means binary, anything else text;
+ * -B ascii or -B binary fix it, and the other protocol's bytes are then
+ * read as garbage of the fixed one, just as memcached reads them.
  */
 #include "conn.h"
 
@@ -42,6 +47,7 @@ void conn_free(struct conn *c)
 {
     close(c->fd);
     text_session_reset(&c->sess);
+    bin_session_reset(&c->bin);
     reply_free(&c->out);
     free(c->rbuf);
     free(c);
@@ -86,7 +92,8 @@ static bool conn_room(struct conn *c)
     }
     if (c->rlen < c->rcap)
         return true;
-    /* A full buffer holding one unfinished line: only a long get gets here. */
+    /* A full buffer holding one unfinished request: a long get line, or a
+     * binary header with a key of up to 64K that memcached also waits for. */
     size_t ncap = c->rcap * 2;
     if (ncap > TEXT_GET_LINE_MAX + CONN_RBUF_INITIAL)
         return false;
@@ -98,16 +105,38 @@ static bool conn_room(struct conn *c)
     return true;
 }
 
+static enum conn_proto conn_pick_proto(const struct proto_env *env, unsigned char first)
+{
+    switch (env->settings->protocol) {
+    case PROTO_MODE_ASCII: return CONN_PROTO_TEXT;
+    case PROTO_MODE_BINARY: return CONN_PROTO_BINARY;
+    default: return first == BIN_REQ_MAGIC ? CONN_PROTO_BINARY : CONN_PROTO_TEXT;
+    }
+}
+
 /* Serve what is buffered.  Returns true if -R stopped it early. */
 static bool conn_serve(struct conn *c, const struct proto_env *env)
 {
     if (c->rpos == c->rlen)
         return false;
-    size_t n = text_feed(&c->sess, env, c->rbuf + c->rpos, c->rlen - c->rpos, &c->out);
+    const char *buf = c->rbuf + c->rpos;
+    size_t len = c->rlen - c->rpos, n;
+    if (c->proto == CONN_PROTO_UNKNOWN)
+        c->proto = conn_pick_proto(env, (unsigned char)buf[0]);
+    if (c->proto == CONN_PROTO_BINARY)
+        n = bin_feed(&c->bin, env, buf, len, &c->out);
+    else
+        n = text_feed(&c->sess, env, buf, len, &c->out);
     c->rpos += n;
     if (n > 0)
         c->last_cmd = env->now;
-    return c->sess.yielded;
+    return c->proto == CONN_PROTO_BINARY ? c->bin.yielded : c->sess.yielded;
+}
+
+/* Whether the session wants the connection closed once replies are out. */
+static bool conn_closing(const struct conn *c)
+{
+    return c->proto == CONN_PROTO_BINARY ? c->bin.close : c->sess.close;
 }
 
 /*
@@ -119,10 +148,10 @@ static enum conn_wait conn_answer(struct conn *c, const struct proto_env *env)
     bool yielded = conn_serve(c, env);
     /* memcached sends the error for a refused value only once its data
      * block has been swallowed; clients wait for it at that point. */
-    if (c->sess.state == TEXT_STATE_SWALLOW)
+    if (c->sess.state == TEXT_STATE_SWALLOW || bin_swallowing(&c->bin))
         return CONN_WAIT_READ;
     int fl = conn_flush(c, env);
-    if (fl < 0 || (fl > 0 && c->sess.close))
+    if (fl < 0 || (fl > 0 && conn_closing(c)))
         return CONN_CLOSE;
     if (fl == 0)
         return CONN_WAIT_WRITE;

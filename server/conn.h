@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "binary.h"
 #include "proto.h"
 #include "reply.h"
 #include "text.h"
@@ -21,13 +22,18 @@ enum conn_wait {
     CONN_CLOSE,         /* peer gone, error, or quit: close it */
 };
 
+/* The protocol a connection speaks, fixed by its first byte. */
+enum conn_proto { CONN_PROTO_UNKNOWN = 0, CONN_PROTO_TEXT, CONN_PROTO_BINARY };
+
 struct conn {
     int fd;
     struct conn *prev, *next;   /* the owning worker's list */
     char *rbuf;
     size_t rpos, rlen, rcap;
     struct reply out;
-    struct text_session sess;
+    enum conn_proto proto;
+    struct text_session sess;   /* CONN_PROTO_TEXT */
+    struct bin_session bin;     /* CONN_PROTO_BINARY */
     enum conn_wait waiting;     /* what epoll is watching for */
     bool yielded;               /* on the worker's run-again list */
     struct conn *ynext;

@@ -126,6 +126,9 @@ static void settings_from_config(const struct config *cfg, struct proto_settings
     s->unix_mask = cfg->unix_mask;
     s->maxconns_fast = cfg->maxconns_fast;
     s->prefix_delimiter = cfg->prefix_delimiter;
+    s->protocol = cfg->protocol == CONFIG_PROTO_ASCII    ? PROTO_MODE_ASCII
+                  : cfg->protocol == CONFIG_PROTO_BINARY ? PROTO_MODE_BINARY
+                                                         : PROTO_MODE_AUTO;
     inter[0] = '\0';
     for (int i = 0; i < cfg->nlisten; i++) {
         size_t used = strlen(inter);

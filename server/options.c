@@ -9,7 +9,7 @@
  * and the checks memcached makes once every flag is known (-I against -m, -p
  * range) are made in the same order after the loop.  Where mcd differs it
  * says so: features mcd lacks and whose absence would change what a client
- * sees (binary protocol, SASL, TLS, auth files) are refused; tuning
+ * sees (SASL, TLS, auth files) are refused; tuning
  * knobs that have no counterpart in mcd (-L, slab_automove, ext_*, ...) are
  * accepted and named in a note printed at -v.  Each -o key is one row of a
  * table so the full list stays readable and checkable against memcached.
@@ -36,6 +36,8 @@ struct parse {
     long long item_size;    /* -I before its range checks (memcached: int) */
     int napi_ids;           /* -N, checked against -t after the loop */
     bool tcp_port_given;    /* -p seen: -U alone also sets the TCP port */
+    bool entry_ascii;       /* the -l entry being read has proto[ascii] */
+    int ascii_listeners;    /* -l entries with proto[ascii] */
 };
 
 void options_defaults(struct config *c)
@@ -100,8 +102,7 @@ void options_usage(FILE *f)
 "                          starvation (default: 20)\n"
 "-C, --disable-cas         disable use of CAS\n"
 "-b, --listen-backlog=<num> set the backlog queue limit (default: 1024)\n"
-"-B, --protocol=<name>     protocol - one of ascii, binary, or auto (default: auto);\n"
-"                          mcd speaks ascii only: binary is refused\n"
+"-B, --protocol=<name>     protocol - one of ascii, binary, or auto (default: auto-negotiate)\n"
 "-I, --max-item-size=<num> adjusts max item size, k and m suffixes\n"
 "                          (default: 1m, min: 1k, max: 1024m)\n"
 "-S, --enable-sasl         refused: mcd has no SASL authentication\n"
@@ -191,6 +192,7 @@ static long long item_size_arg(struct parse *p, const char *arg)
 static int listen_prefixes(struct parse *p, char **entry)
 {
     char *s = *entry;
+    p->entry_ascii = false;
     if (strncmp(s, "notls", 5) == 0)
         return fail(p, "'notls' option is valid only when SSL is enabled\n");
     if (strncmp(s, "proto[", 6) == 0) {
@@ -199,9 +201,11 @@ static int listen_prefixes(struct parse *p, char **entry)
             return fail(p, "Invalid protocol spec: \"%s\"\n", s + 5);
         size_t len = (size_t)(e - (s + 6));
         if (len > 0 && strncmp(s + 6, "binary", len) == 0)
-            return fail(p, "mcd does not support the binary protocol yet: \"%s\"\n", s);
+            return fail(p, "mcd does not support a protocol per listener yet: \"%s\" "
+                           "(-B binary sets it for all)\n", s);
         if (len > 0 && strncmp(s + 6, "proxy", len) == 0)
             return fail(p, "Server not built with proxy: \"%s\"\n", s);
+        p->entry_ascii = len > 0 && strncmp(s + 6, "ascii", len) == 0;
         s = e[1] ? e + 2 : e + 1;
     }
     if (strncmp(s, "tag[", 4) == 0) {
@@ -276,6 +280,8 @@ static int listen_add(struct parse *p, char *entry)
         return OPTIONS_ERROR;
     l->port = port;
     c->nlisten++;
+    if (p->entry_ascii)
+        p->ascii_listeners++;
     return 0;
 }
 
@@ -729,9 +735,12 @@ static int check_all(struct parse *p)
         c->port = c->udp_port;
     if (c->port < 0 || c->port > 65535)
         return fail(p, "ERROR: Invalid port number %d.\n", c->port);
-    if (c->protocol == CONFIG_PROTO_BINARY)
-        return fail(p, "mcd: the binary protocol is not supported yet (-B binary): "
-                       "use -B ascii or -B auto\n");
+    /* mcd has one protocol setting for all listeners: proto[ascii] on
+     * every -l entry is -B ascii; on some of them it cannot be honoured. */
+    if (p->ascii_listeners > 0 && p->ascii_listeners == c->nlisten)
+        c->protocol = CONFIG_PROTO_ASCII;
+    else if (p->ascii_listeners > 0)
+        note(p, "mcd: proto[ascii] applies only when every -l entry has it; -B decides\n");
     return OPTIONS_RUN;
 }
 

@@ -357,15 +357,30 @@ static void test_udp_port_alone_is_the_tcp_port_too(void **state)
     assert_int_equal(cfg.port, 11211);
 }
 
-static void test_protocol_binary_refused_and_unknown_named(void **state)
+static void test_protocol_modes_taken_and_unknown_named(void **state)
 {
     (void)state;
-    assert_int_equal(parse("-B binary"), OPTIONS_ERROR);
-    assert_non_null(strstr(err_text, "binary protocol is not supported yet"));
+    assert_int_equal(parse("-B binary"), OPTIONS_RUN);
+    assert_int_equal(cfg.protocol, CONFIG_PROTO_BINARY);
+    assert_int_equal(parse("-B ascii"), OPTIONS_RUN);
+    assert_int_equal(cfg.protocol, CONFIG_PROTO_ASCII);
     assert_int_equal(parse("-B foo"), OPTIONS_ERROR);
     assert_string_equal(err_text, "Invalid value for binding protocol: foo\n"
                         " -- should be one of auto, binary, or ascii\n");
     assert_int_equal(parse("-B auto"), OPTIONS_RUN);
+}
+
+static void test_proto_ascii_on_every_listener_is_B_ascii(void **state)
+{
+    (void)state;
+    assert_int_equal(parse("-l proto[ascii]:127.0.0.1,proto[ascii]:127.0.0.2"), OPTIONS_RUN);
+    assert_int_equal(cfg.protocol, CONFIG_PROTO_ASCII);
+    assert_int_equal(parse("-B binary -l proto[ascii]:127.0.0.1"), OPTIONS_RUN);
+    assert_int_equal(cfg.protocol, CONFIG_PROTO_ASCII);
+    /* Only some of them: -B decides for all. */
+    assert_int_equal(parse("-l proto[ascii]:127.0.0.1,127.0.0.2"), OPTIONS_RUN);
+    assert_int_equal(cfg.protocol, CONFIG_PROTO_AUTO);
+    assert_int_equal(parse("-l proto[binary]:127.0.0.1"), OPTIONS_ERROR);
 }
 
 static void test_unknown_flag_refused_like_memcached(void **state)
@@ -509,7 +524,8 @@ int main(void)
         cmocka_unit_test(test_known_but_ignored_extended_option_noted_at_v),
         cmocka_unit_test(test_ignored_extended_option_value_checked_as_memcached),
         cmocka_unit_test(test_udp_port_alone_is_the_tcp_port_too),
-        cmocka_unit_test(test_protocol_binary_refused_and_unknown_named),
+        cmocka_unit_test(test_protocol_modes_taken_and_unknown_named),
+        cmocka_unit_test(test_proto_ascii_on_every_listener_is_B_ascii),
         cmocka_unit_test(test_unknown_flag_refused_like_memcached),
         cmocka_unit_test(test_missing_flag_value_refused_like_memcached),
         cmocka_unit_test(test_sasl_tls_and_auth_file_refused),
