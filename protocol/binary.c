@@ -248,19 +248,6 @@ static void bin_update(struct bin_session *s, const struct proto_env *env, uint8
     s->state = BIN_STATE_VALUE;
 }
 
-/* Whether the item under `key` exists with a cas other than `cas`. */
-static bool bin_cas_differs(const struct proto_env *env, const char *key, size_t nkey,
-                            uint64_t cas)
-{
-    enum cache_miss why;
-    struct item *it = cache_get(key, nkey, env->now, &why);
-    if (it == NULL)
-        return false;
-    bool differs = it->cas != cas;
-    item_unref(it);
-    return differs;
-}
-
 /* The value is complete: store it and answer. */
 static void bin_update_done(struct bin_session *s, const struct proto_env *env,
                             struct reply *out)
@@ -272,13 +259,8 @@ static void bin_update_done(struct bin_session *s, const struct proto_env *env,
     memcpy(item_value(it) + it->nbytes - 2, "\r\n", 2);
     unsigned cls = it->clsid;
     counter_inc(&c->cls[cls].cmd_set);
-    enum cache_status st;
-    if ((s->op == CACHE_APPEND || s->op == CACHE_PREPEND) && s->cas != 0 &&
-        bin_cas_differs(env, item_key(it), it->nkey, s->cas))
-        st = CACHE_EXISTS;
-    else
-        st = cache_store(it, s->op, s->cas, env->now);
-    switch (st) {
+    /* A cas on append/prepend is checked by the store, under its lock. */
+    switch (cache_store(it, s->op, s->cas, env->now)) {
     case CACHE_STORED:
         if (s->op == CACHE_CAS)
             counter_inc(&c->cls[cls].cas_hits);
@@ -309,57 +291,19 @@ static void bin_delete(struct bin_session *s, const struct proto_env *env,
     unsigned cls = 0;
     if (prefix_stats_enabled())
         prefix_stats_record(key, h->keylen, PREFIX_DELETE, false);
-    if (h->cas != 0 && bin_cas_differs(env, key, h->keylen, h->cas)) {
-        bin_error(s, out, BIN_KEY_EEXISTS, NULL);
-        return;
-    }
-    if (cache_delete(key, h->keylen, env->now, &cls) == CACHE_DELETED) {
+    switch (cache_delete_cas(key, h->keylen, h->cas != 0 ? &h->cas : NULL, env->now, &cls)) {
+    case CACHE_DELETED:
         counter_inc(&c->cls[cls].delete_hits);
         bin_success(s, out, NULL, 0, 0);
-    } else {
+        break;
+    case CACHE_EXISTS:
+        bin_error(s, out, BIN_KEY_EEXISTS, NULL);
+        break;
+    default:
         counter_inc(&c->delete_misses);
         bin_error(s, out, BIN_KEY_ENOENT, NULL);
+        break;
     }
-}
-
-/* The cas of the item under `key` now (0 if gone). */
-static uint64_t bin_current_cas(const struct proto_env *env, const char *key, size_t nkey)
-{
-    if (!env->settings->use_cas)
-        return 0;
-    enum cache_miss why;
-    struct item *it = cache_get(key, nkey, env->now, &why);
-    if (it == NULL)
-        return 0;
-    uint64_t cas = it->cas;
-    item_unref(it);
-    return cas;
-}
-
-/* A missing counter: create it with the initial value.  Returns the store status. */
-static enum cache_status bin_arith_create(struct bin_session *s, const struct proto_env *env,
-                                          const char *key, uint16_t nkey, uint64_t initial,
-                                          uint32_t exptime, struct reply *out)
-{
-    char num[24];
-    int n = snprintf(num, sizeof(num), "%llu", (unsigned long long)initial);
-    enum cache_status err;
-    struct item *it = cache_alloc(key, nkey, 0, bin_exptime(env, exptime), (size_t)n + 2,
-                                  env->now, &err);
-    if (it == NULL) {
-        bin_error(s, out, BIN_ENOMEM, "Out of memory allocating new item");
-        return CACHE_NO_MEMORY;
-    }
-    memcpy(item_value(it), num, (size_t)n);
-    memcpy(item_value(it) + n, "\r\n", 2);
-    enum cache_status st = cache_store(it, CACHE_ADD, 0, env->now);
-    if (st == CACHE_STORED) {
-        char body[8];
-        put64(body, initial);
-        bin_success(s, out, body, 8, it->cas);
-    }
-    item_unref(it);
-    return st;
 }
 
 static void bin_arith(struct bin_session *s, const struct proto_env *env, uint8_t cmd,
@@ -367,45 +311,44 @@ static void bin_arith(struct bin_session *s, const struct proto_env *env, uint8_
                       struct reply *out)
 {
     bool incr = cmd == BIN_CMD_INCREMENT;
-    uint64_t delta = get64(ext), initial = get64(ext + 8);
     uint32_t exptime = get32(ext + 16);
     struct proto_counters *c = env->counters;
-    if (h->cas != 0 && bin_cas_differs(env, key, h->keylen, h->cas)) {
+    /* The cas check, the arithmetic and creating a missing counter from
+     * its initial value all happen under the key's lock. */
+    struct cache_arith_opts o = {
+        .incr = incr,
+        .delta = get64(ext),
+        .cas = h->cas,
+        .vivify = exptime != BIN_NO_CREATE,
+        .initial = get64(ext + 8),
+        .vivify_exptime = exptime != BIN_NO_CREATE ? bin_exptime(env, exptime) : 0,
+    };
+    struct cache_arith_result res;
+    char body[8];
+    switch (cache_arith_ex(key, h->keylen, &o, env->now, &res)) {
+    case CACHE_OK:
+        if (!res.created)
+            counter_inc(incr ? &c->cls[res.cls].incr_hits : &c->cls[res.cls].decr_hits);
+        put64(body, res.value);
+        bin_success(s, out, body, 8, env->settings->use_cas ? res.cas : 0);
+        break;
+    case CACHE_EXISTS:
         bin_error(s, out, BIN_KEY_EEXISTS, NULL);
-        return;
+        break;
+    case CACHE_NON_NUMERIC:
+        bin_error(s, out, BIN_DELTA_BADVAL, NULL);
+        break;
+    case CACHE_NOT_FOUND:
+        counter_inc(incr ? &c->incr_misses : &c->decr_misses);
+        bin_error(s, out, BIN_KEY_ENOENT, NULL);
+        break;
+    default:
+        /* Allocation fails rarely; a creating request most likely failed
+         * to create, one that may not create failed to grow the number. */
+        bin_error(s, out, BIN_ENOMEM, o.vivify ? "Out of memory allocating new item"
+                                               : "Out of memory incrementing value");
+        break;
     }
-    /* A racing add may create the key between our miss and our add: then
-     * count on it once more rather than fail. */
-    for (int attempt = 0; attempt < 2; attempt++) {
-        uint64_t value;
-        unsigned cls = 0;
-        switch (cache_arith(key, h->keylen, incr, delta, env->now, &value, &cls)) {
-        case CACHE_OK: {
-            char body[8];
-            put64(body, value);
-            counter_inc(incr ? &c->cls[cls].incr_hits : &c->cls[cls].decr_hits);
-            bin_success(s, out, body, 8, bin_current_cas(env, key, h->keylen));
-            return;
-        }
-        case CACHE_NON_NUMERIC:
-            bin_error(s, out, BIN_DELTA_BADVAL, NULL);
-            return;
-        case CACHE_NOT_FOUND:
-            if (exptime == BIN_NO_CREATE) {
-                counter_inc(incr ? &c->incr_misses : &c->decr_misses);
-                bin_error(s, out, BIN_KEY_ENOENT, NULL);
-                return;
-            }
-            if (bin_arith_create(s, env, key, h->keylen, initial, exptime, out) !=
-                CACHE_NOT_STORED)
-                return;
-            break;
-        default:
-            bin_error(s, out, BIN_ENOMEM, "Out of memory incrementing value");
-            return;
-        }
-    }
-    bin_error(s, out, BIN_NOT_STORED, NULL);
 }
 
 static void bin_flush(struct bin_session *s, const struct proto_env *env,
@@ -686,6 +629,7 @@ size_t bin_feed(struct bin_session *s, const struct proto_env *env, const char *
             break;
         const char *ext = buf + pos + BIN_HEADER_LEN;
         pos += need;
+        reply_boundary(out, false);
         bin_dispatch(s, env, &h, ext, ext + h.extlen, out);
         served++;
         if (h.opcode == BIN_CMD_NOOP) {

@@ -6,7 +6,8 @@
  * fit in one datagram; like memcached we drop any that claims more.  The
  * reply is cut into datagrams of at most 1400 bytes, each with its own
  * header; as in memcached 1.6 every response (and every key of a multi-get)
- * is its own sequence, numbered from 0 with its own count.
+ * is its own sequence, numbered from 0 with its own count.  Text and binary
+ * requests are both served, told apart by the first byte as on TCP.
  *
  * Each worker gets a dup() of each UDP socket in its own epoll set (with
  * EPOLLEXCLUSIVE, so one datagram wakes one worker) and serves datagrams
@@ -25,6 +26,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "binary.h"
 #include "log.h"
 #include "text.h"
 
@@ -40,6 +42,7 @@ struct udp_port {
     char addr[128];             /* "udp:HOST:PORT", for stats conns */
     _Atomic rel_time_t last_cmd;    /* read by `stats conns` on other workers */
     struct text_session sess;
+    struct bin_session bsess;
     struct reply out;
     char buf[UDP_READ_MAX];
 };
@@ -116,6 +119,7 @@ void udp_port_free(struct udp_port *u)
         return;
     close(u->fd);
     text_session_reset(&u->sess);
+    bin_session_reset(&u->bsess);
     reply_free(&u->out);
     free(u);
 }
@@ -163,14 +167,22 @@ static void udp_serve_datagram(struct udp_port *u, const struct proto_env *env, 
         return;
     const char *p = u->buf + UDP_HEADER;
     size_t len = n - UDP_HEADER, pos = 0;
-    for (;;) {
-        pos += text_feed(&u->sess, env, p + pos, len - pos, &u->out);
-        if (!u->sess.yielded || u->sess.close)
-            break;
+    /* As on TCP: -B fixes the protocol, or else the first byte tells. */
+    enum proto_mode mode = env->settings->protocol;
+    if (mode == PROTO_MODE_BINARY ||
+        (mode == PROTO_MODE_AUTO && (unsigned char)p[0] == BIN_REQ_MAGIC)) {
+        do {
+            pos += bin_feed(&u->bsess, env, p + pos, len - pos, &u->out);
+        } while (u->bsess.yielded && !u->bsess.close);
+    } else {
+        do {
+            pos += text_feed(&u->sess, env, p + pos, len - pos, &u->out);
+        } while (u->sess.yielded && !u->sess.close);
     }
     /* What the datagram left unfinished is dropped with it; quit means
      * nothing here, there is no connection to close. */
     text_session_reset(&u->sess);
+    bin_session_reset(&u->bsess);
     atomic_store_explicit(&u->last_cmd, env->now, memory_order_relaxed);
     size_t total = reply_pending(&u->out);
     for (size_t i = 0; i < u->out.nbounds; i++) {

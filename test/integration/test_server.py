@@ -3,6 +3,7 @@ pidfile, unix sockets, listen forms, shutdown, signals, bad flags."""
 import os
 import signal
 import socket
+import struct
 import subprocess
 import tempfile
 import time
@@ -102,6 +103,16 @@ class ServerProcessTest(unittest.TestCase):
                 s.sendall(b"ms m 2 T0\r\nok\r\nmg m v s\r\nmn\r\n")
                 data = read_until(s, lambda d: d.endswith(b"MN\r\n"))
                 self.assertEqual(data, b"HD\r\nVA 2 s2\r\nok\r\nMN\r\n")
+                s.close()
+                # A binary client on a new connection: GETK of the text-stored key.
+                s = socket.socket(socket.AF_UNIX)
+                s.connect(path)
+                s.sendall(struct.pack(">BBHBBHIIQ", 0x80, 0x0c, 1, 0, 0, 0, 1, 9, 0) + b"u")
+                data = read_until(s, lambda d: len(d) >= 24 + 4 + 1 + 2)
+                self.assertEqual(data[:2], b"\x81\x0c")
+                self.assertEqual(data[6:8], b"\x00\x00")           # status: no error
+                self.assertEqual(data[12:16], struct.pack(">I", 9))  # opaque echoed
+                self.assertEqual(data[24:], struct.pack(">I", 0) + b"u" + b"hi")
                 s.close()
             finally:
                 p.terminate()
