@@ -136,3 +136,11 @@ $(BUILD)/bench/mcd-bench: $(MCDB_OBJ)
 
 bench/mcd-bench: $(BUILD)/bench/mcd-bench
 	cp $< $@
+
+# make bench: everything built, memcached and gnuplot installed if missing,
+# then bench/run-bench (mcd and memcached in alternation; under 10 minutes).
+BENCH_PKGS := memcached gnuplot-nox
+
+bench: deps-build mcd bench/mcd-bench
+	$(call ensure_packages,$(BENCH_PKGS))
+	bench/run-bench
