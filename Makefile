@@ -32,7 +32,7 @@ UNIT_TESTS   := $(patsubst test/unit/%.c,$(BUILD)/test/%,$(wildcard test/unit/te
 
 .PHONY: all run test unit integration sanitize deps deps-build install clean bench
 
-all: mcd bench/mcd-bench
+all: mcd bench/mcd-bench bench/storage-bench
 
 # --- the server ------------------------------------------------------------
 
@@ -119,7 +119,7 @@ install: mcd
 	install -m 0644 man/mcd.1 $(DESTDIR)$(PREFIX)/share/man/man1/mcd.1
 
 clean:
-	rm -rf build mcd bench/mcd-bench
+	rm -rf build mcd bench/mcd-bench bench/storage-bench
 
 # --- benchmarks ------------------------------------------------------------
 
@@ -137,10 +137,22 @@ $(BUILD)/bench/mcd-bench: $(MCDB_OBJ)
 bench/mcd-bench: $(BUILD)/bench/mcd-bench
 	cp $< $@
 
+# storage-bench drives the storage layer directly, as the unit tests do: it
+# sees only storage/ and links only its objects.
+$(BUILD)/bench/storage_bench.o: bench/storage_bench.c $(wildcard storage/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(WARN) $(CFLAGS) $(SAN) -Istorage -c $< -o $@
+
+$(BUILD)/bench/storage-bench: $(BUILD)/bench/storage_bench.o $(STORAGE_OBJ)
+	$(CC) $(CFLAGS) $(SAN) -o $@ $^ $(LDLIBS)
+
+bench/storage-bench: $(BUILD)/bench/storage-bench
+	cp $< $@
+
 # make bench: everything built, memcached and gnuplot installed if missing,
 # then bench/run-bench (mcd and memcached in alternation; under 10 minutes).
 BENCH_PKGS := memcached gnuplot-nox
 
-bench: deps-build mcd bench/mcd-bench
+bench: deps-build mcd bench/mcd-bench bench/storage-bench
 	$(call ensure_packages,$(BENCH_PKGS))
 	bench/run-bench
