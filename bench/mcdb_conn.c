@@ -216,6 +216,7 @@ static void conn_complete(struct conn *c, const struct pending *p, const uint64_
                           const struct proto_result *res, uint64_t now)
 {
     struct bench_stats *st = &c->w->st;
+    st->sets_refused += res->refused;
     if (c->w->phase == PHASE_PREFILL) {
         st->prefill_sets++;
         return;
@@ -457,6 +458,7 @@ static void stats_add(struct bench_stats *to, const struct bench_stats *from, bo
     to->get_keys += from->get_keys;
     to->hits += from->hits;
     to->misses += from->misses;
+    to->sets_refused += from->sets_refused;
     to->verify_errors += from->verify_errors;
     to->protocol_errors += from->protocol_errors;
     to->prefill_sets += from->prefill_sets;

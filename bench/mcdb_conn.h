@@ -35,6 +35,7 @@ struct bench_config {
 /* What a run measured: one per worker, summed by bench_run. */
 struct bench_stats {
     uint64_t requests, sets, gets, get_keys, hits, misses;
+    uint64_t sets_refused;      /* SERVER_ERROR to a set: valid, but not stored */
     uint64_t verify_errors, protocol_errors;
     uint64_t prefill_sets;
     unsigned conns_ok;

@@ -294,6 +294,8 @@ static void report_text(const struct cli *cli, const struct bench_stats *st)
                us(h, 0.5), us(h, 0.9), us(h, 0.99), us(h, 0.999), us(h, 1.0),
                hist_mean(h) / NS_PER_US);
     }
+    if (st->sets_refused)
+        printf("refused:  %llu sets (SERVER_ERROR)\n", (unsigned long long)st->sets_refused);
     printf("errors:   verify %llu, protocol %llu%s%s\n", (unsigned long long)st->verify_errors,
            (unsigned long long)st->protocol_errors, st->first_error[0] ? "; first: " : "",
            st->first_error);
@@ -316,7 +318,7 @@ static void report_json(const struct cli *cli, const struct bench_stats *st)
            "\"ops_per_sec\":%.1f,\"sets\":%llu,\"gets\":%llu,\"get_keys\":%llu,"
            "\"keys_per_sec\":%.1f,\"hits\":%llu,\"misses\":%llu,\"hit_ratio\":%.6f,"
            "\"p50_us\":%.2f,\"p90_us\":%.2f,\"p99_us\":%.2f,\"p999_us\":%.2f,\"max_us\":%.2f,"
-           "\"mean_us\":%.2f,\"verify_errors\":%llu,\"protocol_errors\":%llu,\"error\":\"%s\"}\n",
+           "\"mean_us\":%.2f,\"sets_refused\":%llu,\"verify_errors\":%llu,\"protocol_errors\":%llu,\"error\":\"%s\"}\n",
            proto_name(cfg->pc.proto), cfg->threads, cfg->conns, cfg->pipeline, cfg->multiget,
            (unsigned long long)st->prefill_sets, pel, (unsigned long long)st->requests, el,
            per_sec(st->requests, el), (unsigned long long)st->sets, (unsigned long long)st->gets,
@@ -324,7 +326,8 @@ static void report_json(const struct cli *cli, const struct bench_stats *st)
            (unsigned long long)st->hits, (unsigned long long)st->misses,
            st->get_keys ? (double)st->hits / (double)st->get_keys : 0.0,
            us(h, 0.5), us(h, 0.9), us(h, 0.99), us(h, 0.999), us(h, 1.0),
-           hist_mean(h) / NS_PER_US, (unsigned long long)st->verify_errors,
+           hist_mean(h) / NS_PER_US, (unsigned long long)st->sets_refused,
+           (unsigned long long)st->verify_errors,
            (unsigned long long)st->protocol_errors, err);
 }
 

@@ -1,6 +1,10 @@
 /*
  * mcdb_proto: the three memcached protocols as the load generator uses them.
  *
+ * A SERVER_ERROR to a set (binary: ENOMEM) is a valid reply, memcached's
+ * answer when it cannot free memory fast enough; it is counted as a refused
+ * set, not a protocol error.
+ *
  *   text    set k 0 0 n / STORED;  get k1 k2 ... / VALUE ... END
  *   meta    ms k n / HD;  mg k v k / VA n kKEY or EN; a multiget is
  *           "mg k v k q" per key then "mn", ended by MN (misses are silent)
@@ -30,6 +34,7 @@
 #define BIN_GETKQ 0x0d
 #define BIN_HEADER 24
 #define BIN_NOT_FOUND 0x0001
+#define BIN_ENOMEM 0x0082
 
 void buf_reserve(struct buf *b, size_t n)
 {
@@ -353,13 +358,16 @@ static enum parse_status meta_get(const struct proto_ctx *c, const uint64_t *ids
     return PARSE_MORE;
 }
 
+/* The one-line reply to a set: `want`, or a SERVER_ERROR (out of memory) that refuses it. */
 static enum parse_status line_reply(const char *buf, size_t len, size_t *consumed,
                                     const char *want, struct proto_result *res)
 {
     size_t nline, used;
     if (!next_line(buf, len, &nline, &used))
         return PARSE_MORE;
-    if (!line_is(buf, nline, want))
+    if (nline >= 13 && memcmp(buf, "SERVER_ERROR ", 13) == 0)
+        res->refused = 1;
+    else if (!line_is(buf, nline, want))
         return parse_error(res, "unexpected reply to a set", buf, nline);
     *consumed = used;
     return PARSE_OK;
@@ -385,7 +393,9 @@ static enum parse_status binary_reply(const struct proto_ctx *c, enum req_kind k
         pos += BIN_HEADER + nbody;
         char what[64];
         if (kind == REQ_SET) {
-            if (opcode != BIN_SET || status != 0) {
+            if (opcode == BIN_SET && status == BIN_ENOMEM)
+                res->refused = 1;
+            else if (opcode != BIN_SET || status != 0) {
                 snprintf(what, sizeof(what), "SET reply opcode 0x%02x status 0x%04x", opcode, status);
                 return parse_error(res, what, "", 0);
             }
@@ -421,6 +431,7 @@ enum parse_status proto_parse(const struct proto_ctx *c, enum req_kind kind, con
 {
     res->hits = 0;
     res->bad_values = 0;
+    res->refused = 0;
     res->error[0] = '\0';
     if (kind == REQ_GET)
         memset(res->hit, 0, n);

@@ -30,6 +30,7 @@ struct proto_ctx {
 struct proto_result {
     unsigned hits;              /* keys that came back */
     unsigned bad_values;        /* of those, values that were not the key's value */
+    unsigned refused;           /* a set the server refused (SERVER_ERROR, binary ENOMEM) */
     unsigned char *hit;         /* in: room for n flags; out: hit[i] set if ids[i] came back */
     char error[128];            /* set when parse returns PARSE_ERROR */
 };

@@ -61,6 +61,14 @@ class BenchSmokeTest(unittest.TestCase):
             self.assertEqual(rc, 1, r)
             self.assertEqual(r["verify_errors"], 50, r)
 
+    def test_refused_sets_are_counted_not_errors(self):
+        # -M: a full cache answers SERVER_ERROR out of memory instead of evicting.
+        with Server(args=["-M", "-m", "2"]) as server:
+            rc, r = run_bench(server, "--key-max", "10000", "-d", "1000", "--prefill", "-n", "0")
+            self.assertEqual(rc, 0, r)
+            self.assertEqual(r["protocol_errors"], 0, r)
+            self.assertGreater(r["sets_refused"], 0, r)
+
     @unittest.skipUnless(os.path.exists(MEMCACHED_BIN), "no memcached")
     def test_meta_and_binary_against_memcached(self):
         with Server(binary=MEMCACHED_BIN) as server:
