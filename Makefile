@@ -4,6 +4,7 @@
 #   make run        build, install missing packages, run on 127.0.0.1:11211
 #   make test       build, install missing packages, run every test
 #   make install    install to $(DESTDIR)$(PREFIX)
+#   make bench      mcd side by side with memcached (see bench/README.md)
 #
 # Layering is enforced by include paths: storage/ sees only itself,
 # protocol/ sees itself and storage/, server/ sees all three.
@@ -29,9 +30,9 @@ SERVER_OBJ   := $(SERVER_SRC:%.c=$(BUILD)/%.o)
 
 UNIT_TESTS   := $(patsubst test/unit/%.c,$(BUILD)/test/%,$(wildcard test/unit/test_*.c))
 
-.PHONY: all run test unit integration sanitize deps deps-build install clean
+.PHONY: all run test unit integration sanitize deps deps-build install clean bench
 
-all: mcd
+all: mcd bench/mcd-bench bench/storage-bench
 
 # --- the server ------------------------------------------------------------
 
@@ -66,14 +67,14 @@ $(BUILD)/test/%: test/unit/%.c $(TEST_LIBS)
 unit: $(UNIT_TESTS)
 	@set -e; for t in $(UNIT_TESTS); do echo "== $$t"; $$t; done
 
-integration: mcd
+integration: mcd bench/mcd-bench
 	MCD_BIN=$(CURDIR)/mcd test/integration/run
 
 # The unit tests under AddressSanitizer + UndefinedBehaviorSanitizer, and
 # the whole integration suite against an ASan/UBSan server and a TSan server.
 ASAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined -DMCD_SANITIZE
 TSAN := -fsanitize=thread -DMCD_SANITIZE
-sanitize:
+sanitize: bench/mcd-bench
 	$(MAKE) BUILD=build/asan SAN="$(ASAN)" OPT=-O1 build/asan/mcd unit
 	$(MAKE) BUILD=build/tsan SAN="$(TSAN)" OPT=-O1 build/tsan/mcd
 	MCD_BIN=$(CURDIR)/build/asan/mcd MCD_SANITIZER=asan test/integration/run
@@ -118,4 +119,40 @@ install: mcd
 	install -m 0644 man/mcd.1 $(DESTDIR)$(PREFIX)/share/man/man1/mcd.1
 
 clean:
-	rm -rf build mcd
+	rm -rf build mcd bench/mcd-bench bench/storage-bench
+
+# --- benchmarks ------------------------------------------------------------
+
+# mcd-bench, the load generator, is a network client: it sees only bench/.
+MCDB_SRC := bench/hist.c $(sort $(wildcard bench/mcdb_*.c))
+MCDB_OBJ := $(MCDB_SRC:%.c=$(BUILD)/%.o)
+
+$(BUILD)/bench/%.o: bench/%.c $(wildcard bench/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(WARN) $(CFLAGS) $(SAN) -Ibench -c $< -o $@
+
+$(BUILD)/bench/mcd-bench: $(MCDB_OBJ)
+	$(CC) $(CFLAGS) $(SAN) -o $@ $^ -lpthread -lm
+
+bench/mcd-bench: $(BUILD)/bench/mcd-bench
+	cp $< $@
+
+# storage-bench drives the storage layer directly, as the unit tests do: it
+# sees only storage/ and links only its objects.
+$(BUILD)/bench/storage_bench.o: bench/storage_bench.c $(wildcard storage/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(WARN) $(CFLAGS) $(SAN) -Istorage -c $< -o $@
+
+$(BUILD)/bench/storage-bench: $(BUILD)/bench/storage_bench.o $(STORAGE_OBJ)
+	$(CC) $(CFLAGS) $(SAN) -o $@ $^ $(LDLIBS)
+
+bench/storage-bench: $(BUILD)/bench/storage-bench
+	cp $< $@
+
+# make bench: everything built, memcached and gnuplot installed if missing,
+# then bench/run-bench (mcd and memcached in alternation; under 10 minutes).
+BENCH_PKGS := memcached gnuplot-nox
+
+bench: deps-build mcd bench/mcd-bench bench/storage-bench
+	$(call ensure_packages,$(BENCH_PKGS))
+	bench/run-bench

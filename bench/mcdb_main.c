@@ -1,0 +1,354 @@
+/*
+ * mcd-bench: a load generator for memcached-compatible servers.
+ *
+ * This file reads the command line into a struct bench_config, runs it
+ * (mcdb_conn.c) and reports: a few human lines, or one JSON line with
+ * --json for scripts.  Values are checked on every read (mcdb_keys.c), and
+ * the exit status is 1 if any value was wrong or any reply was not a valid
+ * one, so a benchmark never reports the speed of a broken server.
+ *
+ * It loads servers on the loopback network only (127.0.0.0/8): it is a
+ * test tool, and a test tool must not flood someone else's machine.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mcdb_conn.h"
+
+#define NS_PER_US 1000.0
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+"usage: mcd-bench [options]\n"
+"  -s, --server=ADDR        IPv4 loopback address of the server (default 127.0.0.1)\n"
+"  -p, --port=PORT          TCP port (default 11211)\n"
+"  -P, --protocol=NAME      text, meta or binary (default text)\n"
+"  -t, --threads=N          load threads, each with its own epoll loop (default 1)\n"
+"  -c, --conns=M            connections per thread (default 1)\n"
+"      --pipeline=D         requests in flight per connection (default 1)\n"
+"      --ratio=S:G          sets to gets (default 1:10)\n"
+"  -d, --data-size=N|A-B    value bytes, fixed or a range fixed per key (default 32)\n"
+"      --key-max=N          keys 0..N-1 (default 100000)\n"
+"      --key-prefix=STR     (default \"key:\")\n"
+"      --key-pattern=P      uniform, sequential, gaussian or zipf[:S] (default uniform;\n"
+"                           zipf exponent S default 0.99)\n"
+"      --multiget=K         keys per get (default 1)\n"
+"  -n, --requests=N         requests in all, over every connection; 0 with --prefill:\n"
+"                           prefill only (default 100000 unless --test-time)\n"
+"  -T, --test-time=SECS     run for this long (with -n: whichever ends first)\n"
+"      --rate=R             open loop: R requests/s in all at fixed intervals, latency\n"
+"                           from the intended send time (default: closed loop)\n"
+"      --prefill            set every key once before measuring\n"
+"      --set-on-miss        set a key after a get misses it (cache-aside)\n"
+"      --seed=N             random seed (default 1)\n"
+"      --json               print one JSON line instead of the report\n"
+"  -h, --help\n");
+}
+
+static int parse_u64(const char *s, uint64_t *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || end == s || *end != '\0' || *s == '-')
+        return -1;
+    *out = v;
+    return 0;
+}
+
+static int parse_uint(const char *s, unsigned *out, unsigned min)
+{
+    uint64_t v;
+    if (parse_u64(s, &v) < 0 || v < min || v > 1000000)
+        return -1;
+    *out = (unsigned)v;
+    return 0;
+}
+
+static int parse_pattern(const char *s, struct key_dist *d)
+{
+    d->zipf_s = 0.99;
+    if (strcmp(s, "uniform") == 0)
+        d->pattern = KEYS_UNIFORM;
+    else if (strcmp(s, "sequential") == 0)
+        d->pattern = KEYS_SEQUENTIAL;
+    else if (strcmp(s, "gaussian") == 0)
+        d->pattern = KEYS_GAUSSIAN;
+    else if (strncmp(s, "zipf", 4) == 0 && (s[4] == '\0' || s[4] == ':')) {
+        d->pattern = KEYS_ZIPF;
+        if (s[4] == ':') {
+            char *end;
+            d->zipf_s = strtod(s + 5, &end);
+            if (*end != '\0' || !(d->zipf_s > 0) || d->zipf_s > 10)
+                return -1;
+        }
+    } else
+        return -1;
+    return 0;
+}
+
+static int parse_size_range(const char *s, size_t *lo, size_t *hi)
+{
+    unsigned long a, b;
+    int used = 0;
+    if (sscanf(s, "%lu-%lu%n", &a, &b, &used) == 2 && s[used] == '\0' && a <= b) {
+        *lo = a;
+        *hi = b;
+    } else if (sscanf(s, "%lu%n", &a, &used) == 1 && s[used] == '\0') {
+        *lo = *hi = a;
+    } else
+        return -1;
+    return *hi <= (1u << 30) ? 0 : -1;
+}
+
+enum {
+    OPT_PIPELINE = 256, OPT_RATIO, OPT_KEY_MAX, OPT_KEY_PREFIX, OPT_KEY_PATTERN, OPT_MULTIGET,
+    OPT_RATE, OPT_PREFILL, OPT_SET_ON_MISS, OPT_SEED, OPT_JSON,
+};
+
+static const struct option long_opts[] = {
+    { "server", required_argument, NULL, 's' },
+    { "port", required_argument, NULL, 'p' },
+    { "protocol", required_argument, NULL, 'P' },
+    { "threads", required_argument, NULL, 't' },
+    { "conns", required_argument, NULL, 'c' },
+    { "pipeline", required_argument, NULL, OPT_PIPELINE },
+    { "ratio", required_argument, NULL, OPT_RATIO },
+    { "data-size", required_argument, NULL, 'd' },
+    { "key-max", required_argument, NULL, OPT_KEY_MAX },
+    { "key-prefix", required_argument, NULL, OPT_KEY_PREFIX },
+    { "key-pattern", required_argument, NULL, OPT_KEY_PATTERN },
+    { "multiget", required_argument, NULL, OPT_MULTIGET },
+    { "requests", required_argument, NULL, 'n' },
+    { "test-time", required_argument, NULL, 'T' },
+    { "rate", required_argument, NULL, OPT_RATE },
+    { "prefill", no_argument, NULL, OPT_PREFILL },
+    { "set-on-miss", no_argument, NULL, OPT_SET_ON_MISS },
+    { "seed", required_argument, NULL, OPT_SEED },
+    { "json", no_argument, NULL, OPT_JSON },
+    { "help", no_argument, NULL, 'h' },
+    { NULL, 0, NULL, 0 },
+};
+
+struct cli {
+    struct bench_config cfg;
+    const char *server;
+    bool json;
+    bool requests_given;
+};
+
+static int bad(const char *what, const char *arg)
+{
+    fprintf(stderr, "mcd-bench: bad %s '%s'\n", what, arg);
+    return -1;
+}
+
+/* One option into the config; -1 on a bad value. */
+static int apply_option(struct cli *cli, int opt, const char *arg)
+{
+    struct bench_config *cfg = &cli->cfg;
+    uint64_t v;
+    char *end;
+    switch (opt) {
+    case 's': cli->server = arg; return 0;
+    case 'p':
+        if (parse_u64(arg, &v) < 0 || v == 0 || v > 65535)
+            return bad("port", arg);
+        cfg->addr.sin_port = htons((uint16_t)v);
+        return 0;
+    case 'P': {
+        int p = proto_from_name(arg);
+        if (p < 0)
+            return bad("protocol", arg);
+        cfg->pc.proto = (enum proto)p;
+        return 0;
+    }
+    case 't': return parse_uint(arg, &cfg->threads, 1) < 0 ? bad("thread count", arg) : 0;
+    case 'c': return parse_uint(arg, &cfg->conns, 1) < 0 ? bad("connection count", arg) : 0;
+    case OPT_PIPELINE: return parse_uint(arg, &cfg->pipeline, 1) < 0 ? bad("pipeline", arg) : 0;
+    case OPT_MULTIGET: return parse_uint(arg, &cfg->multiget, 1) < 0 ? bad("multiget", arg) : 0;
+    case OPT_RATIO:
+        if (sscanf(arg, "%u:%u", &cfg->ratio_set, &cfg->ratio_get) != 2
+            || cfg->ratio_set + cfg->ratio_get == 0 || cfg->ratio_set + cfg->ratio_get > 1000000)
+            return bad("ratio", arg);
+        return 0;
+    case 'd':
+        return parse_size_range(arg, &cfg->pc.dmin, &cfg->pc.dmax) < 0 ? bad("data size", arg) : 0;
+    case OPT_KEY_MAX:
+        if (parse_u64(arg, &cfg->dist.key_max) < 0 || cfg->dist.key_max == 0)
+            return bad("key count", arg);
+        return 0;
+    case OPT_KEY_PREFIX:
+        cfg->pc.prefix = arg;
+        cfg->pc.nprefix = strlen(arg);
+        if (cfg->pc.nprefix > 200 || strpbrk(arg, " \r\n\t") != NULL)
+            return bad("key prefix", arg);
+        return 0;
+    case OPT_KEY_PATTERN: return parse_pattern(arg, &cfg->dist) < 0 ? bad("key pattern", arg) : 0;
+    case 'n':
+        cli->requests_given = true;
+        return parse_u64(arg, &cfg->requests) < 0 ? bad("request count", arg) : 0;
+    case 'T':
+        cfg->test_time = strtod(arg, &end);
+        return *end != '\0' || !(cfg->test_time > 0) || cfg->test_time > 86400
+               ? bad("test time", arg) : 0;
+    case OPT_RATE:
+        cfg->rate = strtod(arg, &end);
+        return *end != '\0' || !(cfg->rate > 0) ? bad("rate", arg) : 0;
+    case OPT_PREFILL: cfg->prefill = true; return 0;
+    case OPT_SET_ON_MISS: cfg->set_on_miss = true; return 0;
+    case OPT_SEED: return parse_u64(arg, &cfg->seed) < 0 ? bad("seed", arg) : 0;
+    case OPT_JSON: cli->json = true; return 0;
+    default: return -1;
+    }
+}
+
+static int parse_args(int argc, char **argv, struct cli *cli)
+{
+    struct bench_config *cfg = &cli->cfg;
+    *cli = (struct cli){ .server = "127.0.0.1" };
+    *cfg = (struct bench_config){
+        .threads = 1, .conns = 1, .pipeline = 1, .ratio_set = 1, .ratio_get = 10,
+        .multiget = 1, .seed = 1,
+        .pc = { .proto = PROTO_TEXT, .prefix = "key:", .nprefix = 4, .dmin = 32, .dmax = 32 },
+        .dist = { .pattern = KEYS_UNIFORM, .key_max = 100000, .zipf_s = 0.99 },
+    };
+    cfg->addr.sin_family = AF_INET;
+    cfg->addr.sin_port = htons(11211);
+    int opt;
+    while ((opt = getopt_long(argc, argv, "s:p:P:t:c:d:n:T:h", long_opts, NULL)) != -1) {
+        if (opt == 'h') {
+            usage(stdout);
+            exit(0);
+        }
+        if (opt == '?' || apply_option(cli, opt, optarg) < 0)
+            return -1;
+    }
+    if (optind < argc)
+        return bad("argument", argv[optind]);
+    if (inet_pton(AF_INET, cli->server, &cfg->addr.sin_addr) != 1
+        || (ntohl(cfg->addr.sin_addr.s_addr) >> 24) != 127) {
+        fprintf(stderr, "mcd-bench: '%s': only IPv4 loopback addresses (127.x.x.x) are loaded\n",
+                cli->server);
+        return -1;
+    }
+    if (cfg->pc.nprefix + 20 > 250)
+        return bad("key prefix (keys would pass 250 bytes)", cfg->pc.prefix);
+    if (!cli->requests_given && cfg->test_time == 0)
+        cfg->requests = 100000;
+    cfg->run = cfg->requests > 0 || cfg->test_time > 0;
+    if (!cfg->run && !cfg->prefill)
+        return bad("request count (0 without --prefill does nothing)", "0");
+    keys_dist_init(&cfg->dist);
+    return 0;
+}
+
+static const char *pattern_name(const struct key_dist *d)
+{
+    static const char *names[] = { "uniform", "sequential", "gaussian", "zipf" };
+    return names[d->pattern];
+}
+
+static double secs(uint64_t from, uint64_t to) { return to > from ? (double)(to - from) / 1e9 : 0; }
+
+static double per_sec(uint64_t n, double s) { return s > 0 ? (double)n / s : 0; }
+
+static double us(const struct hist *h, double q) { return (double)hist_quantile(h, q) / NS_PER_US; }
+
+static void report_text(const struct cli *cli, const struct bench_stats *st)
+{
+    const struct bench_config *cfg = &cli->cfg;
+    const struct hist *h = &st->latency;
+    double el = secs(st->t_start, st->t_end);
+    printf("mcd-bench: %s %s:%u, %u thread(s) x %u conn(s), pipeline %u, ratio %u:%u, "
+           "%zu-%zu B values, %llu keys %s",
+           proto_name(cfg->pc.proto), cli->server, ntohs(cfg->addr.sin_port), cfg->threads,
+           cfg->conns, cfg->pipeline, cfg->ratio_set, cfg->ratio_get, cfg->pc.dmin, cfg->pc.dmax,
+           (unsigned long long)cfg->dist.key_max, pattern_name(&cfg->dist));
+    if (cfg->dist.pattern == KEYS_ZIPF)
+        printf(":%g", cfg->dist.zipf_s);
+    if (cfg->multiget > 1)
+        printf(", multiget %u", cfg->multiget);
+    if (cfg->rate > 0)
+        printf(", open loop at %.0f/s", cfg->rate);
+    printf("\n");
+    if (cfg->prefill)
+        printf("prefill:  %llu sets in %.2f s (%.0f/s)\n", (unsigned long long)st->prefill_sets,
+               secs(st->t_prefill_start, st->t_prefill_end),
+               per_sec(st->prefill_sets, secs(st->t_prefill_start, st->t_prefill_end)));
+    if (cfg->run) {
+        printf("requests: %llu in %.2f s: %.0f ops/s (sets %.0f/s, gets %.0f/s)\n",
+               (unsigned long long)st->requests, el, per_sec(st->requests, el),
+               per_sec(st->sets, el), per_sec(st->gets, el));
+        printf("get keys: %llu (%.0f keys/s): hits %llu, misses %llu, hit ratio %.2f%%\n",
+               (unsigned long long)st->get_keys, per_sec(st->get_keys, el),
+               (unsigned long long)st->hits, (unsigned long long)st->misses,
+               st->get_keys ? 100.0 * (double)st->hits / (double)st->get_keys : 0.0);
+        printf("latency:  p50 %.1f us, p90 %.1f, p99 %.1f, p99.9 %.1f, max %.1f (mean %.1f)\n",
+               us(h, 0.5), us(h, 0.9), us(h, 0.99), us(h, 0.999), us(h, 1.0),
+               hist_mean(h) / NS_PER_US);
+    }
+    if (st->sets_refused)
+        printf("refused:  %llu sets (SERVER_ERROR)\n", (unsigned long long)st->sets_refused);
+    printf("errors:   verify %llu, protocol %llu%s%s\n", (unsigned long long)st->verify_errors,
+           (unsigned long long)st->protocol_errors, st->first_error[0] ? "; first: " : "",
+           st->first_error);
+}
+
+/* One JSON object on one line; the error text is reduced to safe characters. */
+static void report_json(const struct cli *cli, const struct bench_stats *st)
+{
+    const struct bench_config *cfg = &cli->cfg;
+    const struct hist *h = &st->latency;
+    double el = secs(st->t_start, st->t_end), pel = secs(st->t_prefill_start, st->t_prefill_end);
+    char err[sizeof(st->first_error)];
+    size_t i;
+    for (i = 0; st->first_error[i] && i < sizeof(err) - 1; i++)
+        err[i] = (st->first_error[i] == '"' || st->first_error[i] == '\\') ? '\''
+                 : st->first_error[i];
+    err[i] = '\0';
+    printf("{\"protocol\":\"%s\",\"threads\":%u,\"conns\":%u,\"pipeline\":%u,\"multiget\":%u,"
+           "\"prefill_sets\":%llu,\"prefill_s\":%.3f,\"requests\":%llu,\"elapsed_s\":%.3f,"
+           "\"ops_per_sec\":%.1f,\"sets\":%llu,\"gets\":%llu,\"get_keys\":%llu,"
+           "\"keys_per_sec\":%.1f,\"hits\":%llu,\"misses\":%llu,\"hit_ratio\":%.6f,"
+           "\"p50_us\":%.2f,\"p90_us\":%.2f,\"p99_us\":%.2f,\"p999_us\":%.2f,\"max_us\":%.2f,"
+           "\"mean_us\":%.2f,\"sets_refused\":%llu,\"verify_errors\":%llu,\"protocol_errors\":%llu,\"error\":\"%s\"}\n",
+           proto_name(cfg->pc.proto), cfg->threads, cfg->conns, cfg->pipeline, cfg->multiget,
+           (unsigned long long)st->prefill_sets, pel, (unsigned long long)st->requests, el,
+           per_sec(st->requests, el), (unsigned long long)st->sets, (unsigned long long)st->gets,
+           (unsigned long long)st->get_keys, per_sec(st->get_keys, el),
+           (unsigned long long)st->hits, (unsigned long long)st->misses,
+           st->get_keys ? (double)st->hits / (double)st->get_keys : 0.0,
+           us(h, 0.5), us(h, 0.9), us(h, 0.99), us(h, 0.999), us(h, 1.0),
+           hist_mean(h) / NS_PER_US, (unsigned long long)st->sets_refused,
+           (unsigned long long)st->verify_errors,
+           (unsigned long long)st->protocol_errors, err);
+}
+
+int main(int argc, char **argv)
+{
+    struct cli cli;
+    if (parse_args(argc, argv, &cli) < 0) {
+        usage(stderr);
+        return 2;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    static struct bench_stats st;
+    if (bench_run(&cli.cfg, &st) < 0) {
+        fprintf(stderr, "mcd-bench: cannot start the load threads\n");
+        return 2;
+    }
+    if (cli.json)
+        report_json(&cli, &st);
+    else
+        report_text(&cli, &st);
+    if (st.conns_ok == 0 && st.protocol_errors == 0)
+        st.protocol_errors = 1;
+    return st.verify_errors || st.protocol_errors ? 1 : 0;
+}

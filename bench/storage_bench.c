@@ -1,0 +1,248 @@
+/*
+ * storage-bench: the storage layer alone — hash table, LRU and slab
+ * allocator through the cache API — driven from 1..N threads, no network.
+ *
+ * For each thread count the cache is set up fresh and filled with every key
+ * (untimed), then every thread runs --ops sets (cache_alloc, fill,
+ * cache_store, item_unref) and then --ops gets (cache_get, check, item_unref)
+ * on uniformly random keys of the shared key space, so threads meet on the
+ * same stripes and the same slab classes as server workers do.  Reported:
+ * ops/s for sets and gets at each thread count; the ratio between counts
+ * shows what lock striping and allocation cost when threads are added.
+ *
+ * Gets must all hit and return the key's own value (a prefix of the key's
+ * hash repeated), or the run counts an error and exits 1.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cache.h"
+
+#define NOW 1000
+#define MAX_THREADS 64
+#define MB (1024 * 1024)
+
+struct sb_options {
+    unsigned threads[MAX_THREADS];
+    unsigned nthreads;
+    uint64_t keys;
+    uint64_t ops;               /* per thread per phase */
+    size_t data_size;
+    size_t memory_mb;
+    unsigned hashpower;
+    bool json;
+};
+
+enum sb_phase { SB_SET, SB_GET };
+
+struct sb_thread {
+    pthread_t tid;
+    const struct sb_options *opt;
+    pthread_barrier_t *barrier;
+    enum sb_phase phase;
+    uint64_t rng;
+    uint64_t errors;
+};
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t splitmix64(uint64_t *x)
+{
+    uint64_t z = (*x += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+static size_t sb_key(char *buf, uint64_t id)
+{
+    return (size_t)snprintf(buf, 32, "key:%llu", (unsigned long long)id);
+}
+
+/* The value of key `id`: a letter chosen by the id, repeated. */
+static char sb_value_byte(uint64_t id) { return (char)('a' + id % 26); }
+
+static int sb_set(uint64_t id, size_t vlen)
+{
+    char key[32];
+    size_t nkey = sb_key(key, id);
+    enum cache_status err;
+    struct item *it = cache_alloc(key, nkey, 0, 0, vlen + 2, NOW, &err);
+    if (it == NULL)
+        return -1;
+    memset(item_value(it), sb_value_byte(id), vlen);
+    memcpy(item_value(it) + vlen, "\r\n", 2);
+    enum cache_status st = cache_store(it, CACHE_SET, 0, NOW);
+    item_unref(it);
+    return st == CACHE_STORED ? 0 : -1;
+}
+
+static int sb_get(uint64_t id, size_t vlen)
+{
+    char key[32];
+    size_t nkey = sb_key(key, id);
+    enum cache_miss why;
+    struct item *it = cache_get(key, nkey, NOW, &why);
+    if (it == NULL)
+        return -1;
+    int rc = 0;
+    const char *v = item_value(it);
+    if (it->nbytes != vlen + 2 || v[0] != sb_value_byte(id) || v[vlen - 1] != sb_value_byte(id))
+        rc = -1;
+    item_unref(it);
+    return rc;
+}
+
+static void *sb_thread_main(void *arg)
+{
+    struct sb_thread *t = arg;
+    const struct sb_options *o = t->opt;
+    pthread_barrier_wait(t->barrier);
+    for (uint64_t i = 0; i < o->ops; i++) {
+        uint64_t id = (uint64_t)(((unsigned __int128)splitmix64(&t->rng) * o->keys) >> 64);
+        int rc = t->phase == SB_SET ? sb_set(id, o->data_size) : sb_get(id, o->data_size);
+        if (rc < 0)
+            t->errors++;
+    }
+    return NULL;
+}
+
+/* Run one phase on n threads; ops/s over all of them, errors added to *errors. */
+static double sb_phase_run(const struct sb_options *o, unsigned n, enum sb_phase phase,
+                           uint64_t *errors)
+{
+    struct sb_thread th[MAX_THREADS];
+    pthread_barrier_t barrier;
+    pthread_barrier_init(&barrier, NULL, n + 1);
+    for (unsigned i = 0; i < n; i++) {
+        th[i] = (struct sb_thread){ .opt = o, .barrier = &barrier, .phase = phase,
+                                    .rng = 0x1234567ULL * (i + 1) + phase };
+        if (pthread_create(&th[i].tid, NULL, sb_thread_main, &th[i]) != 0) {
+            fprintf(stderr, "storage-bench: cannot start a thread\n");
+            exit(2);
+        }
+    }
+    pthread_barrier_wait(&barrier);
+    uint64_t t0 = now_ns();
+    for (unsigned i = 0; i < n; i++) {
+        pthread_join(th[i].tid, NULL);
+        *errors += th[i].errors;
+    }
+    uint64_t t1 = now_ns();
+    pthread_barrier_destroy(&barrier);
+    return (double)o->ops * n / ((double)(t1 - t0) / 1e9);
+}
+
+static int sb_run(const struct sb_options *o, unsigned n)
+{
+    struct cache_options co = {
+        .maxbytes = o->memory_mb * MB, .item_size_max = MB, .factor = 1.25, .min_chunk = 48,
+        .hashpower = o->hashpower, .use_cas = true, .evict_to_free = true,
+        .started = (int64_t)time(NULL),
+    };
+    int rc = cache_setup(&co);
+    if (rc != 0) {
+        fprintf(stderr, "storage-bench: cache_setup: %s\n", strerror(-rc));
+        return -1;
+    }
+    uint64_t errors = 0;
+    for (uint64_t id = 0; id < o->keys; id++)
+        if (sb_set(id, o->data_size) < 0)
+            errors++;
+    double sets = sb_phase_run(o, n, SB_SET, &errors);
+    double gets = sb_phase_run(o, n, SB_GET, &errors);
+    cache_teardown();
+    if (o->json)
+        printf("{\"threads\":%u,\"keys\":%llu,\"ops_per_thread\":%llu,\"data_size\":%zu,"
+               "\"set_ops_per_sec\":%.0f,\"get_ops_per_sec\":%.0f,\"errors\":%llu}\n",
+               n, (unsigned long long)o->keys, (unsigned long long)o->ops, o->data_size,
+               sets, gets, (unsigned long long)errors);
+    else
+        printf("%2u thread%s  sets %12.0f ops/s (%10.0f per thread)   gets %12.0f ops/s "
+               "(%10.0f per thread)   errors %llu\n", n, n > 1 ? "s" : " ", sets, sets / n,
+               gets, gets / n, (unsigned long long)errors);
+    return errors ? -1 : 0;
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+"usage: storage-bench [options]\n"
+"  --threads=LIST     thread counts to run, comma-separated (default 1,2)\n"
+"  --keys=N           key space, filled before timing (default 100000)\n"
+"  --ops=N            sets, then gets, per thread (default 1000000)\n"
+"  --data-size=N      value bytes (default 32)\n"
+"  --memory=MB        cache budget (default 1024)\n"
+"  --hashpower=N      initial table size, 2^N buckets (default 16)\n"
+"  --json             one JSON line per thread count\n");
+}
+
+static int sb_parse_threads(const char *s, struct sb_options *o)
+{
+    o->nthreads = 0;
+    char *end;
+    do {
+        unsigned long v = strtoul(s, &end, 10);
+        if (end == s || v < 1 || v > MAX_THREADS || o->nthreads == MAX_THREADS)
+            return -1;
+        o->threads[o->nthreads++] = (unsigned)v;
+        s = end + 1;
+    } while (*end == ',');
+    return *end == '\0' ? 0 : -1;
+}
+
+static int sb_parse(int argc, char **argv, struct sb_options *o)
+{
+    static const struct option longs[] = {
+        { "threads", required_argument, NULL, 't' }, { "keys", required_argument, NULL, 'k' },
+        { "ops", required_argument, NULL, 'n' }, { "data-size", required_argument, NULL, 'd' },
+        { "memory", required_argument, NULL, 'm' }, { "hashpower", required_argument, NULL, 'H' },
+        { "json", no_argument, NULL, 'j' }, { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
+    };
+    *o = (struct sb_options){ .threads = { 1, 2 }, .nthreads = 2, .keys = 100000,
+                              .ops = 1000000, .data_size = 32, .memory_mb = 1024,
+                              .hashpower = 16 };
+    int c;
+    while ((c = getopt_long(argc, argv, "h", longs, NULL)) != -1) {
+        char *end = NULL;
+        unsigned long long v = optarg ? strtoull(optarg, &end, 10) : 0;
+        bool num_ok = optarg && end != optarg && *end == '\0';
+        switch (c) {
+        case 't': if (sb_parse_threads(optarg, o) < 0) return -1; break;
+        case 'k': if (!num_ok || v == 0) return -1; o->keys = v; break;
+        case 'n': if (!num_ok) return -1; o->ops = v; break;
+        case 'd': if (!num_ok || v == 0 || v > 500000) return -1; o->data_size = v; break;
+        case 'm': if (!num_ok || v == 0) return -1; o->memory_mb = v; break;
+        case 'H': if (!num_ok || v < 12 || v > 32) return -1; o->hashpower = (unsigned)v; break;
+        case 'j': o->json = true; break;
+        case 'h': usage(stdout); exit(0);
+        default: return -1;
+        }
+    }
+    return optind == argc ? 0 : -1;
+}
+
+int main(int argc, char **argv)
+{
+    struct sb_options o;
+    if (sb_parse(argc, argv, &o) < 0) {
+        usage(stderr);
+        return 2;
+    }
+    int rc = 0;
+    for (unsigned i = 0; i < o.nthreads; i++)
+        if (sb_run(&o, o.threads[i]) < 0)
+            rc = 1;
+    return rc;
+}
