@@ -95,6 +95,17 @@ void reply_add(struct reply *r, const char *s, size_t n)
     reply_extend(r, n);
 }
 
+char *reply_space(struct reply *r, size_t n)
+{
+    return reply_reserve(r, n) ? r->buf + r->len : NULL;
+}
+
+void reply_commit(struct reply *r, size_t n)
+{
+    if (n > 0)
+        reply_extend(r, n);
+}
+
 void reply_str(struct reply *r, const char *s) { reply_add(r, s, strlen(s)); }
 
 void reply_printf(struct reply *r, const char *fmt, ...)

@@ -51,6 +51,11 @@ void reply_reset(struct reply *r);
 void reply_free(struct reply *r);
 /* Append bytes, copied. */
 void reply_add(struct reply *r, const char *s, size_t n);
+/* Room for `n` more bytes of text at the end, to be written in place and
+ * then accounted with reply_commit; NULL if memory ran out (r->oom set). */
+char *reply_space(struct reply *r, size_t n);
+/* Account `n` bytes written at what reply_space returned. */
+void reply_commit(struct reply *r, size_t n);
 /* Append a NUL-terminated string, copied. */
 void reply_str(struct reply *r, const char *s);
 /* Append formatted text, copied. */

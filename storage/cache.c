@@ -419,6 +419,24 @@ struct item *cache_get(const char *key, size_t nkey, rel_time_t now, enum cache_
     return cache_lookup(key, nkey, false, 0, now, why);
 }
 
+bool cache_get_visit(const char *key, size_t nkey, rel_time_t now, enum cache_miss *why,
+                     void (*fn)(struct item *it, void *arg), void *arg)
+{
+    uint32_t hash = hash_key(key, nkey);
+    struct table_stripe *s = table_stripe(hash);
+    *why = CACHE_MISS_NONE;
+    pthread_mutex_lock(&s->lock);
+    struct item *it = cache_find(s, hash, key, nkey, now, why);
+    if (it != NULL) {
+        if (item_has(it, ITEM_FETCHED))
+            it->time = now;
+        cache_mark_read(it);
+        fn(it, arg);
+    }
+    pthread_mutex_unlock(&s->lock);
+    return it != NULL;
+}
+
 struct item *cache_get_touch(const char *key, size_t nkey, rel_time_t exptime, rel_time_t now,
                              enum cache_miss *why)
 {

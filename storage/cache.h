@@ -96,6 +96,14 @@ enum cache_status cache_store(struct item *it, enum cache_op op, uint64_t cas, r
 enum cache_status cache_store_stale(struct item *it, enum cache_op op, uint64_t cas, rel_time_t now);
 /* Look a key up; a hit comes back with a reference the caller drops. */
 struct item *cache_get(const char *key, size_t nkey, rel_time_t now, enum cache_miss *why);
+/*
+ * Look a key up and, on a hit, call `fn` with the item while its stripe is
+ * locked: the item cannot change or go until fn returns, so fn can copy
+ * from it without a reference (it takes one with item_ref to keep it).
+ * fn must not call into the cache.  Returns whether the key was found.
+ */
+bool cache_get_visit(const char *key, size_t nkey, rel_time_t now, enum cache_miss *why,
+                     void (*fn)(struct item *it, void *arg), void *arg);
 /* Look up and set a new expiry time (gat); same reference rule. */
 struct item *cache_get_touch(const char *key, size_t nkey, rel_time_t exptime, rel_time_t now,
                              enum cache_miss *why);

@@ -5,6 +5,7 @@
 #include <setjmp.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <cmocka.h>
 
@@ -151,6 +152,47 @@ static void test_cas_refused_after_concurrent_set(void **state)
     put("c", "2", CACHE_SET, 0);
     assert_int_equal(put("c", "3", CACHE_CAS, seen), CACHE_EXISTS);
     assert_string_equal(value("c"), "2");
+}
+
+/* cache_get_visit's callback: record what it saw and the reference count then. */
+struct visit_seen {
+    int calls;
+    char value[16];
+    unsigned refs;
+};
+
+static void visit_record(struct item *it, void *arg)
+{
+    struct visit_seen *v = arg;
+    v->calls++;
+    memcpy(v->value, item_value(it), it->nbytes - 2);
+    v->value[it->nbytes - 2] = '\0';
+    v->refs = atomic_load(&it->refcount);
+}
+
+static void test_visit_reads_a_hit_without_taking_a_reference(void **state)
+{
+    (void)state;
+    put("v", "abc", CACHE_SET, 0);
+    struct visit_seen seen = { 0 };
+    enum cache_miss why;
+    assert_true(cache_get_visit("v", 1, NOW, &why, visit_record, &seen));
+    assert_int_equal(seen.calls, 1);
+    assert_string_equal(seen.value, "abc");
+    assert_int_equal(seen.refs, 1);             /* the table's own */
+    assert_int_equal(why, CACHE_MISS_NONE);
+}
+
+static void test_visit_of_a_missing_or_expired_key_calls_nothing(void **state)
+{
+    (void)state;
+    struct visit_seen seen = { 0 };
+    enum cache_miss why;
+    assert_false(cache_get_visit("nope", 4, NOW, &why, visit_record, &seen));
+    put_full("e", "1", CACHE_SET, 0, 0, NOW + 5, NOW);
+    assert_false(cache_get_visit("e", 1, NOW + 10, &why, visit_record, &seen));
+    assert_int_equal(why, CACHE_MISS_EXPIRED);
+    assert_int_equal(seen.calls, 0);
 }
 
 static void test_cas_on_a_missing_key_is_not_found(void **state)
@@ -388,6 +430,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         T(test_set_stores_a_new_key),
+        T(test_visit_reads_a_hit_without_taking_a_reference),
+        T(test_visit_of_a_missing_or_expired_key_calls_nothing),
         T(test_set_replaces_value_and_flags),
         T(test_add_stores_only_a_missing_key),
         T(test_replace_stores_only_an_existing_key),

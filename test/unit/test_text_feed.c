@@ -120,6 +120,35 @@ static const char *replies(void)
     return buf;
 }
 
+/* How many segments of the pending reply reference an item. */
+static int item_segments(void)
+{
+    int n = 0;
+    for (size_t i = out.sent_seg; i < out.nsegs; i++)
+        n += out.segs[i].it != NULL;
+    return n;
+}
+
+static void test_small_value_is_copied_large_value_referenced(void **state)
+{
+    (void)state;
+    static char big[600 + 64];
+    feed("set s 0 0 5\r\nsmall\r\n");
+    snprintf(big, sizeof(big), "set b 0 0 600\r\n%0600d\r\n", 7);
+    feed(big);
+    assert_string_equal(replies(), "STORED\r\nSTORED\r\n");
+    feed("get s\r\n");
+    assert_int_equal(item_segments(), 0);
+    assert_string_equal(replies(), "VALUE s 0 5\r\nsmall\r\nEND\r\n");
+    feed("gets b\r\n");
+    assert_int_equal(item_segments(), 1);
+    const char *r = replies();
+    assert_memory_equal(r, "VALUE b 0 600 ", 14);      /* then the cas */
+    const char *v = strstr(r, "\r\n") + 2;
+    assert_memory_equal(v, big + strlen("set b 0 0 600\r\n"), 602);
+    assert_string_equal(v + 602, "END\r\n");
+}
+
 static void test_set_fed_in_pieces_is_stored_once_complete(void **state)
 {
     (void)state;
@@ -471,6 +500,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         T(test_set_fed_in_pieces_is_stored_once_complete),
+        T(test_small_value_is_copied_large_value_referenced),
         T(test_request_line_in_pieces_waits_for_its_newline),
         T(test_bare_newline_ends_a_line_too),
         T(test_pipelined_requests_are_answered_in_order),
