@@ -59,8 +59,15 @@ static int conn_flush(struct conn *c, const struct proto_env *env)
     struct iovec iov[CONN_IOV_MAX];
     while (!reply_empty(&c->out)) {
         int n = reply_iov(&c->out, iov, CONN_IOV_MAX);
-        struct msghdr msg = { .msg_iov = iov, .msg_iovlen = (size_t)n };
-        ssize_t w = sendmsg(c->fd, &msg, MSG_NOSIGNAL);
+        ssize_t w;
+        /* Small values are copied into the reply, so one buffer is the
+         * common case: send() skips sendmsg's iovec import. */
+        if (n == 1) {
+            w = send(c->fd, iov[0].iov_base, iov[0].iov_len, MSG_NOSIGNAL);
+        } else {
+            struct msghdr msg = { .msg_iov = iov, .msg_iovlen = (size_t)n };
+            w = sendmsg(c->fd, &msg, MSG_NOSIGNAL);
+        }
         if (w < 0) {
             if (errno == EINTR)
                 continue;
