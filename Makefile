@@ -60,7 +60,7 @@ mcd: deps-build $(BUILD)/mcd
 # other than main.o are available for tests of server-side pure parts.
 TEST_LIBS := $(STORAGE_OBJ) $(PROTOCOL_OBJ) $(filter-out $(BUILD)/server/main.o,$(SERVER_OBJ))
 
-$(BUILD)/test/%: test/unit/%.c $(TEST_LIBS)
+$(BUILD)/test/%: test/unit/%.c $(wildcard test/unit/*.h) $(TEST_LIBS)
 	@mkdir -p $(dir $@)
 	$(CC) $(WARN) $(CFLAGS) $(SAN) -Iserver -Iprotocol -Istorage -o $@ $< $(TEST_LIBS) -lcmocka $(LDLIBS)
 

@@ -11,61 +11,22 @@
 #include <cmocka.h>
 
 #include "binary.h"
-#include "cache.h"
+#include "proto_fixture.h"
 
-static int stats_resets;
-
-static void stub_server_stats(void *arg, struct proto_server_stats *out)
-{
-    (void)arg;
-    out->pid = 4242;
-}
-static void stub_conn_stats(void *arg, struct reply *r) { (void)arg; (void)r; }
-static void stub_stats_reset(void *arg) { (void)arg; stats_resets++; }
-static void stub_shutdown(void *arg, bool graceful) { (void)arg; (void)graceful; }
-static void stub_verbosity(void *arg, int level) { (void)arg; (void)level; }
-
-static const struct proto_hooks hooks = {
-    .server_stats = stub_server_stats, .conn_stats = stub_conn_stats,
-    .stats_reset = stub_stats_reset, .shutdown = stub_shutdown, .verbosity = stub_verbosity,
-};
-static struct proto_settings settings;
-static struct proto_counters counters;
-static struct proto_env env = { .now = 100, .settings = &settings, .counters = &counters,
-                                .hooks = &hooks };
 static struct bin_session sess;
-static struct reply out;
-
-/* The connection's input buffer: unconsumed bytes stay for the next read. */
-static char in[2 * 1024 * 1024];
-static size_t inlen;
 
 static int setup(void **state)
 {
     (void)state;
-    struct cache_options o = {
-        .maxbytes = 4 * 1024 * 1024, .item_size_max = 1024 * 1024, .factor = 1.25,
-        .min_chunk = 48, .hashpower = 10, .use_cas = true, .evict_to_free = true,
-        .started = 1700000000,
-    };
-    settings = (struct proto_settings){
-        .version = "1.6.18", .use_cas = true, .flush_enabled = true, .reqs_per_event = 20,
-        .item_size_max = 1024 * 1024, .evict_to_free = true,
-    };
-    memset(&counters, 0, sizeof(counters));
     memset(&sess, 0, sizeof(sess));
-    stats_resets = 0;
-    inlen = 0;
-    reply_init(&out);
-    return cache_setup(&o);
+    return proto_setup();
 }
 
 static int teardown(void **state)
 {
     (void)state;
     bin_session_reset(&sess);
-    reply_free(&out);
-    cache_teardown();
+    proto_teardown();
     return 0;
 }
 
@@ -448,7 +409,7 @@ static void test_stat_packets_end_with_an_empty_one(void **state)
     assert_int_equal(p[1].h.bodylen, 0);
     assert_int_equal(p[2].h.bodylen, 0);       /* reset: the terminator alone */
     assert_int_equal(p[2].h.opaque, 98);
-    assert_int_equal(stats_resets, 1);
+    assert_int_equal(calls.stats_reset, 1);
     assert_pkt(&p[3], BIN_CMD_STAT, BIN_KEY_ENOENT, "Not found");
 }
 
