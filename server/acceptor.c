@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "net.h"
 #include "worker.h"
 
 #define ACCEPTOR_MAX_FDS 128
@@ -88,56 +89,17 @@ static int listen_unix(const struct config *cfg)
 
 static int listen_tcp(const char *host, int port, int backlog)
 {
-    struct addrinfo hints = { .ai_flags = AI_PASSIVE, .ai_family = AF_UNSPEC,
-                              .ai_socktype = SOCK_STREAM };
-    char portstr[16];
-    snprintf(portstr, sizeof(portstr), "%d", port);
-    struct addrinfo *ai;
-    int rc = getaddrinfo(host, portstr, &hints, &ai);
-    if (rc != 0) {
-        log_msg(LOG_ERROR, "getaddrinfo(%s): %s", host ? host : "*", gai_strerror(rc));
-        return -EINVAL;
-    }
-    int opened = 0, err = 0;
-    for (struct addrinfo *a = ai; a != NULL; a = a->ai_next) {
-        int fd = socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
-                        a->ai_protocol);
-        if (fd < 0) {
-            err = errno;
-            continue;
-        }
-        int one = 1;
-        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-        if (a->ai_family == AF_INET6)
-            setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
-        if (bind(fd, a->ai_addr, a->ai_addrlen) != 0 || listen(fd, backlog) != 0) {
-            err = errno;
-            close(fd);
-            /* An address family the host lacks is not an error when
-             * another one bound (memcached does the same). */
-            if (err == EADDRNOTAVAIL || err == EAFNOSUPPORT)
-                continue;
-            log_msg(LOG_ERROR, "failed to listen on TCP port %d: %s", port, strerror(err));
-            freeaddrinfo(ai);
-            return -err;
-        }
-        char host_s[NI_MAXHOST] = "", name[128];
-        getnameinfo(a->ai_addr, a->ai_addrlen, host_s, sizeof(host_s), NULL, 0, NI_NUMERICHOST);
-        snprintf(name, sizeof(name), a->ai_family == AF_INET6 ? "tcp6:[%s]:%d" : "tcp:%s:%d",
-                 host_s, port);
-        rc = listener_add(fd, false, name);
+    struct net_socket socks[8];
+    int n = net_bind(host, port, false, backlog, socks, 8);
+    for (int i = 0; i < n; i++) {
+        int rc = listener_add(socks[i].fd, false, socks[i].name);
         if (rc != 0) {
-            freeaddrinfo(ai);
+            while (++i < n)
+                close(socks[i].fd);
             return rc;
         }
-        opened++;
     }
-    freeaddrinfo(ai);
-    if (opened == 0) {
-        log_msg(LOG_ERROR, "failed to listen on TCP port %d: %s", port, strerror(err));
-        return -(err ? err : EADDRNOTAVAIL);
-    }
-    return 0;
+    return n < 0 ? n : 0;
 }
 
 int acceptor_listen(const struct config *cfg)

@@ -20,6 +20,7 @@
 #include "config.h"
 #include "daemon.h"
 #include "log.h"
+#include "net.h"
 #include "options.h"
 #include "prefix_stats.h"
 #include "udp.h"
@@ -147,13 +148,15 @@ static int open_udp(const struct config *cfg, int *fds, int max)
     int n = 0;
     for (int i = 0; i < (cfg->nlisten ? cfg->nlisten : 1); i++) {
         const char *host = cfg->nlisten ? cfg->listen[i].host : NULL;
-        int rc = udp_listen(host, cfg->udp_port, fds + n, max - n);
+        struct net_socket socks[8];
+        int rc = net_bind(host, cfg->udp_port, true, 0, socks, max - n < 8 ? max - n : 8);
         if (rc < 0) {
             while (n > 0)
                 close(fds[--n]);
             return -1;
         }
-        n += rc;
+        for (int k = 0; k < rc; k++)
+            fds[n++] = socks[k].fd;
     }
     return n;
 }

@@ -47,53 +47,6 @@ struct udp_port {
     char buf[UDP_READ_MAX];
 };
 
-int udp_listen(const char *host, int port, int *fds, int max)
-{
-    struct addrinfo hints = { .ai_flags = AI_PASSIVE, .ai_family = AF_UNSPEC,
-                              .ai_socktype = SOCK_DGRAM };
-    char portstr[16];
-    snprintf(portstr, sizeof(portstr), "%d", port);
-    struct addrinfo *ai;
-    int rc = getaddrinfo(host, portstr, &hints, &ai);
-    if (rc != 0) {
-        log_msg(LOG_ERROR, "getaddrinfo(%s): %s", host ? host : "*", gai_strerror(rc));
-        return -EINVAL;
-    }
-    int n = 0, err = 0;
-    for (struct addrinfo *a = ai; a != NULL && n < max; a = a->ai_next) {
-        int fd = socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
-                        a->ai_protocol);
-        if (fd < 0) {
-            err = errno;
-            continue;
-        }
-        int one = 1;
-        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-        if (a->ai_family == AF_INET6)
-            setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
-        /* Large replies go out as bursts of datagrams: give them room. */
-        int sndbuf = 4 * 1024 * 1024;
-        setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
-        if (bind(fd, a->ai_addr, a->ai_addrlen) != 0) {
-            err = errno;
-            close(fd);
-            if (err == EADDRNOTAVAIL || err == EAFNOSUPPORT)
-                continue;
-            break;
-        }
-        fds[n++] = fd;
-    }
-    freeaddrinfo(ai);
-    if (n == 0 || (err != 0 && err != EADDRNOTAVAIL && err != EAFNOSUPPORT)) {
-        log_msg(LOG_ERROR, "failed to listen on UDP port %d: %s", port,
-                strerror(err ? err : EADDRNOTAVAIL));
-        while (n > 0)
-            close(fds[--n]);
-        return -(err ? err : EADDRNOTAVAIL);
-    }
-    return n;
-}
-
 struct udp_port *udp_port_new(int fd)
 {
     struct udp_port *u = calloc(1, sizeof(*u));

@@ -10,9 +10,6 @@
 
 struct udp_port;
 
-/* Bind UDP sockets for host (NULL = any) and port; up to `max` fds (one per
- * address family).  Returns how many, or -errno with the reason logged. */
-int udp_listen(const char *host, int port, int *fds, int max);
 /* A worker's endpoint on a bound UDP socket; takes over `fd`.  NULL on
  * allocation failure. */
 struct udp_port *udp_port_new(int fd);
