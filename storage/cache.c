@@ -81,7 +81,7 @@ bool cache_use_cas(void) { return opts.use_cas; }
 void item_unref(struct item *it)
 {
     if (atomic_fetch_sub_explicit(&it->refcount, 1, memory_order_acq_rel) == 1)
-        slab_free(it, it->clsid);
+        slab_free(it, it->clsid, it->slab_shard);
 }
 
 static bool item_live(const struct item *it, rel_time_t now, enum cache_miss *why)
@@ -251,10 +251,10 @@ static bool cache_evict_elsewhere(unsigned skip, rel_time_t now)
     return best != 0 && cache_evict_one(best, now);
 }
 
-static void *cache_alloc_chunk(unsigned cls, rel_time_t now)
+static void *cache_alloc_chunk(unsigned cls, rel_time_t now, uint8_t *shard)
 {
     for (int pass = 0; pass < CACHE_EVICT_PASSES; pass++) {
-        void *p = slab_alloc(cls);
+        void *p = slab_alloc(cls, shard);
         if (p != NULL)
             return p;
         if (!cache_evict_one(cls, now) && !cache_evict_elsewhere(cls, now))
@@ -289,7 +289,8 @@ struct item *cache_alloc_at(const char *key, size_t nkey, uint32_t hash, uint32_
         *err = CACHE_TOO_LARGE;
         return NULL;
     }
-    struct item *it = cache_alloc_chunk(cls, now);
+    uint8_t shard;
+    struct item *it = cache_alloc_chunk(cls, now, &shard);
     if (it == NULL) {
         *err = CACHE_NO_MEMORY;
         return NULL;
@@ -305,6 +306,7 @@ struct item *cache_alloc_at(const char *key, size_t nkey, uint32_t hash, uint32_
     atomic_store_explicit(&it->iflags, 0, memory_order_relaxed);
     it->nkey = (uint8_t)nkey;
     it->clsid = (uint8_t)cls;
+    it->slab_shard = shard;
     memcpy(it->data, key, nkey);
     return it;
 }
