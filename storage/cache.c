@@ -3,7 +3,7 @@
  * LRU lists and the slab allocator.
  *
  * Locking: every operation on a key takes that key's stripe lock, once.
- * Linking and unlinking also take the class's LRU lock, inside the stripe
+ * Linking and unlinking also take the item's LRU shard lock (lru.h), inside the stripe
  * lock.  Eviction starts from the LRU side, so it only trylocks stripes and
  * skips an item whose stripe is busy — the order stays stripe → LRU.
  *
