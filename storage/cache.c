@@ -3,7 +3,7 @@
  * LRU lists and the slab allocator.
  *
  * Locking: every operation on a key takes that key's stripe lock, once.
- * Linking and unlinking also take the class's LRU lock, inside the stripe
+ * Linking and unlinking also take the item's LRU shard lock (lru.h), inside the stripe
  * lock.  Eviction starts from the LRU side, so it only trylocks stripes and
  * skips an item whose stripe is busy — the order stays stripe → LRU.
  *
@@ -57,7 +57,7 @@ int cache_setup(const struct cache_options *opt)
     int rc = slab_setup(&so);
     if (rc != 0)
         return rc;
-    lru_setup(slab_nclasses());
+    lru_setup(slab_nclasses(), opt->lru_shards);
     rc = table_setup(opt->hashpower);
     if (rc != 0) {
         lru_teardown();
@@ -81,7 +81,7 @@ bool cache_use_cas(void) { return opts.use_cas; }
 void item_unref(struct item *it)
 {
     if (atomic_fetch_sub_explicit(&it->refcount, 1, memory_order_acq_rel) == 1)
-        slab_free(it, it->clsid);
+        slab_free(it, it->clsid, it->slab_shard);
 }
 
 static bool item_live(const struct item *it, rel_time_t now, enum cache_miss *why)
@@ -109,6 +109,30 @@ void cache_link(struct table_stripe *s, struct item *it, rel_time_t now)
     lru_link(it);
 }
 
+/*
+ * Put `it` in place of `old` (same key) in a locked stripe.  Same class —
+ * the common overwrite — means the same LRU shard, so one hold of its lock
+ * does both list moves.
+ */
+void cache_replace(struct table_stripe *s, struct item *old, struct item *it, rel_time_t now)
+{
+    if (old->clsid != it->clsid) {
+        cache_unlink(s, old);
+        cache_link(s, it, now);
+        return;
+    }
+    table_remove(s, old);
+    atomic_fetch_and_explicit(&old->iflags, (uint8_t)~ITEM_LINKED, memory_order_relaxed);
+    it->time = now;
+    it->cas = opts.use_cas ? table_next_cas(s) : 0;
+    item_ref(it);
+    atomic_fetch_or_explicit(&it->iflags, ITEM_LINKED, memory_order_relaxed);
+    table_insert(s, it);
+    s->total_items++;
+    lru_replace(old, it);
+    item_unref(old);
+}
+
 void cache_unlink(struct table_stripe *s, struct item *it)
 {
     table_remove(s, it);
@@ -130,12 +154,11 @@ struct item *cache_find(struct table_stripe *s, uint32_t hash, const char *key,
 }
 
 /*
- * One eviction pass over class `cls`: reclaim an expired item or evict the
- * first inactive, unreferenced one near the tail.  true if one went.
+ * One eviction pass over one LRU shard: reclaim an expired item or evict the
+ * first inactive, unreferenced one near its tail.  true if one went.
  */
-static bool cache_evict_one(unsigned cls, rel_time_t now)
+static bool cache_evict_shard(struct lru *l, rel_time_t now)
 {
-    struct lru *l = lru_of(cls);
     pthread_mutex_lock(&l->lock);
     struct item *it = l->tail;
     /* Second chances do not count against the scan: each one clears a bit,
@@ -194,6 +217,23 @@ static bool cache_evict_one(unsigned cls, rel_time_t now)
     return false;
 }
 
+/*
+ * One eviction pass over class `cls`.  Each thread takes the class's shards
+ * round-robin from where it last stopped (a thread-local cursor: no shared
+ * write on the eviction path), moving on while a shard yields nothing.
+ */
+static bool cache_evict_one(unsigned cls, rel_time_t now)
+{
+    static __thread unsigned cursor;
+    unsigned n = lru_nshards();
+    for (unsigned i = 0; i < n; i++) {
+        unsigned shard = cursor++ & (n - 1);
+        if (cache_evict_shard(lru_of(cls, shard), now))
+            return true;
+    }
+    return false;
+}
+
 /* Evict from the class holding the most memory, other than `skip`. */
 static bool cache_evict_elsewhere(unsigned skip, rel_time_t now)
 {
@@ -211,16 +251,17 @@ static bool cache_evict_elsewhere(unsigned skip, rel_time_t now)
     return best != 0 && cache_evict_one(best, now);
 }
 
-static void *cache_alloc_chunk(unsigned cls, rel_time_t now)
+static void *cache_alloc_chunk(unsigned cls, rel_time_t now, uint8_t *shard)
 {
     for (int pass = 0; pass < CACHE_EVICT_PASSES; pass++) {
-        void *p = slab_alloc(cls);
+        void *p = slab_alloc(cls, shard);
         if (p != NULL)
             return p;
         if (!cache_evict_one(cls, now) && !cache_evict_elsewhere(cls, now))
             break;
     }
-    struct lru *l = lru_of(cls);
+    /* Counted on the first shard: a class's counters are summed anyway. */
+    struct lru *l = lru_of(cls, 0);
     pthread_mutex_lock(&l->lock);
     l->stats.outofmemory++;
     pthread_mutex_unlock(&l->lock);
@@ -248,7 +289,8 @@ struct item *cache_alloc_at(const char *key, size_t nkey, uint32_t hash, uint32_
         *err = CACHE_TOO_LARGE;
         return NULL;
     }
-    struct item *it = cache_alloc_chunk(cls, now);
+    uint8_t shard;
+    struct item *it = cache_alloc_chunk(cls, now, &shard);
     if (it == NULL) {
         *err = CACHE_NO_MEMORY;
         return NULL;
@@ -264,6 +306,7 @@ struct item *cache_alloc_at(const char *key, size_t nkey, uint32_t hash, uint32_
     atomic_store_explicit(&it->iflags, 0, memory_order_relaxed);
     it->nkey = (uint8_t)nkey;
     it->clsid = (uint8_t)cls;
+    it->slab_shard = shard;
     memcpy(it->data, key, nkey);
     return it;
 }
@@ -363,8 +406,9 @@ static enum cache_status cache_store_at(struct item *it, enum cache_op op, uint6
     }
     if (st == CACHE_STORED) {
         if (old != NULL)
-            cache_unlink(s, old);
-        cache_link(s, link, now);
+            cache_replace(s, old, link, now);
+        else
+            cache_link(s, link, now);
         it->cas = link->cas;
     }
     pthread_mutex_unlock(&s->lock);
@@ -531,8 +575,7 @@ static enum cache_status cache_arith_write(struct table_stripe *s, struct item *
         return CACHE_NO_MEMORY;
     memcpy(item_value(ni), buf, n);
     memcpy(item_value(ni) + n, "\r\n", 2);
-    cache_unlink(s, it);
-    cache_link(s, ni, now);
+    cache_replace(s, it, ni, now);
     *in_place = false;
     *cas = ni->cas;
     item_unref(ni);
@@ -669,11 +712,13 @@ void cache_stats_reset(void)
         pthread_mutex_unlock(&s->lock);
     }
     for (unsigned c = 1; c <= slab_nclasses(); c++) {
-        struct lru *l = lru_of(c);
-        pthread_mutex_lock(&l->lock);
-        uint64_t count = l->stats.count;
-        memset(&l->stats, 0, sizeof(l->stats));
-        l->stats.count = count;
-        pthread_mutex_unlock(&l->lock);
+        for (unsigned sh = 0; sh < lru_nshards(); sh++) {
+            struct lru *l = lru_of(c, sh);
+            pthread_mutex_lock(&l->lock);
+            uint64_t count = l->stats.count;
+            memset(&l->stats, 0, sizeof(l->stats));
+            l->stats.count = count;
+            pthread_mutex_unlock(&l->lock);
+        }
     }
 }

@@ -44,6 +44,7 @@ struct cache_options {
     unsigned hashpower;
     bool use_cas;
     bool evict_to_free;
+    unsigned lru_shards;        /* LRU lists per class, a power of two; 0 = 8, 1 = exact LRU */
     int64_t started;            /* unix time of cache time 0 */
 };
 

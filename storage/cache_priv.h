@@ -10,6 +10,8 @@
 
 /* Link a new item into a locked stripe and its LRU (new unique, time = now). */
 void cache_link(struct table_stripe *s, struct item *it, rel_time_t now);
+/* Link `it` in place of `old` (same key) in a locked stripe, dropping old's table reference. */
+void cache_replace(struct table_stripe *s, struct item *old, struct item *it, rel_time_t now);
 /* Unlink an item from a locked stripe and its LRU, dropping the table's reference. */
 void cache_unlink(struct table_stripe *s, struct item *it);
 /* Find a live item in a locked stripe, unlinking a dead one on the way. */

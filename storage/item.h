@@ -47,8 +47,12 @@ struct item {
     _Atomic uint8_t iflags;     /* enum item_flag */
     uint8_t nkey;
     uint8_t clsid;              /* slab class */
+    uint8_t slab_shard;         /* which of the class's arenas holds it (slab_free) */
     char data[];                /* key, then value */
 };
+
+/* The header fits one cache line; a field added must not grow it. */
+_Static_assert(sizeof(struct item) <= 64, "struct item outgrew its cache line");
 
 static inline char *item_key(struct item *it) { return it->data; }
 static inline char *item_value(struct item *it) { return it->data + it->nkey; }

@@ -10,6 +10,10 @@
 
 #define SLAB_MAX_CLASSES 64
 #define SLAB_PAGE_SIZE (1024 * 1024)
+/* Most jemalloc arenas per class; a thread allocates from one of them. */
+#define SLAB_ARENA_SHARDS 4
+/* Budget a thread reserves at a time; it holds at most twice this unused. */
+#define SLAB_CREDIT (64 * 1024)
 
 struct slab_options {
     size_t maxbytes;       /* memory budget for items (-m) */
@@ -17,6 +21,7 @@ struct slab_options {
     size_t min_chunk;      /* smallest item payload (-n), header excluded */
     size_t item_size_max;  /* largest item (-I) */
     size_t header_size;    /* bytes of item header added to -n */
+    unsigned arena_shards; /* arenas per class, 1..SLAB_ARENA_SHARDS; 0 = one per CPU up to that */
 };
 
 /* A snapshot of one class, for `stats slabs`. */
@@ -25,7 +30,7 @@ struct slab_class_stats {
     uint64_t used_chunks;
 };
 
-/* Create the classes and one jemalloc arena per class.  0 or -errno. */
+/* Create the classes and their jemalloc arenas.  0 or -errno. */
 int slab_setup(const struct slab_options *opt);
 /* Destroy the arenas; every chunk must have been freed. */
 void slab_teardown(void);
@@ -35,12 +40,19 @@ unsigned slab_class_for(size_t size);
 unsigned slab_nclasses(void);
 /* Chunk size of a class. */
 size_t slab_chunk_size(unsigned cls);
-/* Allocate a chunk of class `cls` within the budget; NULL when full. */
-void *slab_alloc(unsigned cls);
+/* Allocate a chunk of class `cls` within the budget; NULL when full.  *shard
+ * says which of the class's arenas it came from, for slab_free. */
+void *slab_alloc(unsigned cls, uint8_t *shard);
 /* Allocate ignoring the budget (the caller is replacing an item in place). */
-void *slab_alloc_over(unsigned cls);
-/* Return a chunk of class `cls`. */
-void slab_free(void *p, unsigned cls);
+void *slab_alloc_over(unsigned cls, uint8_t *shard);
+/* Return a chunk of class `cls` to the arena `shard` it came from. */
+void slab_free(void *p, unsigned cls, uint8_t shard);
+/* Arenas per class. */
+unsigned slab_arena_shards(void);
+/* The jemalloc arena index of a class's shard (for tests and stats). */
+unsigned slab_arena_of(unsigned cls, uint8_t shard);
+/* Budget the calling thread holds in reserve, not yet handed out. */
+size_t slab_thread_credit(void);
 /* Bytes of chunks handed out, and the budget. */
 size_t slab_mem_used(void);
 size_t slab_mem_limit(void);

@@ -235,8 +235,36 @@ static void test_no_evict_option_still_reclaims_expired_items(void **state)
     assert_int_equal(st.evictions, 0);
 }
 
+/* With the default sharded lists, eviction still takes from the oldest end:
+ * each shard's tail is the oldest of its slice of the keys. */
+static void test_sharded_lists_evict_from_the_oldest_items(void **state)
+{
+    (void)state;
+    enum { N = 800, MORE = 100 };
+    cache_set_memlimit(N * small_chunk());
+    char key[16];
+    for (int i = 0; i < N + MORE; i++) {
+        snprintf(key, sizeof(key), "k%03d", i);
+        assert_int_equal(put_full(key, "0123456789", CACHE_SET, 0, 0, 0, NOW + (rel_time_t)i),
+                         CACHE_STORED);
+    }
+    struct cache_stats st;
+    cache_stats(&st);
+    assert_int_equal(st.evictions, MORE);
+    int missing = 0;
+    for (int i = 0; i < N + MORE; i++) {
+        snprintf(key, sizeof(key), "k%03d", i);
+        bool gone = value_at(key, NOW + N + MORE) == NULL;
+        missing += gone;
+        /* The victims are among the oldest quarter of what was stored. */
+        if (gone)
+            assert_in_range(i, 0, (N + MORE) / 4);
+    }
+    assert_int_equal(missing, MORE);
+}
 
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+#define E(name) cmocka_unit_test_setup_teardown(name, setup_exact_lru, teardown)
 
 int main(void)
 {
@@ -249,10 +277,11 @@ int main(void)
         T(test_get_touch_returns_the_item_and_sets_its_exptime),
         T(test_flush_now_removes_everything_and_frees_the_memory),
         T(test_delayed_flush_hides_older_items_when_due),
-        T(test_full_cache_evicts_the_least_recently_used),
-        T(test_eviction_gives_a_recently_read_item_a_second_chance),
-        T(test_eviction_skips_an_item_in_use),
-        T(test_full_class_evicts_from_the_class_holding_most_memory),
+        E(test_full_cache_evicts_the_least_recently_used),
+        E(test_eviction_gives_a_recently_read_item_a_second_chance),
+        E(test_eviction_skips_an_item_in_use),
+        E(test_full_class_evicts_from_the_class_holding_most_memory),
+        T(test_sharded_lists_evict_from_the_oldest_items),
         cmocka_unit_test_setup_teardown(test_no_evict_option_answers_out_of_memory,
                                         setup_no_evict, teardown),
         cmocka_unit_test_setup_teardown(test_no_evict_option_still_reclaims_expired_items,

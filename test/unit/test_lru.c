@@ -16,7 +16,7 @@ static struct item it[5];
 static int setup(void **state)
 {
     (void)state;
-    lru_setup(NCLASSES);
+    lru_setup(NCLASSES, 1);
     memset(it, 0, sizeof(it));
     for (int i = 0; i < 5; i++) {
         it[i].clsid = 1;
@@ -35,7 +35,7 @@ static int teardown(void **state)
 /* Push it[0..n-1] in order onto class 1's list, taking its lock. */
 static struct lru *push(int n)
 {
-    struct lru *l = lru_of(1);
+    struct lru *l = lru_of(1, 0);
     pthread_mutex_lock(&l->lock);
     for (int i = 0; i < n; i++)
         lru_push_head_locked(l, &it[i]);
@@ -60,17 +60,17 @@ static void test_new_lists_are_empty(void **state)
 {
     (void)state;
     for (unsigned c = 0; c <= NCLASSES; c++) {
-        assert_null(lru_of(c)->head);
-        assert_null(lru_of(c)->tail);
-        assert_int_equal(lru_of(c)->stats.count, 0);
+        assert_null(lru_of(c, 0)->head);
+        assert_null(lru_of(c, 0)->tail);
+        assert_int_equal(lru_of(c, 0)->stats.count, 0);
     }
 }
 
 static void test_each_class_has_its_own_list(void **state)
 {
     (void)state;
-    assert_ptr_not_equal(lru_of(1), lru_of(2));
-    assert_ptr_equal(lru_of(3), lru_of(3));
+    assert_ptr_not_equal(lru_of(1, 0), lru_of(2, 0));
+    assert_ptr_equal(lru_of(3, 0), lru_of(3, 0));
 }
 
 static void test_first_push_is_both_head_and_tail(void **state)
@@ -146,14 +146,14 @@ static void test_link_uses_the_items_class_list(void **state)
     lru_link(&it[0]);
     lru_link(&it[1]);
     lru_link(&it[2]);
-    assert_ptr_equal(lru_of(2)->head, &it[0]);
-    assert_ptr_equal(lru_of(3)->head, &it[1]);
-    assert_ptr_equal(lru_of(1)->head, &it[2]);
-    assert_int_equal(lru_of(2)->stats.count, 1);
+    assert_ptr_equal(lru_of(2, 0)->head, &it[0]);
+    assert_ptr_equal(lru_of(3, 0)->head, &it[1]);
+    assert_ptr_equal(lru_of(1, 0)->head, &it[2]);
+    assert_int_equal(lru_of(2, 0)->stats.count, 1);
     lru_unlink(&it[0]);
-    assert_null(lru_of(2)->head);
-    assert_int_equal(lru_of(2)->stats.count, 0);
-    assert_ptr_equal(lru_of(3)->head, &it[1]);
+    assert_null(lru_of(2, 0)->head);
+    assert_int_equal(lru_of(2, 0)->stats.count, 0);
+    assert_ptr_equal(lru_of(3, 0)->head, &it[1]);
 }
 
 static const struct item *seen[8];
@@ -203,6 +203,72 @@ static void test_snapshot_reports_count_and_tail_time(void **state)
     assert_int_equal(tail, 0);
 }
 
+static int setup_sharded(void **state)
+{
+    setup(state);
+    lru_teardown();
+    lru_setup(NCLASSES, 4);
+    for (int i = 0; i < 5; i++)
+        it[i].hash = (uint32_t)i;   /* shards 0, 1, 2, 3, 0 */
+    return 0;
+}
+
+static void test_items_go_to_the_shard_of_their_hash(void **state)
+{
+    (void)state;
+    assert_int_equal(lru_nshards(), 4);
+    for (int i = 0; i < 5; i++)
+        lru_link(&it[i]);
+    assert_ptr_equal(lru_for(&it[1]), lru_of(1, 1));
+    assert_ptr_equal(lru_of(1, 1)->head, &it[1]);
+    assert_ptr_equal(lru_of(1, 0)->head, &it[4]);
+    assert_ptr_equal(lru_of(1, 0)->tail, &it[0]);
+    assert_int_equal(lru_of(1, 0)->stats.count, 2);
+    assert_int_equal(lru_of(1, 3)->stats.count, 1);
+    lru_unlink(&it[4]);
+    assert_ptr_equal(lru_of(1, 0)->head, &it[0]);
+}
+
+static void test_replace_swaps_an_item_for_its_successor(void **state)
+{
+    (void)state;
+    lru_link(&it[0]);
+    lru_link(&it[1]);
+    it[4].hash = 1;
+    lru_replace(&it[1], &it[4]);
+    assert_ptr_equal(lru_of(1, 1)->head, &it[4]);
+    assert_ptr_equal(lru_of(1, 1)->tail, &it[4]);
+    assert_int_equal(lru_of(1, 1)->stats.count, 1);
+    assert_null(it[1].next);
+}
+
+static void test_dump_merges_shards_newest_first(void **state)
+{
+    (void)state;
+    for (int i = 0; i < 5; i++)
+        lru_link(&it[i]);
+    nseen = 0;
+    lru_dump(1, 0, 1700000000, &nseen, record);
+    assert_int_equal(nseen, 5);
+    for (int i = 0; i < 5; i++)
+        assert_ptr_equal(seen[i], &it[4 - i]);
+}
+
+static void test_snapshot_sums_shards_and_reports_the_oldest_tail(void **state)
+{
+    (void)state;
+    for (int i = 1; i < 5; i++)
+        lru_link(&it[i]);
+    lru_of(1, 2)->stats.evicted = 3;
+    lru_of(1, 3)->stats.evicted = 4;
+    struct lru_stats st;
+    rel_time_t tail = 0;
+    lru_snapshot(1, &st, &tail);
+    assert_int_equal(st.count, 4);
+    assert_int_equal(st.evicted, 7);
+    assert_int_equal(tail, 101);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -219,6 +285,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_dump_walks_from_the_head_up_to_the_limit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dump_limit_zero_walks_everything, setup, teardown),
         cmocka_unit_test_setup_teardown(test_snapshot_reports_count_and_tail_time, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_items_go_to_the_shard_of_their_hash, setup_sharded, teardown),
+        cmocka_unit_test_setup_teardown(test_replace_swaps_an_item_for_its_successor, setup_sharded, teardown),
+        cmocka_unit_test_setup_teardown(test_dump_merges_shards_newest_first, setup_sharded, teardown),
+        cmocka_unit_test_setup_teardown(test_snapshot_sums_shards_and_reports_the_oldest_tail, setup_sharded, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -268,7 +268,7 @@ static void test_deleted_item_stays_readable_while_referenced(void **state)
 static void test_lru_pushes_at_head_and_removes_anywhere(void **state)
 {
     (void)state;
-    struct lru *l = lru_of(1);
+    struct lru *l = lru_of(1, 0);
     struct item a = { .clsid = 1 }, b = { .clsid = 1 }, c = { .clsid = 1 };
     pthread_mutex_lock(&l->lock);
     lru_push_head_locked(l, &a);
