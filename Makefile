@@ -52,7 +52,7 @@ $(BUILD)/mcd: $(STORAGE_OBJ) $(PROTOCOL_OBJ) $(SERVER_OBJ)
 	$(CC) $(CFLAGS) $(SAN) -o $@ $^ $(LDLIBS)
 
 mcd: deps-build $(BUILD)/mcd
-	cp $(BUILD)/mcd $@
+	cp $(BUILD)/mcd $@.tmp && mv -f $@.tmp $@
 
 # --- tests -----------------------------------------------------------------
 
