@@ -24,7 +24,7 @@ class UdpServer:
         self.server = Server(binary=binary, args=["-U", str(self.udp_port)] + list(extra))
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 
-    def ask(self, payload, rid=7, seq=0, count=1, quiet=0.3):
+    def ask(self, payload, rid=7, seq=0, count=1, quiet=0.15):
         """Send one framed datagram; every datagram that comes back until
         `quiet` seconds pass without one, as (header tuple, payload)."""
         self.sock.sendto(struct.pack(">HHHH", rid, seq, count, 0) + payload,
