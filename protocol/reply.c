@@ -26,6 +26,7 @@ void reply_reset(struct reply *r)
     r->sent_off = 0;
     r->oom = false;
     r->nbounds = 0;
+    r->pending = 0;
 }
 
 void reply_free(struct reply *r)
@@ -85,6 +86,7 @@ static void reply_extend(struct reply *r, size_t n)
         s->len = n;
     }
     r->len += n;
+    r->pending += n;
 }
 
 void reply_add(struct reply *r, const char *s, size_t n)
@@ -137,6 +139,7 @@ void reply_item(struct reply *r, struct item *it, const char *p, size_t n)
     s->ptr = p;
     s->off = 0;
     s->len = n;
+    r->pending += n;
 }
 
 size_t reply_mark(const struct reply *r) { return r->nsegs; }
@@ -173,11 +176,13 @@ void reply_rollback(struct reply *r, size_t mark, size_t buf_mark)
         if (last->it == NULL && last->off + last->len > buf_mark)
             last->len = buf_mark - last->off;
     }
-    if (r->nbounds > 0) {
-        size_t total = reply_pending(r);
-        while (r->nbounds > 0 && r->bounds[r->nbounds - 1].off > total)
-            r->nbounds--;
-    }
+    /* Recount what is unsent: the rollback may cut inside merged text. */
+    r->pending = 0;
+    for (size_t i = r->sent_seg; i < r->nsegs; i++)
+        r->pending += r->segs[i].len;
+    r->pending -= r->nsegs > r->sent_seg ? r->sent_off : 0;
+    while (r->nbounds > 0 && r->bounds[r->nbounds - 1].off > r->pending)
+        r->nbounds--;
 }
 
 int reply_iov(const struct reply *r, struct iovec *iov, int max)
@@ -193,33 +198,33 @@ int reply_iov(const struct reply *r, struct iovec *iov, int max)
     return n;
 }
 
-int reply_iov_range(const struct reply *r, size_t off, size_t len, struct iovec *iov, int max)
+void reply_cursor_start(const struct reply *r, struct reply_cursor *c)
 {
-    int n = 0;
-    size_t pos = 0;     /* offset of segment i's first unsent byte */
-    for (size_t i = r->sent_seg; i < r->nsegs && n < max && len > 0; i++) {
-        const struct reply_seg *s = &r->segs[i];
-        size_t skip = i == r->sent_seg ? r->sent_off : 0;
-        size_t slen = s->len - skip;
-        if (pos + slen <= off) {
-            pos += slen;
-            continue;
-        }
-        size_t from = off > pos ? off - pos : 0;
-        size_t take = slen - from < len ? slen - from : len;
+    c->seg = r->sent_seg;
+    c->off = r->sent_off;
+}
+
+size_t reply_copy(const struct reply *r, struct reply_cursor *c, char *dst, size_t len)
+{
+    size_t done = 0;
+    while (done < len && c->seg < r->nsegs) {
+        const struct reply_seg *s = &r->segs[c->seg];
         const char *base = s->it ? s->ptr : r->buf + s->off;
-        iov[n].iov_base = (void *)(base + skip + from);
-        iov[n].iov_len = take;
-        n++;
-        len -= take;
-        off += take;
-        pos += slen;
+        size_t take = s->len - c->off < len - done ? s->len - c->off : len - done;
+        memcpy(dst + done, base + c->off, take);
+        done += take;
+        c->off += take;
+        if (c->off == s->len) {
+            c->seg++;
+            c->off = 0;
+        }
     }
-    return n;
+    return done;
 }
 
 void reply_consumed(struct reply *r, size_t n)
 {
+    r->pending -= n < r->pending ? n : r->pending;
     while (n > 0 && r->sent_seg < r->nsegs) {
         struct reply_seg *s = &r->segs[r->sent_seg];
         size_t left = s->len - r->sent_off;
@@ -239,13 +244,6 @@ void reply_consumed(struct reply *r, size_t n)
         r->sent_seg = 0;
         r->sent_off = 0;
         r->nbounds = 0;
+        r->pending = 0;
     }
-}
-
-size_t reply_pending(const struct reply *r)
-{
-    size_t n = 0;
-    for (size_t i = r->sent_seg; i < r->nsegs; i++)
-        n += r->segs[i].len;
-    return n - r->sent_off;
 }

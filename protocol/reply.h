@@ -35,6 +35,7 @@ struct reply {
     size_t sent_seg;            /* first segment not fully written */
     size_t sent_off;            /* bytes of it already written */
     bool oom;                   /* an append failed: the reply is incomplete */
+    size_t pending;             /* bytes not yet written */
     /* Where each response starts, in bytes from the first segment; kept
      * only when `track_bounds` is set (UDP sends each response in its own
      * datagrams, as memcached does). */
@@ -69,9 +70,15 @@ void reply_rollback(struct reply *r, size_t mark, size_t buf_mark);
 /* Note that a new response starts here (only when tracking bounds); `keep`
  * marks one that is sent even if nothing is added to it. */
 void reply_boundary(struct reply *r, bool keep);
-/* Fill up to `max` iovecs with the bytes [off, off+len) of an unsent reply;
- * returns how many. */
-int reply_iov_range(const struct reply *r, size_t off, size_t len, struct iovec *iov, int max);
+/* A read position in an unsent reply, from its first unsent byte on. */
+struct reply_cursor {
+    size_t seg, off;
+};
+/* Start a cursor at the first unsent byte. */
+void reply_cursor_start(const struct reply *r, struct reply_cursor *c);
+/* Copy up to `len` bytes from the cursor into dst and advance it; returns
+ * how many (fewer only at the end of the reply). */
+size_t reply_copy(const struct reply *r, struct reply_cursor *c, char *dst, size_t len);
 /* True when nothing is waiting to be written. */
 static inline bool reply_empty(const struct reply *r) { return r->sent_seg >= r->nsegs; }
 /* Fill up to `max` iovecs with unsent data; returns how many. */
@@ -79,6 +86,6 @@ int reply_iov(const struct reply *r, struct iovec *iov, int max);
 /* Record that `n` bytes were written; releases finished items. */
 void reply_consumed(struct reply *r, size_t n);
 /* Bytes not yet written. */
-size_t reply_pending(const struct reply *r);
+static inline size_t reply_pending(const struct reply *r) { return r->pending; }
 
 #endif

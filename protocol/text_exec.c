@@ -37,6 +37,8 @@ static rel_time_t text_exptime(const struct proto_env *env, int64_t exptime)
 /* Values up to this size are copied into the reply: cheaper than an item
  * reference (two atomic operations) and an iovec of their own. */
 #define TEXT_COPY_MAX 512
+/* "VALUE " and " <flags> <bytes> <cas>\r\n" around the key, at most. */
+#define TEXT_VALUE_HEAD_MAX (6 + 3 * 21 + 2)
 
 static char *put_u64(char *p, uint64_t v)
 {
@@ -55,7 +57,7 @@ static char *put_u64(char *p, uint64_t v)
 static void text_value(struct reply *out, struct item *it, bool with_cas, bool referenced)
 {
     bool copy = it->nbytes <= TEXT_COPY_MAX;
-    char *start = reply_space(out, 6 + it->nkey + 3 * 21 + 2 + (copy ? it->nbytes : 0));
+    char *start = reply_space(out, TEXT_VALUE_HEAD_MAX + it->nkey + (copy ? it->nbytes : 0));
     if (start == NULL) {
         if (referenced)
             item_unref(it);
@@ -113,6 +115,8 @@ static void text_get(const struct proto_env *env, const struct text_req *r, stru
     struct proto_counters *c = env->counters;
     struct text_get_ctx ctx = { .out = out, .with_cas = with_cas };
     size_t mark = reply_mark(out), buf_mark = out->len;
+    unsigned nkeys = 0;
+    bool prev_hit = false;
     const char *p = r->rest, *end = r->rest + r->nrest;
     while (p != NULL && p < end) {
         while (p < end && *p == ' ')
@@ -124,10 +128,12 @@ static void text_get(const struct proto_env *env, const struct text_req *r, stru
         size_t nkey = (size_t)(p - k);
         if (nkey == 0)
             break;
-        /* memcached answers each key of a get as its own response, even
-         * an empty one; only UDP, sending each response in its own
-         * datagrams, can tell. */
-        reply_boundary(out, true);
+        /* Where memcached starts a new response: at the first key, the
+         * second, and after each hit; an empty first one is still sent.
+         * Only UDP, sending each response in its own datagrams, can tell. */
+        if (nkeys < 2 || prev_hit)
+            reply_boundary(out, true);
+        nkeys++;
         if (nkey > ITEM_KEY_MAX) {
             /* memcached drops what this get had built and sends only the error. */
             reply_rollback(out, mark, buf_mark);
@@ -144,8 +150,12 @@ static void text_get(const struct proto_env *env, const struct text_req *r, stru
                 text_value(out, it, with_cas, true);
             }
         } else {
+            /* Grow the reply now, so the copy under the stripe lock never
+             * waits for a realloc. */
+            reply_space(out, TEXT_VALUE_HEAD_MAX + nkey + TEXT_COPY_MAX + 2);
             hit = cache_get_visit(k, nkey, env->now, &why, text_get_hit, &ctx);
         }
+        prev_hit = hit;
         if (prefix_stats_enabled())
             prefix_stats_record(k, nkey, PREFIX_GET, hit);
         counter_inc(touch ? &c->cmd_touch : &c->cmd_get);

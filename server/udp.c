@@ -35,7 +35,6 @@
 #define UDP_DATA_MAX (UDP_PAYLOAD_MAX - UDP_HEADER)
 #define UDP_READ_MAX 65536
 #define UDP_BATCH 64                            /* datagrams per wake-up */
-#define UDP_IOV_MAX 64
 
 struct udp_port {
     int fd;
@@ -45,6 +44,7 @@ struct udp_port {
     struct bin_session bsess;
     struct reply out;
     char buf[UDP_READ_MAX];
+    char dgram[UDP_PAYLOAD_MAX];    /* one datagram being sent */
 };
 
 struct udp_port *udp_port_new(int fd)
@@ -79,28 +79,30 @@ void udp_port_free(struct udp_port *u)
 
 int udp_port_fd(const struct udp_port *u) { return u->fd; }
 
-/* Send bytes [off, off+len) of the reply as one response's datagrams. */
+/* Send the next `len` bytes of the reply, from the cursor on, as one
+ * response's datagrams.  Each datagram is copied into one buffer: a reply
+ * may hold many small segments, and UDP is not the fast path. */
 static void udp_send_response(struct udp_port *u, const struct proto_env *env, uint16_t id,
-                              size_t off, size_t len, const struct sockaddr_storage *to,
-                              socklen_t tolen)
+                              struct reply_cursor *cur, size_t len,
+                              const struct sockaddr_storage *to, socklen_t tolen)
 {
     size_t total = (len + UDP_DATA_MAX - 1) / UDP_DATA_MAX;
     if (total > 0xffff)
         total = 0xffff;
     for (size_t seq = 0; seq < total || (len == 0 && seq == 0); seq++) {
-        unsigned char hdr[UDP_HEADER] = { id >> 8, id & 0xff, (seq >> 8) & 0xff, seq & 0xff,
-                                          (total >> 8) & 0xff, total & 0xff, 0, 0 };
-        struct iovec iov[UDP_IOV_MAX];
-        iov[0].iov_base = hdr;
-        iov[0].iov_len = UDP_HEADER;
-        size_t chunk = len - seq * UDP_DATA_MAX;
-        if (chunk > UDP_DATA_MAX)
-            chunk = UDP_DATA_MAX;
-        int n = reply_iov_range(&u->out, off + seq * UDP_DATA_MAX, chunk, iov + 1,
-                                UDP_IOV_MAX - 1);
-        struct msghdr msg = { .msg_name = (void *)to, .msg_namelen = tolen,
-                              .msg_iov = iov, .msg_iovlen = (size_t)n + 1 };
-        ssize_t w = sendmsg(u->fd, &msg, MSG_NOSIGNAL);
+        unsigned char *h = (unsigned char *)u->dgram;
+        h[0] = id >> 8;
+        h[1] = id & 0xff;
+        h[2] = (seq >> 8) & 0xff;
+        h[3] = seq & 0xff;
+        h[4] = (total >> 8) & 0xff;
+        h[5] = total & 0xff;
+        h[6] = h[7] = 0;
+        size_t want = len - seq * UDP_DATA_MAX < UDP_DATA_MAX ? len - seq * UDP_DATA_MAX
+                                                              : UDP_DATA_MAX;
+        size_t n = reply_copy(&u->out, cur, u->dgram + UDP_HEADER, want);
+        ssize_t w = sendto(u->fd, u->dgram, UDP_HEADER + n, MSG_NOSIGNAL,
+                           (const struct sockaddr *)to, tolen);
         if (w < 0) {
             log_msg(LOG_DEBUG, "udp: reply dropped: %s", strerror(errno));
             return;
@@ -138,13 +140,16 @@ static void udp_serve_datagram(struct udp_port *u, const struct proto_env *env, 
     bin_session_reset(&u->bsess);
     atomic_store_explicit(&u->last_cmd, env->now, memory_order_relaxed);
     size_t total = reply_pending(&u->out);
+    struct reply_cursor cur;
+    reply_cursor_start(&u->out, &cur);
     for (size_t i = 0; i < u->out.nbounds; i++) {
         size_t start = u->out.bounds[i].off;
         size_t end = i + 1 < u->out.nbounds ? u->out.bounds[i + 1].off : total;
-        /* memcached sends an empty response (a get's missed key) as a bare
-         * header with a datagram count of 0. */
+        /* memcached sends an empty response (a get's missed first key) as a
+         * bare header with a datagram count of 0.  Responses are contiguous,
+         * so one cursor walks them all. */
         if (end > start || u->out.bounds[i].keep)
-            udp_send_response(u, env, id, start, end - start, from, fromlen);
+            udp_send_response(u, env, id, &cur, end - start, from, fromlen);
     }
     reply_reset(&u->out);
 }

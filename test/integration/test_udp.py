@@ -23,6 +23,8 @@ class UdpServer:
         self.udp_port = free_udp_port()
         self.server = Server(binary=binary, args=["-U", str(self.udp_port)] + list(extra))
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        # Room for a burst of datagrams: what overflows is lost, not late.
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 * 1024 * 1024)
 
     def ask(self, payload, rid=7, seq=0, count=1, quiet=0.15):
         """Send one framed datagram; every datagram that comes back until
@@ -52,6 +54,13 @@ CASES = [
     b"get a b\r\n",                             # one response per key
     b"get zz a zz\r\n",                         # a missed key: bare header, count 0
     b"get zz\r\n",
+    b"get a zz a\r\n",                         # a miss after a hit shares a datagram
+    b"get zz yy a\r\n",                        # two misses, then a hit
+    b"get a zz yy\r\n",
+    b"mn\r\nget zz a\r\n",
+    b"get a b zz\r\n",                         # multi-datagram value, then a miss
+    b"get " + b" ".join(b"b" for _ in range(10)) + b"\r\n",   # 10 x 3000 bytes
+    b"gat 100 a zz b\r\n",
     b"get a\r\nget a\r\n",                      # two commands, two responses
     b"set n 0 0 1 noreply\r\n1\r\nincr n 5\r\nget n\r\ndelete q noreply\r\n",
     b"set big 0 0 1384\r\n" + b"z" * 1384 + b"\r\nget big\r\n",   # exactly 1392 + 1

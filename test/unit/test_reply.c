@@ -265,40 +265,56 @@ static void test_text_after_a_value_starts_a_new_segment(void **state)
     assert_string_equal(pending_bytes(), "Av\r\nBC");
 }
 
-/* The bytes [off, off+len) as reply_iov_range describes them. */
-static const char *range_bytes(size_t off, size_t len)
+/* The next `len` bytes from the cursor, as reply_copy gives them. */
+static const char *copy_next(struct reply_cursor *c, size_t len)
 {
     static char buf[8192];
-    struct iovec iov[64];
-    int n = reply_iov_range(&r, off, len, iov, 64);
-    size_t got = 0;
-    for (int i = 0; i < n; i++) {
-        memcpy(buf + got, iov[i].iov_base, iov[i].iov_len);
-        got += iov[i].iov_len;
-    }
-    buf[got] = '\0';
+    size_t n = reply_copy(&r, c, buf, len);
+    buf[n] = '\0';
     return buf;
 }
 
-static void test_iov_range_cuts_across_text_and_values(void **state)
+static void test_copy_walks_text_and_values_in_order(void **state)
 {
     (void)state;
     struct item *it = mk("hello");
     reply_str(&r, "VALUE k 0 5\r\n");
     reply_item(&r, it, item_value(it), it->nbytes);
     reply_str(&r, "END\r\n");
-    assert_string_equal(range_bytes(0, 4), "VALU");
-    assert_string_equal(range_bytes(10, 6), "5\r\nhel");
-    assert_string_equal(range_bytes(16, 100), "lo\r\nEND\r\n");
-    assert_string_equal(range_bytes(25, 5), "");
+    struct reply_cursor c;
+    reply_cursor_start(&r, &c);
+    assert_string_equal(copy_next(&c, 4), "VALU");
+    assert_string_equal(copy_next(&c, 12), "E k 0 5\r\nhel");
+    assert_string_equal(copy_next(&c, 100), "lo\r\nEND\r\n");
+    assert_string_equal(copy_next(&c, 5), "");
 }
 
-static void test_iov_range_counts_from_the_first_unsent_byte(void **state)
+static void test_copy_starts_at_the_first_unsent_byte(void **state)
 {
     (void)state;
     reply_str(&r, "STORED\r\nDELETED\r\n");
     reply_consumed(&r, 8);
-    assert_string_equal(range_bytes(0, 7), "DELETED");
+    struct reply_cursor c;
+    reply_cursor_start(&r, &c);
+    assert_string_equal(copy_next(&c, 7), "DELETED");
+}
+
+static void test_pending_counts_through_rollback_and_partial_writes(void **state)
+{
+    (void)state;
+    struct item *it = mk("0123456789");
+    reply_str(&r, "AAAA");
+    size_t mark = reply_mark(&r), buf_mark = r.len;
+    reply_str(&r, "BB");
+    reply_item(&r, it, item_value(it), it->nbytes);
+    assert_int_equal(reply_pending(&r), 4 + 2 + 12);
+    reply_rollback(&r, mark, buf_mark);
+    assert_int_equal(reply_pending(&r), 4);
+    reply_consumed(&r, 3);
+    assert_int_equal(reply_pending(&r), 1);
+    reply_str(&r, "CC");
+    assert_int_equal(reply_pending(&r), 3);
+    assert_string_equal(pending_bytes(), "ACC");
 }
 
 static void test_bounds_are_kept_only_when_tracking(void **state)
@@ -354,8 +370,9 @@ int main(void)
         T(test_text_after_a_partial_write_still_merges),
         T(test_fully_sent_reply_reuses_its_buffer_from_the_start),
         T(test_text_after_a_value_starts_a_new_segment),
-        T(test_iov_range_cuts_across_text_and_values),
-        T(test_iov_range_counts_from_the_first_unsent_byte),
+        T(test_copy_walks_text_and_values_in_order),
+        T(test_copy_starts_at_the_first_unsent_byte),
+        T(test_pending_counts_through_rollback_and_partial_writes),
         T(test_bounds_are_kept_only_when_tracking),
         T(test_rollback_drops_bounds_past_the_mark),
     };
