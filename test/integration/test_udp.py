@@ -10,10 +10,22 @@ import unittest
 from harness import HOST, MCD_BIN, MEMCACHED_BIN, SLOW, Server, request, user_args
 
 
-def free_udp_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
+def free_udp_port(tcp_too=False):
+    """A UDP port on 127.0.0.1 that nothing uses right now (and, if asked,
+    the same TCP port too)."""
+    for _ in range(50):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.bind((HOST, 0))
+            port = s.getsockname()[1]
+            if not tcp_too:
+                return port
+            try:
+                with socket.socket() as t:
+                    t.bind((HOST, port))
+                return port
+            except OSError:
+                continue
+    raise RuntimeError("no port free for both TCP and UDP")
 
 
 class UdpServer:
@@ -171,7 +183,7 @@ class UdpOptionsTest(unittest.TestCase):
 
     def test_udp_port_alone_sets_the_tcp_port(self):
         # No -p: TCP listens on the -U port too, as memcached does.
-        port = free_udp_port()
+        port = free_udp_port(tcp_too=True)
         p = subprocess.Popen([MCD_BIN, "-U", str(port), "-l", HOST] + user_args(),
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
