@@ -98,7 +98,9 @@ static bool item_live(const struct item *it, rel_time_t now, enum cache_miss *wh
     return true;
 }
 
-void cache_link(struct table_stripe *s, struct item *it, rel_time_t now)
+/* Stamp a new item and put it in a locked stripe's table, which holds a
+ * reference to it from now on; the caller puts it on its LRU list. */
+static void cache_table_add(struct table_stripe *s, struct item *it, rel_time_t now)
 {
     it->time = now;
     it->cas = opts.use_cas ? table_next_cas(s) : 0;
@@ -106,6 +108,11 @@ void cache_link(struct table_stripe *s, struct item *it, rel_time_t now)
     atomic_fetch_or_explicit(&it->iflags, ITEM_LINKED, memory_order_relaxed);
     table_insert(s, it);
     s->total_items++;
+}
+
+void cache_link(struct table_stripe *s, struct item *it, rel_time_t now)
+{
+    cache_table_add(s, it, now);
     lru_link(it);
 }
 
@@ -123,12 +130,7 @@ void cache_replace(struct table_stripe *s, struct item *old, struct item *it, re
     }
     table_remove(s, old);
     atomic_fetch_and_explicit(&old->iflags, (uint8_t)~ITEM_LINKED, memory_order_relaxed);
-    it->time = now;
-    it->cas = opts.use_cas ? table_next_cas(s) : 0;
-    item_ref(it);
-    atomic_fetch_or_explicit(&it->iflags, ITEM_LINKED, memory_order_relaxed);
-    table_insert(s, it);
-    s->total_items++;
+    cache_table_add(s, it, now);
     lru_replace(old, it);
     item_unref(old);
 }
