@@ -35,7 +35,7 @@
 
 #define WORKER_QUEUE 1024
 #define WORKER_EVENTS 256
-#define WORKER_UDP_MAX 64
+#define WORKER_UDP_MAX (2 * CONFIG_MAX_LISTEN)  /* as many as main.c binds */
 /* epoll data for a UDP endpoint: its pointer with the low bit set (a
  * connection's pointer is aligned, so the bit tells them apart). */
 #define UDP_TAG 1u
