@@ -76,6 +76,19 @@ static inline int proto_setup(void)
     return cache_setup(&o);
 }
 
+/* A read of n bytes: append them to the input, let `serve` consume what it
+ * can (as the connection would), keep the rest; returns the bytes consumed. */
+static inline size_t proto_feed(const char *s, size_t n, size_t (*serve)(const char *, size_t))
+{
+    assert_true(inlen + n <= sizeof(in));
+    memcpy(in + inlen, s, n);
+    inlen += n;
+    size_t used = serve(in, inlen);
+    memmove(in, in + used, inlen - used);
+    inlen -= used;
+    return used;
+}
+
 static inline void proto_teardown(void)
 {
     reply_free(&out);

@@ -76,17 +76,13 @@ static size_t pack_incr(char *buf, uint8_t op, const char *key, uint64_t delta,
     return pack(buf, op, key, ext, 20, NULL, 0, 7, 0);
 }
 
-/* A read of n bytes: append them and serve; returns the bytes consumed. */
-static size_t feed_n(const char *s, size_t n)
+static size_t bin_serve(const char *buf, size_t len)
 {
-    assert_true(inlen + n <= sizeof(in));
-    memcpy(in + inlen, s, n);
-    inlen += n;
-    size_t used = bin_feed(&sess, &env, in, inlen, &out);
-    memmove(in, in + used, inlen - used);
-    inlen -= used;
-    return used;
+    return bin_feed(&sess, &env, buf, len, &out);
 }
+
+/* A read of n bytes: append them and serve; returns the bytes consumed. */
+static size_t feed_n(const char *s, size_t n) { return proto_feed(s, n, bin_serve); }
 
 /* The reply packets so far, decoded. */
 struct pkt {

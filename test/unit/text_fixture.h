@@ -23,17 +23,13 @@ static inline int teardown(void **state)
     return 0;
 }
 
-/* A read of n bytes: append them and serve; returns the bytes consumed. */
-static inline size_t feed_n(const char *s, size_t n)
+static inline size_t text_serve(const char *buf, size_t len)
 {
-    assert_true(inlen + n <= sizeof(in));
-    memcpy(in + inlen, s, n);
-    inlen += n;
-    size_t used = text_feed(&sess, &env, in, inlen, &out);
-    memmove(in, in + used, inlen - used);
-    inlen -= used;
-    return used;
+    return text_feed(&sess, &env, buf, len, &out);
 }
+
+/* A read of n bytes: append them and serve; returns the bytes consumed. */
+static inline size_t feed_n(const char *s, size_t n) { return proto_feed(s, n, text_serve); }
 
 static inline size_t feed(const char *s) { return feed_n(s, strlen(s)); }
 
