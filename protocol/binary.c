@@ -164,49 +164,65 @@ static rel_time_t bin_exptime(const struct proto_env *env, uint32_t exptime)
     return expiry_from_client((int64_t)exptime, env->now, cache_started());
 }
 
+struct bin_get_ctx {
+    struct bin_session *s;
+    struct reply *out;
+    const char *key;
+    uint16_t nkey;
+    bool with_key, with_value;
+    unsigned cls;
+};
+
+/* The hit's response, formatted under the item's stripe lock. */
+static void bin_get_hit(struct item *it, void *arg)
+{
+    struct bin_get_ctx *x = arg;
+    uint32_t nval = x->with_value ? (uint32_t)item_vlen(it) : 0;
+    char flags[4];
+    put32(flags, item_flags(it));
+    char hdr[BIN_HEADER_LEN];
+    uint16_t rkey = x->with_key ? x->nkey : 0;
+    x->cls = item_class(it);
+    bin_write_header(hdr, x->s->opcode, BIN_OK, rkey, 4, 4 + rkey + nval, x->s->opaque,
+                     item_cas(it));
+    reply_add(x->out, hdr, sizeof(hdr));
+    reply_add(x->out, flags, 4);
+    reply_add(x->out, x->key, rkey);
+    if (nval > 0)
+        reply_item(x->out, it, item_value(it), nval);
+}
+
 /* GET, GETK, TOUCH, GAT, GATK and their quiet forms (already folded). */
 static void bin_get(struct bin_session *s, const struct proto_env *env, uint8_t cmd,
                     const char *ext, const char *key, uint16_t nkey, struct reply *out)
 {
     bool touch = cmd == BIN_CMD_TOUCH || cmd == BIN_CMD_GAT || cmd == BIN_CMD_GATK;
-    bool with_key = cmd == BIN_CMD_GETK || cmd == BIN_CMD_GATK;
-    bool with_value = cmd != BIN_CMD_TOUCH;
+    struct bin_get_ctx x = { .s = s, .out = out, .key = key, .nkey = nkey,
+                             .with_key = cmd == BIN_CMD_GETK || cmd == BIN_CMD_GATK,
+                             .with_value = cmd != BIN_CMD_TOUCH };
     struct proto_counters *c = env->counters;
     enum cache_miss why;
-    struct item *it = touch ? cache_get_touch(key, nkey, bin_exptime(env, get32(ext)), env->now,
-                                              &why)
-                            : cache_get(key, nkey, env->now, &why);
+    bool hit = touch ? cache_touch_visit(key, nkey, bin_exptime(env, get32(ext)), env->now, &why,
+                                         bin_get_hit, &x)
+                     : cache_get_visit(key, nkey, env->now, &why, bin_get_hit, &x);
     counter_inc(touch ? &c->cmd_touch : &c->cmd_get);
     if (prefix_stats_enabled())
-        prefix_stats_record(key, nkey, PREFIX_GET, it != NULL);
-    if (it == NULL) {
-        counter_inc(touch ? &c->touch_misses : &c->get_misses);
-        if (why == CACHE_MISS_EXPIRED)
-            counter_inc(&c->get_expired);
-        else if (why == CACHE_MISS_FLUSHED)
-            counter_inc(&c->get_flushed);
-        if (s->quiet)
-            return;
-        if (with_key)
-            bin_reply(s, out, BIN_KEY_ENOENT, NULL, 0, key, nkey, NULL, 0, 0);
-        else
-            bin_error(s, out, BIN_KEY_ENOENT, NULL);
+        prefix_stats_record(key, nkey, PREFIX_GET, hit);
+    if (hit) {
+        counter_inc(touch ? &c->cls[x.cls].touch_hits : &c->cls[x.cls].get_hits);
         return;
     }
-    counter_inc(touch ? &c->cls[it->clsid].touch_hits : &c->cls[it->clsid].get_hits);
-    uint32_t nval = with_value ? it->nbytes - 2 : 0;
-    char flags[4];
-    put32(flags, it->flags);
-    char hdr[BIN_HEADER_LEN];
-    uint16_t rkey = with_key ? nkey : 0;
-    bin_write_header(hdr, s->opcode, BIN_OK, rkey, 4, 4 + rkey + nval, s->opaque, it->cas);
-    reply_add(out, hdr, sizeof(hdr));
-    reply_add(out, flags, 4);
-    reply_add(out, key, rkey);
-    if (nval > 0)
-        reply_item(out, it, item_value(it), nval);  /* takes our reference */
+    counter_inc(touch ? &c->touch_misses : &c->get_misses);
+    if (why == CACHE_MISS_EXPIRED)
+        counter_inc(&c->get_expired);
+    else if (why == CACHE_MISS_FLUSHED)
+        counter_inc(&c->get_flushed);
+    if (s->quiet)
+        return;
+    if (x.with_key)
+        bin_reply(s, out, BIN_KEY_ENOENT, NULL, 0, key, nkey, NULL, 0, 0);
     else
-        item_unref(it);
+        bin_error(s, out, BIN_KEY_ENOENT, NULL);
 }
 
 /* SET/ADD/REPLACE/APPEND/PREPEND: allocate the item the value goes into. */
@@ -221,7 +237,7 @@ static void bin_update(struct bin_session *s, const struct proto_env *env, uint8
     if (prefix_stats_enabled())
         prefix_stats_record(key, h->keylen, PREFIX_SET, false);
     enum cache_status err;
-    struct item *it = cache_alloc(key, h->keylen, flags, exptime, vlen + 2, env->now, &err);
+    struct item *it = cache_alloc(key, h->keylen, flags, exptime, vlen, env->now, &err);
     if (it == NULL) {
         if (err == CACHE_TOO_LARGE)
             bin_error_swallow(s, out, BIN_E2BIG, NULL, vlen);
@@ -256,15 +272,14 @@ static void bin_update_done(struct bin_session *s, const struct proto_env *env,
     struct proto_counters *c = env->counters;
     s->item = NULL;
     s->state = BIN_STATE_HEADER;
-    memcpy(item_value(it) + it->nbytes - 2, "\r\n", 2);
-    unsigned cls = it->clsid;
+    unsigned cls = item_class(it);
     counter_inc(&c->cls[cls].cmd_set);
     /* A cas on append/prepend is checked by the store, under its lock. */
     switch (cache_store(it, s->op, s->cas, env->now)) {
     case CACHE_STORED:
         if (s->op == CACHE_CAS)
             counter_inc(&c->cls[cls].cas_hits);
-        bin_success(s, out, NULL, 0, it->cas);
+        bin_success(s, out, NULL, 0, item_cas(it));
         break;
     case CACHE_EXISTS:
         if (s->op == CACHE_CAS)
@@ -598,7 +613,7 @@ size_t bin_feed(struct bin_session *s, const struct proto_env *env, const char *
             continue;
         }
         if (s->state == BIN_STATE_VALUE) {
-            size_t need = s->item->nbytes - 2 - s->filled;
+            size_t need = item_vlen(s->item) - s->filled;
             size_t n = len - pos < need ? len - pos : need;
             memcpy(item_value(s->item) + s->filled, buf + pos, n);
             s->filled += n;

@@ -124,27 +124,37 @@ static void meta_get_counters(const struct proto_env *env, const struct meta_req
         counter_inc(&c->get_expired);
     else if (f->why == CACHE_MISS_FLUSHED)
         counter_inc(&c->get_flushed);
-    if (f->it == NULL) {
+    if (!f->found) {
         counter_inc(&c->get_misses);
         counter_inc(&c->cmd_get);
     } else if (meta_has(r, 'T')) {
         counter_inc(&c->cmd_touch);
-        counter_inc(&c->cls[f->it->clsid].touch_hits);
+        counter_inc(&c->cls[f->cls].touch_hits);
     } else {
-        counter_inc(&c->cls[f->it->clsid].get_hits);
+        counter_inc(&c->cls[f->cls].get_hits);
         counter_inc(&c->cmd_get);
     }
 }
 
-static void meta_get_hit(const struct proto_env *env, const struct meta_req *r,
-                         const struct cache_fetch *f, struct reply *out)
+struct meta_get_ctx {
+    const struct proto_env *env;
+    const struct meta_req *r;
+    struct reply *out;
+};
+
+/* cache_fetch's callback: the hit's reply, formatted under the item's stripe lock. */
+static void meta_get_hit(const struct cache_fetch *f, void *arg)
 {
+    const struct meta_get_ctx *x = arg;
+    const struct proto_env *env = x->env;
+    const struct meta_req *r = x->r;
+    struct reply *out = x->out;
     struct item *it = f->it;
     struct line l = { .p = l.buf };
     rel_time_t exp = f->exptime_before;
     if (meta_has(r, 'v')) {
         put(&l, "VA ", 3);
-        put_u64(&l, it->nbytes - 2);
+        put_u64(&l, item_vlen(it));
     } else {
         put(&l, "HD", 2);
     }
@@ -153,14 +163,14 @@ static void meta_get_hit(const struct proto_env *env, const struct meta_req *r,
         switch (t->p[0]) {
         case 'T': exp = meta_time(env, r->ttl); break;
         case 'N': if (f->created) exp = meta_time(env, r->vivify_ttl); break;
-        case 's': put_flag(&l, 's'); put_u64(&l, it->nbytes - 2); break;
+        case 's': put_flag(&l, 's'); put_u64(&l, item_vlen(it)); break;
         case 't': put_ttl(&l, exp, env->now); break;
         case 'c': put_flag(&l, 'c'); put_u64(&l, f->cas); break;
-        case 'f': put_flag(&l, 'f'); put_u64(&l, it->flags); break;
+        case 'f': put_flag(&l, 'f'); put_u64(&l, item_flags(it)); break;
         case 'l': put_flag(&l, 'l'); put_u64(&l, (uint32_t)(env->now - f->atime)); break;
         case 'h': put_flag(&l, 'h'); *l.p++ = f->fetched_before ? '1' : '0'; break;
         case 'O': put_opaque(&l, t); break;
-        case 'k': put_key(&l, item_key(it), it->nkey, item_has(it, ITEM_KEY_BINARY)); break;
+        case 'k': put_key(&l, item_key(it), item_nkey(it), item_has(it, ITEM_KEY_BINARY)); break;
         default: break;
         }
     }
@@ -171,10 +181,10 @@ static void meta_get_hit(const struct proto_env *env, const struct meta_req *r,
     if (f->won)
         put_flag(&l, 'W');
     finish(&l, out);
-    if (meta_has(r, 'v'))
-        reply_item(out, it, item_value(it), it->nbytes);
-    else
-        item_unref(it);
+    if (meta_has(r, 'v')) {
+        reply_item(out, it, item_value(it), item_vlen(it));
+        reply_add(out, "\r\n", 2);
+    }
 }
 
 /* Echo O and k after a status that has no item. */
@@ -205,11 +215,10 @@ static void meta_get(const struct proto_env *env, const struct meta_req *r, stru
         .no_bump = meta_has(r, 'u'),
     };
     struct cache_fetch f;
-    cache_fetch(r->key, r->nkey, &o, env->now, &f);
+    struct meta_get_ctx ctx = { .env = env, .r = r, .out = out };
+    cache_fetch(r->key, r->nkey, &o, env->now, &f, meta_get_hit, &ctx);
     meta_get_counters(env, r, &f);
-    if (f.it != NULL) {
-        meta_get_hit(env, r, &f, out);
-    } else if (!meta_has(r, 'q')) {
+    if (!f.found && !meta_has(r, 'q')) {
         struct line l = { .p = l.buf };
         put(&l, "EN", 2);
         put_echo(&l, r);
@@ -243,8 +252,8 @@ static void meta_set(struct text_session *s, const struct proto_env *env,
     }
     enum cache_status err;
     rel_time_t exptime = meta_has(r, 'T') ? meta_time(env, r->ttl) : 0;
-    struct item *it = cache_alloc(r->key, r->nkey, r->client_flags, exptime, nbytes, env->now,
-                                  &err);
+    struct item *it = cache_alloc(r->key, r->nkey, r->client_flags, exptime, (size_t)r->vlen,
+                                  env->now, &err);
     if (it == NULL) {
         if (err == CACHE_TOO_LARGE) {
             counter_inc(&env->counters->store_too_large);
@@ -305,9 +314,8 @@ void meta_set_done(struct text_session *s, const struct proto_env *env, struct r
     s->item = NULL;
     s->state = TEXT_STATE_CMD;
     s->mset.active = false;
-    counter_inc(&env->counters->cls[it->clsid].cmd_set);
-    const char *end = item_value(it) + it->nbytes - 2;
-    if (end[0] != '\r' || end[1] != '\n') {
+    counter_inc(&env->counters->cls[item_class(it)].cmd_set);
+    if (s->tail[0] != '\r' || s->tail[1] != '\n') {
         /* Errors are never quiet in meta mode. */
         reply_str(out, "CLIENT_ERROR bad data chunk\r\n");
         item_unref(it);
@@ -315,7 +323,7 @@ void meta_set_done(struct text_session *s, const struct proto_env *env, struct r
     }
     enum cache_status st = s->mset.invalidate ? cache_store_stale(it, s->op, s->cas, env->now)
                                               : cache_store(it, s->op, s->cas, env->now);
-    meta_set_counters(env, s->op, st, it->clsid);
+    meta_set_counters(env, s->op, st, item_class(it));
     struct line l = { .p = l.buf };
     switch (st) {
     case CACHE_STORED: put(&l, "HD", 2); break;
@@ -334,10 +342,10 @@ void meta_set_done(struct text_session *s, const struct proto_env *env, struct r
         if (p[1] == 'O') {
             put(&l, p, (size_t)(next - p));
         } else if (p[1] == 'k') {
-            put_key(&l, item_key(it), it->nkey, item_has(it, ITEM_KEY_BINARY));
+            put_key(&l, item_key(it), item_nkey(it), item_has(it, ITEM_KEY_BINARY));
         } else {
             put_flag(&l, 'c');
-            put_u64(&l, st == CACHE_STORED ? it->cas : 0);
+            put_u64(&l, st == CACHE_STORED ? item_cas(it) : 0);
         }
         p = next;
     }
@@ -473,28 +481,26 @@ static unsigned meta_mc_class(size_t size)
 static void meta_debug(const struct proto_env *env, const struct meta_req *r, struct reply *out)
 {
     struct cache_fetch f;
-    cache_peek(r->key, r->nkey, env->now, &f);
     counter_inc(&env->counters->cmd_meta);
-    if (f.it == NULL) {
+    if (!cache_peek(r->key, r->nkey, env->now, &f)) {
         reply_add(out, "EN\r\n", 4);
         return;
     }
-    struct item *it = f.it;
     struct line l = { .p = l.buf };
     put(&l, "ME ", 3);
-    if (item_has(it, ITEM_KEY_BINARY))
-        l.p += meta_base64_encode(item_key(it), it->nkey, l.p);
+    if (f.key_binary)
+        l.p += meta_base64_encode(r->key, r->nkey, l.p);
     else
-        put(&l, item_key(it), it->nkey);
-    size_t size = META_MC_HEADER + it->nkey + 1 + it->nbytes + (cache_use_cas() ? 8 : 0) +
-                  (it->flags != 0 ? 4 : 0);
+        put(&l, r->key, r->nkey);
+    /* memcached's layout: its header, the key and its NUL, the value and its \r\n. */
+    size_t size = META_MC_HEADER + r->nkey + 1 + f.vlen + 2 + (cache_use_cas() ? 8 : 0) +
+                  (f.flags != 0 ? 4 : 0);
     l.p += sprintf(l.p, " exp=%d la=%llu cas=%llu fetch=%s cls=%u size=%zu\r\n",
                    f.exptime_before == 0 ? -1 : (int)(env->now - f.exptime_before),
                    (unsigned long long)(uint32_t)(env->now - f.atime),
                    (unsigned long long)f.cas, f.fetched_before ? "yes" : "no",
                    meta_mc_class(size), size);
     reply_add(out, l.buf, (size_t)(l.p - l.buf));
-    item_unref(it);
 }
 
 void meta_exec(struct text_session *s, const struct proto_env *env, const struct text_token *tok,

@@ -130,6 +130,10 @@ void reply_printf(struct reply *r, const char *fmt, ...)
 
 void reply_item(struct reply *r, struct item *it, const char *p, size_t n)
 {
+    if (!item_ref_try(it)) {
+        reply_add(r, p, n);
+        return;
+    }
     struct reply_seg *s = reply_new_seg(r);
     if (s == NULL) {
         item_unref(it);

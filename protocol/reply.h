@@ -61,7 +61,12 @@ void reply_commit(struct reply *r, size_t n);
 void reply_str(struct reply *r, const char *s);
 /* Append formatted text, copied. */
 void reply_printf(struct reply *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* Append `n` bytes at `p` inside `it`, taking over the caller's reference. */
+/*
+ * Append `n` bytes at `p` inside `it`, which the caller may read now (its
+ * stripe is locked): by reference when the item takes one more reader
+ * (item_ref_try), copied when it refuses, so no number of readers can
+ * overflow an item's count.
+ */
 void reply_item(struct reply *r, struct item *it, const char *p, size_t n);
 /* Current length of the segment list, to roll back a partial reply. */
 size_t reply_mark(const struct reply *r);

@@ -81,7 +81,8 @@ struct text_meta_set {
 struct text_session {
     enum text_state state;
     struct item *item;          /* being filled from the data block */
-    size_t filled;
+    size_t filled;              /* bytes of the block read, its "\r\n" included */
+    char tail[2];               /* the block's last two bytes, which must be "\r\n" */
     enum cache_op op;
     uint64_t cas;
     bool noreply;

@@ -50,47 +50,43 @@ static char *put_u64(char *p, uint64_t v)
 }
 
 /*
- * "VALUE <key> <flags> <bytes>[ <cas>]\r\n" then the value: copied when
- * small, else by reference.  `referenced`: the caller holds a reference,
- * which this takes over; otherwise the caller holds the item's stripe lock.
+ * "VALUE <key> <flags> <bytes>[ <cas>]\r\n", the value and its "\r\n": the
+ * value copied when small, else by reference (reply_item).  Called with
+ * the item's stripe locked.
  */
-static void text_value(struct reply *out, struct item *it, bool with_cas, bool referenced)
+static void text_value(struct reply *out, struct item *it, bool with_cas)
 {
-    bool copy = it->nbytes <= TEXT_COPY_MAX;
-    char *start = reply_space(out, TEXT_VALUE_HEAD_MAX + it->nkey + (copy ? it->nbytes : 0));
-    if (start == NULL) {
-        if (referenced)
-            item_unref(it);
+    size_t vlen = item_vlen(it);
+    bool copy = vlen <= TEXT_COPY_MAX;
+    char *start = reply_space(out, TEXT_VALUE_HEAD_MAX + item_nkey(it) + (copy ? vlen + 2 : 0));
+    if (start == NULL)
         return;
-    }
     char *p = start;
     memcpy(p, "VALUE ", 6);
     p += 6;
-    memcpy(p, item_key(it), it->nkey);
-    p += it->nkey;
+    memcpy(p, item_key(it), item_nkey(it));
+    p += item_nkey(it);
     *p++ = ' ';
-    p = put_u64(p, it->flags);
+    p = put_u64(p, item_flags(it));
     *p++ = ' ';
-    p = put_u64(p, it->nbytes - 2);
+    p = put_u64(p, vlen);
     if (with_cas) {
         *p++ = ' ';
-        p = put_u64(p, it->cas);
+        p = put_u64(p, item_cas(it));
     }
     *p++ = '\r';
     *p++ = '\n';
     if (copy) {
-        memcpy(p, item_value(it), it->nbytes);
-        p += it->nbytes;
-    }
-    reply_commit(out, (size_t)(p - start));
-    if (copy) {
-        if (referenced)
-            item_unref(it);
+        memcpy(p, item_value(it), vlen);
+        p += vlen;
+        *p++ = '\r';
+        *p++ = '\n';
+        reply_commit(out, (size_t)(p - start));
         return;
     }
-    if (!referenced)
-        item_ref(it);
-    reply_item(out, it, item_value(it), it->nbytes);
+    reply_commit(out, (size_t)(p - start));
+    reply_item(out, it, item_value(it), vlen);
+    reply_add(out, "\r\n", 2);
 }
 
 struct text_get_ctx {
@@ -103,8 +99,8 @@ struct text_get_ctx {
 static void text_get_hit(struct item *it, void *arg)
 {
     struct text_get_ctx *x = arg;
-    x->cls = it->clsid;
-    text_value(x->out, it, x->with_cas, false);
+    x->cls = item_class(it);
+    text_value(x->out, it, x->with_cas);
 }
 
 static void text_get(const struct proto_env *env, const struct text_req *r, struct reply *out)
@@ -141,20 +137,11 @@ static void text_get(const struct proto_env *env, const struct text_req *r, stru
             return;
         }
         enum cache_miss why;
-        bool hit;
-        if (touch) {
-            struct item *it = cache_get_touch(k, nkey, exptime, env->now, &why);
-            hit = it != NULL;
-            if (hit) {
-                ctx.cls = it->clsid;
-                text_value(out, it, with_cas, true);
-            }
-        } else {
-            /* Grow the reply now, so the copy under the stripe lock never
-             * waits for a realloc. */
-            reply_space(out, TEXT_VALUE_HEAD_MAX + nkey + TEXT_COPY_MAX + 2);
-            hit = cache_get_visit(k, nkey, env->now, &why, text_get_hit, &ctx);
-        }
+        /* Grow the reply now, so the copy under the stripe lock seldom
+         * waits for a realloc. */
+        reply_space(out, TEXT_VALUE_HEAD_MAX + nkey + TEXT_COPY_MAX + 2);
+        bool hit = touch ? cache_touch_visit(k, nkey, exptime, env->now, &why, text_get_hit, &ctx)
+                         : cache_get_visit(k, nkey, env->now, &why, text_get_hit, &ctx);
         prev_hit = hit;
         if (prefix_stats_enabled())
             prefix_stats_record(k, nkey, PREFIX_GET, hit);
@@ -193,7 +180,7 @@ static void text_update(struct text_session *s, const struct proto_env *env,
     if (prefix_stats_enabled())
         prefix_stats_record(r->key, r->nkey, PREFIX_SET, false);
     struct item *it = cache_alloc(r->key, r->nkey, r->flags, text_exptime(env, r->exptime),
-                                  nbytes, env->now, &err);
+                                  (size_t)r->vlen, env->now, &err);
     if (it == NULL) {
         if (err == CACHE_TOO_LARGE) {
             counter_inc(&env->counters->store_too_large);
@@ -230,14 +217,13 @@ static void text_update_done(struct text_session *s, const struct proto_env *env
     bool noreply = s->noreply;
     s->item = NULL;
     s->state = TEXT_STATE_CMD;
-    counter_inc(&c->cls[it->clsid].cmd_set);
-    const char *end = item_value(it) + it->nbytes - 2;
-    if (end[0] != '\r' || end[1] != '\n') {
+    counter_inc(&c->cls[item_class(it)].cmd_set);
+    if (s->tail[0] != '\r' || s->tail[1] != '\n') {
         OUT(out, noreply, "CLIENT_ERROR bad data chunk\r\n");
         item_unref(it);
         return;
     }
-    unsigned cls = it->clsid;
+    unsigned cls = item_class(it);
     switch (cache_store(it, s->op, s->cas, env->now)) {
     case CACHE_STORED:
         if (s->op == CACHE_CAS)
@@ -426,6 +412,30 @@ void text_session_reset(struct text_session *s)
     memset(s, 0, sizeof(*s));
 }
 
+/*
+ * Copy data-block bytes into the item being set, and its last two bytes
+ * (the "\r\n" the item does not store) into s->tail.  true while more are
+ * needed.
+ */
+static bool text_fill(struct text_session *s, const char *buf, size_t len, size_t *pos)
+{
+    size_t vlen = item_vlen(s->item);
+    while (*pos < len && s->filled < vlen + 2) {
+        size_t n = len - *pos;
+        if (s->filled < vlen) {
+            if (n > vlen - s->filled)
+                n = vlen - s->filled;
+            memcpy(item_value(s->item) + s->filled, buf + *pos, n);
+        } else {
+            n = 1;
+            s->tail[s->filled - vlen] = buf[*pos];
+        }
+        s->filled += n;
+        *pos += n;
+    }
+    return s->filled < vlen + 2;
+}
+
 /* A line with no newline yet: keep waiting, or give up on the connection. */
 static void text_check_partial(struct text_session *s, const char *buf, size_t len)
 {
@@ -458,12 +468,7 @@ size_t text_feed(struct text_session *s, const struct proto_env *env, const char
             continue;
         }
         if (s->state == TEXT_STATE_DATA) {
-            size_t need = s->item->nbytes - s->filled;
-            size_t n = len - pos < need ? len - pos : need;
-            memcpy(item_value(s->item) + s->filled, buf + pos, n);
-            s->filled += n;
-            pos += n;
-            if (s->filled < s->item->nbytes)
+            if (text_fill(s, buf, len, &pos))
                 break;
             text_update_done(s, env, out);
             continue;

@@ -17,7 +17,7 @@
 /* One `stats cachedump` line, memcached's format. */
 static void dump_line(void *arg, const struct item *it, int64_t started)
 {
-    reply_printf(arg, "ITEM %.*s [%u b; %llu s]\r\n", (int)it->nkey, it->data, it->nbytes - 2,
+    reply_printf(arg, "ITEM %.*s [%zu b; %llu s]\r\n", (int)item_nkey(it), item_key(it), item_vlen(it),
                  it->exptime == 0 ? 0ULL : (unsigned long long)(it->exptime + started));
 }
 

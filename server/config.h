@@ -55,13 +55,19 @@ struct config {
     double factor;               /* -f, default 1.25 */
     int chunk_size;              /* -n, default 48 */
     int hashpower;               /* -o hashpower, default 16 */
-    bool slab_reassign;          /* -o slab_reassign (acknowledged) */
+    bool slab_reassign;          /* -o slab_reassign (default on) */
+    unsigned slab_automove;      /* -o slab_automove=0|1|2 (default 1) */
+    double slab_automove_ratio;  /* -o slab_automove_ratio (default 0.8) */
+    unsigned slab_automove_window; /* -o slab_automove_window (default 30) */
+    size_t slab_chunk_max;       /* -o slab_chunk_max, 0 = half a page */
 
     /* commands */
     bool shutdown_enabled;       /* -A */
     bool flush_enabled;          /* false with -F */
     bool dump_enabled;           /* false with -X: no stats cachedump */
     bool lru_crawler;            /* -o lru_crawler / no_lru_crawler */
+    uint32_t lru_crawler_sleep;  /* -o lru_crawler_sleep, microseconds (default 100) */
+    uint32_t lru_crawler_tocrawl; /* -o lru_crawler_tocrawl (default 0, all) */
     char prefix_delimiter;       /* -D, default ':' */
     bool detail_enabled;         /* -D turns per-prefix stats on */
 };

@@ -194,6 +194,14 @@ int main(int argc, char **argv)
         .hashpower = (unsigned)cfg.hashpower,
         .use_cas = cfg.use_cas,
         .evict_to_free = cfg.evict_to_free,
+        .slab_reassign = cfg.slab_reassign,
+        .slab_automove = cfg.slab_automove,
+        .slab_automove_ratio = cfg.slab_automove_ratio,
+        .slab_automove_window = cfg.slab_automove_window,
+        .lru_crawler = cfg.lru_crawler,
+        .lru_crawler_sleep = cfg.lru_crawler_sleep,
+        .lru_crawler_tocrawl = cfg.lru_crawler_tocrawl,
+        .slab_chunk_max = cfg.slab_chunk_max,
         .started = start_unix - 2,
     };
     if ((rc = cache_setup(&co)) != 0) {

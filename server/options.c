@@ -62,6 +62,11 @@ void options_defaults(struct config *c)
     c->flush_enabled = true;
     c->dump_enabled = true;
     c->lru_crawler = true;
+    c->lru_crawler_sleep = 100;
+    c->slab_reassign = true;
+    c->slab_automove = 1;
+    c->slab_automove_ratio = 0.8;
+    c->slab_automove_window = 30;
     c->prefix_delimiter = ':';
 }
 
@@ -121,12 +126,25 @@ void options_usage(FILE *f)
 "   - idle_timeout:        timeout for idle connections, seconds (default: 0, none)\n"
 "   - lru_crawler:         background expiry of items (default: enabled;\n"
 "                          no_lru_crawler to disable)\n"
-"   - slab_reassign:       recorded; mcd's jemalloc arenas need no reassignment\n"
+"   - lru_crawler_sleep:   microseconds the crawler sleeps between batches\n"
+"                          (default: 100)\n"
+"   - lru_crawler_tocrawl: most items the crawler checks per class per run\n"
+"                          (default: 0, all)\n"
+"   - slab_reassign:       allow slab pages to move between classes (default:\n"
+"                          enabled; no_slab_reassign to disable)\n"
+"   - slab_automove:       0 = never move pages, 1 = move them to where\n"
+"                          items are evicted young, 2 = also on every\n"
+"                          eviction (default: 1; no_slab_automove = 0)\n"
+"   - slab_automove_ratio: how much younger the evictions of a class must be\n"
+"                          than another's before a page moves (default: 0.8)\n"
+"   - slab_automove_window: seconds of history automove looks at (default: 30)\n"
+"   - slab_chunk_max:      largest slab chunk, bytes; larger items are stored\n"
+"                          whole (default: half a page, 524288)\n"
 "   - item_size_max:       same as -I\n"
 "   - modern:              memcached's future defaults: currently nothing\n"
 "   - no_modern:           memcached 1.4 defaults: no maxconns_fast, no\n"
 "                          lru_crawler, no slab_reassign\n"
-"   every other key memcached 1.6.18 knows (slab_automove, hash_algorithm,\n"
+"   every other key memcached 1.6.18 knows (hash_algorithm, lru_maintainer,\n"
 "   ext_*, ssl_*, ...) is checked as memcached checks it and then ignored;\n"
 "   -v names each one\n", f);
 }
@@ -327,19 +345,10 @@ struct ext_key {
  * acknowledges.  The keys mcd applies are handled in ext_applied(). */
 static const struct ext_key ext_keys[] = {
     { "no_hashexpand", EXT_FLAG, NULL, NULL, 0, 0 },
-    { "slab_automove", EXT_INT_OPT, NULL, "slab_automove must be between 0 and 2\n", 0, 2 },
-    { "slab_automove_ratio", EXT_POS, "Missing slab_automove_ratio argument\n",
-      "slab_automove_ratio must be > 0 and < 1\n", 0, 1 },
-    { "slab_automove_window", EXT_INT, "Missing slab_automove_window argument\n",
-      "slab_automove_window must be > 2\n", 3, INT_MAX },
     { "tail_repair_time", EXT_INT, "Missing numeric argument for tail_repair_time\n",
       "Cannot set tail_repair_time to less than 10 seconds\n", 10, INT_MAX },
     { "hash_algorithm", EXT_HASH, NULL,
       "Unknown hash_algorithm option (jenkins, murmur3, xxh3)\n", 0, 0 },
-    { "lru_crawler_sleep", EXT_INT, "Missing lru_crawler_sleep value\n",
-      "LRU crawler sleep must be between 0 and 1 second\n", 0, 1000000 },
-    { "lru_crawler_tocrawl", EXT_UINT, "Missing lru_crawler_tocrawl value\n",
-      "lru_crawler_tocrawl takes a numeric 32bit value\n", 0, 0 },
     { "lru_maintainer", EXT_FLAG, NULL, NULL, 0, 0 },
     { "hot_lru_pct", EXT_INT, NULL, "hot_lru_pct must be > 1 and < 80\n", 1, 79 },
     { "warm_lru_pct", EXT_INT, NULL, "warm_lru_pct must be > 1 and < 80\n", 1, 79 },
@@ -349,12 +358,10 @@ static const struct ext_key ext_keys[] = {
     { "watcher_logbuf_size", EXT_UINT, NULL, NULL, 0, 0 },
     { "worker_logbuf_size", EXT_UINT, NULL, NULL, 0, 0 },
     { "slab_sizes", EXT_STR, NULL, NULL, 0, 0 },
-    { "slab_chunk_max", EXT_UINT, NULL, NULL, 0, 0 },
     { "track_sizes", EXT_FLAG, NULL, NULL, 0, 0 },
     { "no_inline_ascii_resp", EXT_FLAG, NULL, NULL, 0, 0 },
     { "inline_ascii_resp", EXT_FLAG, NULL, NULL, 0, 0 },
     { "no_chunked_items", EXT_FLAG, NULL, NULL, 0, 0 },
-    { "no_slab_automove", EXT_FLAG, NULL, NULL, 0, 0 },
     { "no_lru_maintainer", EXT_FLAG, NULL, NULL, 0, 0 },
     { "no_drop_privileges", EXT_FLAG, NULL, NULL, 0, 0 },
     { "drop_privileges", EXT_FLAG, NULL, NULL, 0, 0 },
@@ -468,11 +475,44 @@ static int ext_applied(struct parse *p, const char *key, const char *val)
         c->lru_crawler = key[0] != 'n';
     } else if (strcmp(key, "slab_reassign") == 0 || strcmp(key, "no_slab_reassign") == 0) {
         c->slab_reassign = key[0] != 'n';
-        note(p, "mcd: -o %s recorded; mcd's jemalloc arenas need no slab reassignment\n", key);
+    } else if (strcmp(key, "slab_automove") == 0 || strcmp(key, "no_slab_automove") == 0) {
+        int level = key[0] == 'n' ? 0 : val == NULL ? 1 : atoi(val);
+        if (level < 0 || level > 2)
+            return fail(p, "slab_automove must be between 0 and 2\n");
+        c->slab_automove = (unsigned)level;
+    } else if (strcmp(key, "slab_automove_ratio") == 0) {
+        if (val == NULL)
+            return fail(p, "Missing slab_automove_ratio argument\n");
+        c->slab_automove_ratio = atof(val);
+        if (c->slab_automove_ratio <= 0 || c->slab_automove_ratio > 1)
+            return fail(p, "slab_automove_ratio must be > 0 and < 1\n");
+    } else if (strcmp(key, "slab_automove_window") == 0) {
+        if (val == NULL)
+            return fail(p, "Missing slab_automove_window argument\n");
+        if (atoi(val) < 3)
+            return fail(p, "slab_automove_window must be > 2\n");
+        c->slab_automove_window = (unsigned)atoi(val);
+    } else if (strcmp(key, "lru_crawler_sleep") == 0) {
+        if (val == NULL)
+            return fail(p, "Missing lru_crawler_sleep value\n");
+        if (atoi(val) < 0 || atoi(val) > 1000000)
+            return fail(p, "LRU crawler sleep must be between 0 and 1 second\n");
+        c->lru_crawler_sleep = (uint32_t)atoi(val);
+    } else if (strcmp(key, "lru_crawler_tocrawl") == 0) {
+        if (val == NULL)
+            return fail(p, "Missing lru_crawler_tocrawl value\n");
+        if (!whole_uint(val) || strtoull(val, NULL, 10) > UINT32_MAX)
+            return fail(p, "lru_crawler_tocrawl takes a numeric 32bit value\n");
+        c->lru_crawler_tocrawl = (uint32_t)strtoull(val, NULL, 10);
+    } else if (strcmp(key, "slab_chunk_max") == 0) {
+        if (val == NULL || !whole_uint(val))
+            return fail(p, "could not parse argument to slab_chunk_max\n");
+        c->slab_chunk_max = (size_t)strtoull(val, NULL, 10);
     } else if (strcmp(key, "modern") == 0) {
         /* memcached 1.6.18: "currently no new defaults" */
     } else if (strcmp(key, "no_modern") == 0) {
         c->slab_reassign = false;
+        c->slab_automove = 0;
         c->maxconns_fast = false;
         c->lru_crawler = false;
         note(p, "mcd: -o no_modern: only maxconns_fast, lru_crawler and slab_reassign "

@@ -46,6 +46,7 @@ int cache_setup(const struct cache_options *opt)
 {
     opts = *opt;
     atomic_store(&oldest_live, 0);
+    cache_admin_setup(opt);
     struct slab_options so = {
         .maxbytes = opt->maxbytes,
         .factor = opt->factor,
@@ -84,7 +85,7 @@ void item_unref(struct item *it)
         slab_free(it, it->clsid, it->slab_shard);
 }
 
-static bool item_live(const struct item *it, rel_time_t now, enum cache_miss *why)
+bool cache_live(const struct item *it, rel_time_t now, enum cache_miss *why)
 {
     if (expiry_passed(it->exptime, now)) {
         *why = CACHE_MISS_EXPIRED;
@@ -148,7 +149,7 @@ struct item *cache_find(struct table_stripe *s, uint32_t hash, const char *key,
 {
     enum cache_miss dummy;
     struct item *it = table_find(s, hash, key, nkey);
-    if (it != NULL && !item_live(it, now, why ? why : &dummy)) {
+    if (it != NULL && !cache_live(it, now, why ? why : &dummy)) {
         cache_unlink(s, it);
         return NULL;
     }
@@ -168,7 +169,7 @@ static bool cache_evict_shard(struct lru *l, rel_time_t now)
     for (int checked = 0; it != NULL && checked < CACHE_EVICT_SCAN;) {
         struct item *prev = it->prev;
         enum cache_miss why = CACHE_MISS_NONE;
-        bool dead = !item_live(it, now, &why);
+        bool dead = !cache_live(it, now, &why);
         uint8_t fl = atomic_load_explicit(&it->iflags, memory_order_relaxed);
         if (!dead && (fl & ITEM_ACTIVE) && opts.evict_to_free) {
             /* Second chance: recently read, so move it to the head. */
@@ -275,9 +276,10 @@ static void *cache_alloc_chunk(unsigned cls, rel_time_t now, uint8_t *shard)
  * header, the key's NUL, 8 bytes of CAS when on, 4 of flags when not 0) so the largest value
  * accepted is the same byte for byte, whatever our header's size.
  */
-bool cache_item_fits(size_t nkey, uint32_t flags, size_t nbytes)
+bool cache_item_fits(size_t nkey, uint32_t flags, size_t vlen)
 {
-    size_t mc_total = 48 + nkey + 1 + nbytes + (opts.use_cas ? 8 : 0) + (flags ? 4 : 0);
+    /* memcached stores the value with its "\r\n". */
+    size_t mc_total = 48 + nkey + 1 + vlen + 2 + (opts.use_cas ? 8 : 0) + (flags ? 4 : 0);
     return mc_total <= opts.item_size_max;
 }
 
@@ -323,18 +325,18 @@ struct item *cache_alloc(const char *key, size_t nkey, uint32_t flags, rel_time_
 static struct item *cache_join(struct item *old, struct item *it, bool append, rel_time_t now,
                                enum cache_status *err)
 {
-    size_t olen = old->nbytes - 2, nlen = it->nbytes - 2;
+    size_t olen = old->nbytes, nlen = it->nbytes;
     struct item *j = cache_alloc_at(item_key(it), it->nkey, it->hash, old->flags, old->exptime,
-                                    olen + nlen + 2, now, err);
+                                    olen + nlen, now, err);
     if (j == NULL)
         return NULL;
     char *v = item_value(j);
     if (append) {
         memcpy(v, item_value(old), olen);
-        memcpy(v + olen, item_value(it), nlen + 2);
+        memcpy(v + olen, item_value(it), nlen);
     } else {
         memcpy(v, item_value(it), nlen);
-        memcpy(v + nlen, item_value(old), olen + 2);
+        memcpy(v + nlen, item_value(old), olen);
     }
     return j;
 }
@@ -436,70 +438,63 @@ void cache_mark_read(struct item *it)
         atomic_fetch_or_explicit(&it->iflags, ITEM_FETCHED | ITEM_ACTIVE, memory_order_relaxed);
 }
 
-static struct item *cache_lookup(const char *key, size_t nkey, bool touch, rel_time_t exptime,
-                                 rel_time_t now, enum cache_miss *why)
+/* Find a live key under its stripe lock and count the read; with `touch`, set a new expiry. */
+static struct item *cache_read_locked(struct table_stripe *s, uint32_t hash, const char *key,
+                                      size_t nkey, const rel_time_t *touch, rel_time_t now,
+                                      enum cache_miss *why)
 {
-    uint32_t hash = hash_key(key, nkey);
-    struct table_stripe *s = table_stripe(hash);
-    *why = CACHE_MISS_NONE;
-    pthread_mutex_lock(&s->lock);
     struct item *it = cache_find(s, hash, key, nkey, now, why);
-    if (it != NULL) {
-        item_ref(it);
-        /* A read after the first refreshes last access, as memcached's bump does. */
-        if (item_has(it, ITEM_FETCHED))
-            it->time = now;
-        if (touch) {
-            it->exptime = exptime;
-            it->time = now;
-        }
+    if (it == NULL)
+        return NULL;
+    /* A read after the first refreshes last access, as memcached's bump does. */
+    if (item_has(it, ITEM_FETCHED))
+        it->time = now;
+    if (touch != NULL) {
+        it->exptime = *touch;
+        it->time = now;
     }
-    pthread_mutex_unlock(&s->lock);
-    if (it != NULL)
-        cache_mark_read(it);
+    cache_mark_read(it);
     return it;
 }
 
-struct item *cache_get(const char *key, size_t nkey, rel_time_t now, enum cache_miss *why)
-{
-    return cache_lookup(key, nkey, false, 0, now, why);
-}
-
-bool cache_get_visit(const char *key, size_t nkey, rel_time_t now, enum cache_miss *why,
-                     void (*fn)(struct item *it, void *arg), void *arg)
+static bool cache_visit(const char *key, size_t nkey, const rel_time_t *touch, rel_time_t now,
+                        enum cache_miss *why, cache_visit_fn fn, void *arg)
 {
     uint32_t hash = hash_key(key, nkey);
     struct table_stripe *s = table_stripe(hash);
     *why = CACHE_MISS_NONE;
     pthread_mutex_lock(&s->lock);
-    struct item *it = cache_find(s, hash, key, nkey, now, why);
-    if (it != NULL) {
-        if (item_has(it, ITEM_FETCHED))
-            it->time = now;
-        cache_mark_read(it);
+    struct item *it = cache_read_locked(s, hash, key, nkey, touch, now, why);
+    if (it != NULL)
         fn(it, arg);
-    }
     pthread_mutex_unlock(&s->lock);
     return it != NULL;
 }
 
-struct item *cache_get_touch(const char *key, size_t nkey, rel_time_t exptime, rel_time_t now,
-                             enum cache_miss *why)
+bool cache_get_visit(const char *key, size_t nkey, rel_time_t now, enum cache_miss *why,
+                     cache_visit_fn fn, void *arg)
 {
-    return cache_lookup(key, nkey, true, exptime, now, why);
+    return cache_visit(key, nkey, NULL, now, why, fn, arg);
+}
+
+bool cache_touch_visit(const char *key, size_t nkey, rel_time_t exptime, rel_time_t now,
+                       enum cache_miss *why, cache_visit_fn fn, void *arg)
+{
+    return cache_visit(key, nkey, &exptime, now, why, fn, arg);
 }
 
 enum cache_status cache_touch(const char *key, size_t nkey, rel_time_t exptime, rel_time_t now,
                               unsigned *cls)
 {
+    uint32_t hash = hash_key(key, nkey);
+    struct table_stripe *s = table_stripe(hash);
     enum cache_miss why;
-    struct item *it = cache_lookup(key, nkey, true, exptime, now, &why);
-    if (it == NULL)
-        return CACHE_NOT_FOUND;
-    if (cls != NULL)
+    pthread_mutex_lock(&s->lock);
+    struct item *it = cache_read_locked(s, hash, key, nkey, &exptime, now, &why);
+    if (it != NULL && cls != NULL)
         *cls = it->clsid;
-    item_unref(it);
-    return CACHE_OK;
+    pthread_mutex_unlock(&s->lock);
+    return it != NULL ? CACHE_OK : CACHE_NOT_FOUND;
 }
 
 enum cache_status cache_delete(const char *key, size_t nkey, rel_time_t now, unsigned *cls)
@@ -559,11 +554,11 @@ static enum cache_status cache_arith_write(struct table_stripe *s, struct item *
                                            const char *buf, size_t n, rel_time_t now,
                                            bool *in_place, uint64_t *cas)
 {
-    if (n + 2 <= it->nbytes && atomic_load_explicit(&it->refcount, memory_order_acquire) == 1) {
+    if (n <= it->nbytes && atomic_load_explicit(&it->refcount, memory_order_acquire) == 1) {
         /* Fits and nobody is reading it: rewrite in place, space-padded
          * to the old length as memcached does. */
         memcpy(item_value(it), buf, n);
-        memset(item_value(it) + n, ' ', it->nbytes - 2 - n);
+        memset(item_value(it) + n, ' ', it->nbytes - n);
         it->cas = opts.use_cas ? table_next_cas(s) : 0;
         it->time = now;
         *in_place = true;
@@ -572,11 +567,10 @@ static enum cache_status cache_arith_write(struct table_stripe *s, struct item *
     }
     enum cache_status st;
     struct item *ni = cache_alloc_at(item_key(it), it->nkey, it->hash, it->flags, it->exptime,
-                                     n + 2, now, &st);
+                                     n, now, &st);
     if (ni == NULL)
         return CACHE_NO_MEMORY;
     memcpy(item_value(ni), buf, n);
-    memcpy(item_value(ni) + n, "\r\n", 2);
     cache_replace(s, it, ni, now);
     *in_place = false;
     *cas = ni->cas;
@@ -592,12 +586,10 @@ static enum cache_status cache_arith_vivify(struct table_stripe *s, const char *
     char buf[24];
     int n = snprintf(buf, sizeof(buf), "%llu", (unsigned long long)o->initial);
     enum cache_status st;
-    struct item *it = cache_alloc_at(key, nkey, hash, 0, o->vivify_exptime, (size_t)n + 2, now,
-                                     &st);
+    struct item *it = cache_alloc_at(key, nkey, hash, 0, o->vivify_exptime, (size_t)n, now, &st);
     if (it == NULL)
         return CACHE_NO_MEMORY;
     memcpy(item_value(it), buf, (size_t)n);
-    memcpy(item_value(it) + n, "\r\n", 2);
     cache_link(s, it, now);
     res->value = o->initial;
     res->cas = it->cas;
@@ -618,11 +610,11 @@ enum cache_status cache_arith_ex(const char *key, size_t nkey, const struct cach
     struct item *it = cache_find(s, hash, key, nkey, now, NULL);
     if (it == NULL) {
         st = o->vivify ? cache_arith_vivify(s, key, nkey, hash, o, now, res) : CACHE_NOT_FOUND;
-    } else if (it->nbytes <= 2) {
+    } else if (it->nbytes == 0) {
         st = CACHE_NON_NUMERIC;
     } else if (o->cas != 0 && it->cas != o->cas) {
         st = CACHE_EXISTS;
-    } else if (!cache_arith_apply(item_value(it), it->nbytes - 2, o->incr, o->delta,
+    } else if (!cache_arith_apply(item_value(it), it->nbytes, o->incr, o->delta,
                                   &res->value)) {
         st = CACHE_NON_NUMERIC;
     } else {

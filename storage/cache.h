@@ -44,6 +44,14 @@ struct cache_options {
     unsigned hashpower;
     bool use_cas;
     bool evict_to_free;
+    bool slab_reassign;         /* -o slab_reassign (default on) */
+    unsigned slab_automove;     /* -o slab_automove=0|1|2 (default 1) */
+    double slab_automove_ratio; /* -o slab_automove_ratio (default 0.8) */
+    unsigned slab_automove_window; /* -o slab_automove_window, seconds (default 30) */
+    bool lru_crawler;           /* -o lru_crawler (default on) */
+    uint32_t lru_crawler_sleep; /* -o lru_crawler_sleep, microseconds (default 100) */
+    uint32_t lru_crawler_tocrawl; /* -o lru_crawler_tocrawl, items per class, 0 = all */
+    size_t slab_chunk_max;      /* -o slab_chunk_max (default half a page) */
     unsigned lru_shards;        /* LRU lists per class, a power of two; 0 = 8, 1 = exact LRU */
     int64_t started;            /* unix time of cache time 0 */
 };
@@ -74,15 +82,15 @@ int64_t cache_started(void);
 /* Whether CAS uniques are kept (-C turns them off). */
 bool cache_use_cas(void);
 
-/* Whether an item of this key length, flags and value length (with \r\n) is within -I. */
-bool cache_item_fits(size_t nkey, uint32_t flags, size_t nbytes);
+/* Whether an item of this key length, flags and value length is within -I. */
+bool cache_item_fits(size_t nkey, uint32_t flags, size_t vlen);
 /*
- * Allocate an unlinked item for `key` with room for `nbytes` of value
- * (including \r\n), evicting if the budget is full.  The caller owns the
- * one reference.  NULL with *err = CACHE_TOO_LARGE or CACHE_NO_MEMORY.
+ * Allocate an unlinked item for `key` with room for `vlen` bytes of value
+ * (without the protocol's \r\n), evicting if the budget is full.  The caller
+ * owns the one reference.  NULL with *err = CACHE_TOO_LARGE or CACHE_NO_MEMORY.
  */
 struct item *cache_alloc(const char *key, size_t nkey, uint32_t flags, rel_time_t exptime,
-                         size_t nbytes, rel_time_t now, enum cache_status *err);
+                         size_t vlen, rel_time_t now, enum cache_status *err);
 /*
  * Store a filled item according to `op`; `cas` is the client's unique for
  * CACHE_CAS.  The caller keeps its reference.  Returns STORED, NOT_STORED,
@@ -95,19 +103,19 @@ enum cache_status cache_store(struct item *it, enum cache_op op, uint64_t cas, r
  * win mark (the meta protocol's invalidating set).
  */
 enum cache_status cache_store_stale(struct item *it, enum cache_op op, uint64_t cas, rel_time_t now);
-/* Look a key up; a hit comes back with a reference the caller drops. */
-struct item *cache_get(const char *key, size_t nkey, rel_time_t now, enum cache_miss *why);
 /*
- * Look a key up and, on a hit, call `fn` with the item while its stripe is
- * locked: the item cannot change or go until fn returns, so fn can copy
- * from it without a reference (it takes one with item_ref to keep it).
- * fn must not call into the cache.  Returns whether the key was found.
+ * What a reader does with a hit: called while the item's stripe is locked,
+ * so the item cannot change or go until it returns.  It copies what it
+ * needs, or keeps the item with item_ref_try (copying when that refuses).
+ * It must not call into the cache.
  */
+typedef void (*cache_visit_fn)(struct item *it, void *arg);
+/* Look a key up and show a hit to `fn`.  Returns whether the key was found. */
 bool cache_get_visit(const char *key, size_t nkey, rel_time_t now, enum cache_miss *why,
-                     void (*fn)(struct item *it, void *arg), void *arg);
-/* Look up and set a new expiry time (gat); same reference rule. */
-struct item *cache_get_touch(const char *key, size_t nkey, rel_time_t exptime, rel_time_t now,
-                             enum cache_miss *why);
+                     cache_visit_fn fn, void *arg);
+/* The same, setting a new expiry time first (gat). */
+bool cache_touch_visit(const char *key, size_t nkey, rel_time_t exptime, rel_time_t now,
+                       enum cache_miss *why, cache_visit_fn fn, void *arg);
 /* Set a new expiry time: CACHE_OK or CACHE_NOT_FOUND.  *cls (if not NULL) gets the item's class. */
 enum cache_status cache_touch(const char *key, size_t nkey, rel_time_t exptime, rel_time_t now,
                               unsigned *cls);
@@ -134,7 +142,8 @@ struct cache_fetch_opts {
 
 /* A found item and its state as it was found, read under the item's lock. */
 struct cache_fetch {
-    struct item *it;            /* referenced; NULL on a miss */
+    struct item *it;            /* valid only inside the visit callback; NULL on a miss */
+    bool found;
     enum cache_miss why;
     bool created;               /* vivified by this fetch */
     bool won;                   /* this caller should refresh the item */
@@ -144,12 +153,21 @@ struct cache_fetch {
     rel_time_t exptime_before;  /* before this fetch changed it */
     rel_time_t atime;           /* last access before this fetch */
     uint64_t cas;
+    size_t vlen;
+    uint32_t flags;
+    unsigned cls;
+    bool key_binary;
 };
-/* Look up with the meta options; out->it is NULL on a miss. */
+/*
+ * Look up with the meta options.  On a hit (out->found), `fn` is called
+ * with `arg` under the stripe lock once `out` is filled, out->it set for it.
+ */
 void cache_fetch(const char *key, size_t nkey, const struct cache_fetch_opts *o, rel_time_t now,
-                 struct cache_fetch *out);
-/* Look up without counting a read (debug output): fills it, exptime_before, atime, cas, fetched_before. */
-void cache_peek(const char *key, size_t nkey, rel_time_t now, struct cache_fetch *out);
+                 struct cache_fetch *out, void (*fn)(const struct cache_fetch *f, void *arg),
+                 void *arg);
+/* Look up without counting a read (debug output): fills every field of
+ * `out` but `it`, which stays NULL.  Returns out->found. */
+bool cache_peek(const char *key, size_t nkey, rel_time_t now, struct cache_fetch *out);
 /* Delete if `cas` is NULL or equals the item's unique: DELETED, EXISTS or NOT_FOUND. */
 enum cache_status cache_delete_cas(const char *key, size_t nkey, const uint64_t *cas,
                                    rel_time_t now, unsigned *cls);
@@ -199,6 +217,103 @@ size_t cache_memlimit(void);
 void cache_stats(struct cache_stats *out);
 /* Zero the counters that `stats reset` resets. */
 void cache_stats_reset(void);
+
+/* --- administration: memcached's slabs, lru_crawler and cachedump commands --- */
+
+/* Most slab classes; ids are 1..cache_nclasses(), 0 names the pool of free pages. */
+#define CACHE_MAX_CLASSES 255
+
+/* A set of class ids, as `lru_crawler crawl|metadump 1,2,3|all` names them. */
+struct cache_class_set {
+    uint64_t bits[(CACHE_MAX_CLASSES + 64) / 64];
+};
+
+static inline void cache_class_set_add(struct cache_class_set *s, unsigned cls)
+{
+    s->bits[cls / 64] |= 1ULL << (cls % 64);
+}
+
+static inline bool cache_class_set_has(const struct cache_class_set *s, unsigned cls)
+{
+    return (s->bits[cls / 64] >> (cls % 64)) & 1;
+}
+
+/* Number of slab classes. */
+unsigned cache_nclasses(void);
+
+/* What `slabs reassign` answers; the protocol maps each to memcached's line. */
+enum cache_reassign {
+    CACHE_REASSIGN_OK,          /* OK: the page moves in the background */
+    CACHE_REASSIGN_RUNNING,     /* BUSY currently processing reassign request */
+    CACHE_REASSIGN_BADCLASS,    /* BADCLASS invalid src or dst class id */
+    CACHE_REASSIGN_NOSPARE,     /* NOSPARE source class has no spare pages */
+    CACHE_REASSIGN_SAME,        /* SAME src and dst class are identical */
+    CACHE_REASSIGN_DISABLED,    /* CLIENT_ERROR slab reassignment disabled */
+};
+/* Move one page from class `src` (-1: a class chosen by the cache) to `dst`
+ * (0: the pool of free pages). */
+enum cache_reassign cache_slabs_reassign(int src, int dst);
+/* `slabs automove <level>` (0, 1 or 2) and `slabs automove ratio <r>`. */
+void cache_set_automove(unsigned level);
+void cache_set_automove_ratio(double ratio);
+
+/* What `lru_crawler crawl|metadump` answers. */
+enum cache_crawl {
+    CACHE_CRAWL_OK,
+    CACHE_CRAWL_RUNNING,        /* BUSY currently processing crawler request */
+    CACHE_CRAWL_BADCLASS,       /* BADCLASS invalid class id */
+    CACHE_CRAWL_NOTSTARTED,     /* NOTSTARTED no items to crawl */
+    CACHE_CRAWL_DISABLED,       /* CLIENT_ERROR lru crawler disabled */
+};
+/* Reclaim the expired items of these classes in the background. */
+enum cache_crawl cache_crawl(const struct cache_class_set *classes);
+/* `lru_crawler enable|disable`: 0 or -errno. */
+int cache_crawler_enable(bool on);
+/* `lru_crawler sleep <us>` and `lru_crawler tocrawl <n>`. */
+void cache_crawler_set_sleep(uint32_t us);
+void cache_crawler_set_tocrawl(uint32_t n);
+
+/* The settings the commands above change, for `stats settings`. */
+struct cache_settings {
+    bool slab_reassign;
+    unsigned slab_automove;
+    double slab_automove_ratio;
+    bool lru_crawler;
+    uint32_t lru_crawler_sleep;
+    uint32_t lru_crawler_tocrawl;
+};
+void cache_settings(struct cache_settings *out);
+
+/* One item as a walk shows it: copied while the item was held, so the
+ * callback runs with no lock a writer could wait for. */
+struct cache_item_info {
+    char key[ITEM_KEY_MAX];
+    size_t nkey;
+    bool key_binary;
+    rel_time_t exptime;
+    rel_time_t atime;           /* last access */
+    uint64_t cas;
+    bool fetched;
+    unsigned cls;
+    size_t vlen;
+    uint32_t flags;
+};
+
+/* A resumable walk over the live items of some classes (metadump,
+ * cachedump): the protocol layer keeps it between turns of a connection. */
+struct cache_walk {
+    struct cache_class_set classes;
+    unsigned cls;               /* storage's cursor: opaque to callers */
+    uint64_t pos, sub;
+    bool done;
+};
+/* Start a walk over `classes`. */
+void cache_walk_start(struct cache_walk *w, const struct cache_class_set *classes);
+/* Show up to `max` live items to `fn`; returns how many were shown, and sets
+ * w->done when the walk is over.  Items linked or removed during a walk
+ * may be shown or not. */
+size_t cache_walk_next(struct cache_walk *w, rel_time_t now, size_t max,
+                       void (*fn)(const struct cache_item_info *info, void *arg), void *arg);
 
 /*
  * Pure incr/decr arithmetic on a value's bytes (no \r\n): parses a decimal

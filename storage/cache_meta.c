@@ -18,10 +18,9 @@ static struct item *cache_vivify(struct table_stripe *s, const char *key, size_t
                                  uint32_t hash, rel_time_t exptime, rel_time_t now)
 {
     enum cache_status err;
-    struct item *it = cache_alloc_at(key, nkey, hash, 0, exptime, 2, now, &err);
+    struct item *it = cache_alloc_at(key, nkey, hash, 0, exptime, 0, now, &err);
     if (it == NULL)
         return NULL;
-    memcpy(item_value(it), "\r\n", 2);
     cache_link(s, it, now);
     return it;      /* the caller's reference from the allocation */
 }
@@ -43,25 +42,35 @@ static void cache_fetch_win(struct item *it, const struct cache_fetch_opts *o,
         item_mark_new(it, ITEM_WIN_SENT);
 }
 
+/* Fill the state a fetch or peek reports, before it changes anything. */
+static void cache_fetch_state(struct item *it, struct cache_fetch *out)
+{
+    out->found = true;
+    out->exptime_before = it->exptime;
+    out->atime = it->time;
+    out->fetched_before = item_has(it, ITEM_FETCHED);
+    out->vlen = item_vlen(it);
+    out->flags = item_flags(it);
+    out->cls = item_class(it);
+    out->key_binary = item_has(it, ITEM_KEY_BINARY);
+}
+
 void cache_fetch(const char *key, size_t nkey, const struct cache_fetch_opts *o, rel_time_t now,
-                 struct cache_fetch *out)
+                 struct cache_fetch *out, void (*fn)(const struct cache_fetch *f, void *arg),
+                 void *arg)
 {
     uint32_t hash = hash_key(key, nkey);
     struct table_stripe *s = table_stripe(hash);
     memset(out, 0, sizeof(*out));
     pthread_mutex_lock(&s->lock);
     struct item *it = cache_find(s, hash, key, nkey, now, &out->why);
-    if (it != NULL) {
-        item_ref(it);
-    } else if (o->vivify) {
+    if (it == NULL && o->vivify) {
         /* memcached links it with no expiry and sets N's in the reply loop. */
         it = cache_vivify(s, key, nkey, hash, 0, now);
         out->created = it != NULL;
     }
     if (it != NULL) {
-        out->exptime_before = it->exptime;
-        out->atime = it->time;
-        out->fetched_before = item_has(it, ITEM_FETCHED);
+        cache_fetch_state(it, out);
         if (out->created)
             it->exptime = o->vivify_exptime;
         else if (o->touch)
@@ -73,12 +82,16 @@ void cache_fetch(const char *key, size_t nkey, const struct cache_fetch_opts *o,
                 it->time = now;
             cache_mark_read(it);
         }
+        out->it = it;
+        fn(out, arg);
+        out->it = NULL;
+        if (out->created)
+            item_unref(it);     /* the allocation's reference; the table keeps its own */
     }
     pthread_mutex_unlock(&s->lock);
-    out->it = it;
 }
 
-void cache_peek(const char *key, size_t nkey, rel_time_t now, struct cache_fetch *out)
+bool cache_peek(const char *key, size_t nkey, rel_time_t now, struct cache_fetch *out)
 {
     uint32_t hash = hash_key(key, nkey);
     struct table_stripe *s = table_stripe(hash);
@@ -86,14 +99,11 @@ void cache_peek(const char *key, size_t nkey, rel_time_t now, struct cache_fetch
     pthread_mutex_lock(&s->lock);
     struct item *it = cache_find(s, hash, key, nkey, now, &out->why);
     if (it != NULL) {
-        item_ref(it);
-        out->exptime_before = it->exptime;
-        out->atime = it->time;
+        cache_fetch_state(it, out);
         out->cas = it->cas;
-        out->fetched_before = item_has(it, ITEM_FETCHED);
     }
     pthread_mutex_unlock(&s->lock);
-    out->it = it;
+    return out->found;
 }
 
 enum cache_status cache_delete_cas(const char *key, size_t nkey, const uint64_t *cas,

@@ -21,6 +21,10 @@ struct item *cache_find(struct table_stripe *s, uint32_t hash, const char *key, 
 struct item *cache_alloc_at(const char *key, size_t nkey, uint32_t hash, uint32_t flags,
                             rel_time_t exptime, size_t nbytes, rel_time_t now,
                             enum cache_status *err);
+/* Whether a linked item is still live at `now` (not expired, not flushed); stripe locked. */
+bool cache_live(const struct item *it, rel_time_t now, enum cache_miss *why);
+/* Take the administrative settings (cache_admin.c). */
+void cache_admin_setup(const struct cache_options *o);
 /* Set the fetched and active marks (no lock needed: atomic flags). */
 void cache_mark_read(struct item *it);
 

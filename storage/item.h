@@ -3,14 +3,15 @@
  * slab allocator and the protocol layer (which reads keys and values out of
  * it and hands the value to writev without copying).
  *
- * One allocation holds the header, the key and the value; the value is stored
- * with its trailing "\r\n" so a reply can point an iovec straight at it.  The
- * header has no pointers into other allocations, so a later warm restart can
- * save items as they are, rewriting only the list links.
+ * One allocation holds the header, the key and the value.  The value is
+ * stored without the protocol's trailing "\r\n": the reply adds it.  Code
+ * outside storage/ reads an item only through the accessors below, so the
+ * layout can change without the protocol layer noticing.
  *
  * Ownership: an item linked in the table holds one reference; whoever reads
- * an item outside the stripe lock takes another (item_ref) and drops it with
- * item_unref; the last unref frees the memory.
+ * an item outside the stripe lock takes another and drops it with
+ * item_unref; the last unref frees the memory.  References a reader takes
+ * are capped (item_ref_try): past the cap the reader copies the value.
  */
 #ifndef MCD_ITEM_H
 #define MCD_ITEM_H
@@ -41,7 +42,7 @@ struct item {
     rel_time_t exptime;         /* 0 = never */
     rel_time_t time;            /* last stored or accessed */
     uint32_t flags;             /* client flags */
-    uint32_t nbytes;            /* value length including the trailing \r\n */
+    uint32_t nbytes;            /* value length */
     uint32_t hash;
     _Atomic uint16_t refcount;
     _Atomic uint8_t iflags;     /* enum item_flag */
@@ -54,17 +55,48 @@ struct item {
 /* The header fits one cache line; a field added must not grow it. */
 _Static_assert(sizeof(struct item) <= 64, "struct item outgrew its cache line");
 
-static inline char *item_key(struct item *it) { return it->data; }
+/* References readers may hold at once (item_ref_try); the table's and the
+ * storage layer's own come on top, within the counter's range. */
+#define ITEM_READER_REFS_MAX 60000
+
+static inline const char *item_key(const struct item *it) { return it->data; }
+static inline size_t item_nkey(const struct item *it) { return it->nkey; }
 static inline char *item_value(struct item *it) { return it->data + it->nkey; }
+static inline const char *item_cvalue(const struct item *it) { return it->data + it->nkey; }
+/* Value length in bytes (no "\r\n"). */
+static inline size_t item_vlen(const struct item *it) { return it->nbytes; }
+/* The client's flags. */
+static inline uint32_t item_flags(const struct item *it) { return it->flags; }
+/* The CAS unique (0 with -C). */
+static inline uint64_t item_cas(const struct item *it) { return it->cas; }
+/* The slab class holding the item. */
+static inline unsigned item_class(const struct item *it) { return it->clsid; }
 /* Bytes an item with this key and value length needs. */
 static inline size_t item_total(size_t nkey, size_t nbytes)
 {
     return sizeof(struct item) + nkey + nbytes;
 }
 
+/* Take a reference storage itself needs (the table's, an internal pin). */
 static inline void item_ref(struct item *it)
 {
     atomic_fetch_add_explicit(&it->refcount, 1, memory_order_relaxed);
+}
+
+/*
+ * Take a reader's reference, unless ITEM_READER_REFS_MAX are already held:
+ * then false, and the caller must copy what it needs while it may still
+ * read the item (under the stripe lock, or under a reference it holds).
+ */
+static inline bool item_ref_try(struct item *it)
+{
+    uint16_t r = atomic_load_explicit(&it->refcount, memory_order_relaxed);
+    do {
+        if (r >= ITEM_READER_REFS_MAX)
+            return false;
+    } while (!atomic_compare_exchange_weak_explicit(&it->refcount, &r, (uint16_t)(r + 1),
+                                                    memory_order_relaxed, memory_order_relaxed));
+    return true;
 }
 
 /* Whether `f` is set. */

@@ -43,11 +43,9 @@ static inline struct item *mk(const char *key, const char *val, uint32_t flags, 
 {
     enum cache_status err = CACHE_OK;
     size_t n = strlen(val);
-    struct item *it = cache_alloc(key, strlen(key), flags, exptime, n + 2, NOW, &err);
-    if (it != NULL) {
+    struct item *it = cache_alloc(key, strlen(key), flags, exptime, n, NOW, &err);
+    if (it != NULL)
         memcpy(item_value(it), val, n);
-        memcpy(item_value(it) + n, "\r\n", 2);
-    }
     return it;
 }
 
@@ -57,11 +55,10 @@ static inline enum cache_status put_full(const char *key, const char *val, enum 
 {
     enum cache_status err;
     size_t n = strlen(val);
-    struct item *it = cache_alloc(key, strlen(key), flags, exptime, n + 2, now, &err);
+    struct item *it = cache_alloc(key, strlen(key), flags, exptime, n, now, &err);
     if (it == NULL)
         return err;
     memcpy(item_value(it), val, n);
-    memcpy(item_value(it) + n, "\r\n", 2);
     enum cache_status st = cache_store(it, op, cas, now);
     item_unref(it);
     return st;
@@ -72,18 +69,41 @@ static inline enum cache_status put(const char *key, const char *val, enum cache
     return put_full(key, val, op, cas, 0, 0, NOW);
 }
 
-/* The value of `key` at `now` without its \r\n, or NULL on a miss. */
+static inline void fixture_take_ref(struct item *it, void *arg)
+{
+    item_ref(it);
+    *(struct item **)arg = it;
+}
+
+/* Look a key up and keep the item: a reference the test drops with item_unref. */
+static inline struct item *get_ref(const char *key, size_t nkey, rel_time_t now,
+                                   enum cache_miss *why)
+{
+    struct item *it = NULL;
+    cache_get_visit(key, nkey, now, why, fixture_take_ref, &it);
+    return it;
+}
+
+/* The same, setting a new expiry time first (gat). */
+static inline struct item *touch_ref(const char *key, size_t nkey, rel_time_t exptime,
+                                     rel_time_t now, enum cache_miss *why)
+{
+    struct item *it = NULL;
+    cache_touch_visit(key, nkey, exptime, now, why, fixture_take_ref, &it);
+    return it;
+}
+
+/* The value of `key` at `now`, or NULL on a miss. */
 static inline const char *value_at(const char *key, rel_time_t now)
 {
     static char buf[2][4096];
     static int which;
     enum cache_miss why;
-    struct item *it = cache_get(key, strlen(key), now, &why);
+    struct item *it = get_ref(key, strlen(key), now, &why);
     if (it == NULL)
         return NULL;
     which ^= 1;
-    assert_memory_equal(item_value(it) + it->nbytes - 2, "\r\n", 2);
-    snprintf(buf[which], sizeof(buf[which]), "%.*s", (int)(it->nbytes - 2), item_value(it));
+    snprintf(buf[which], sizeof(buf[which]), "%.*s", (int)item_vlen(it), item_value(it));
     item_unref(it);
     return buf[which];
 }
@@ -92,7 +112,7 @@ static inline const char *value(const char *key) { return value_at(key, NOW); }
 
 static inline struct item *get(const char *key, rel_time_t now, enum cache_miss *why)
 {
-    return cache_get(key, strlen(key), now, why);
+    return get_ref(key, strlen(key), now, why);
 }
 
 #endif

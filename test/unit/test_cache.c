@@ -47,7 +47,7 @@ static void test_set_replaces_value_and_flags(void **state)
     enum cache_miss why;
     struct item *it = get("k", NOW, &why);
     assert_int_equal(it->flags, 2);
-    assert_int_equal(it->nbytes, 8);
+    assert_int_equal(item_vlen(it), 6);
     item_unref(it);
     assert_string_equal(value("k"), "second");
 }
@@ -109,7 +109,7 @@ static void test_append_beyond_the_largest_item_is_not_stored(void **state)
     assert_int_equal(put("x", big, CACHE_APPEND, 0), CACHE_NOT_STORED);
     enum cache_miss why;
     struct item *it = get("x", NOW, &why);
-    assert_int_equal(it->nbytes, sizeof(big) - 1 + 2);
+    assert_int_equal(item_vlen(it), sizeof(big) - 1);
     item_unref(it);
 }
 
@@ -119,19 +119,19 @@ static void test_append_beyond_the_largest_item_is_not_stored(void **state)
 static void test_largest_item_is_memcacheds_to_the_byte(void **state)
 {
     (void)state;
-    assert_true(cache_item_fits(3, 0, 1048514 + 2));
-    assert_false(cache_item_fits(3, 0, 1048515 + 2));
-    assert_true(cache_item_fits(3, 1, 1048510 + 2));
-    assert_false(cache_item_fits(3, 1, 1048511 + 2));
+    assert_true(cache_item_fits(3, 0, 1048514));
+    assert_false(cache_item_fits(3, 0, 1048515));
+    assert_true(cache_item_fits(3, 1, 1048510));
+    assert_false(cache_item_fits(3, 1, 1048511));
 }
 
 static void test_too_large_item_is_refused_at_allocation(void **state)
 {
     (void)state;
     enum cache_status err = CACHE_OK;
-    assert_null(cache_alloc("big", 3, 0, 0, 1048515 + 2, NOW, &err));
+    assert_null(cache_alloc("big", 3, 0, 0, 1048515, NOW, &err));
     assert_int_equal(err, CACHE_TOO_LARGE);
-    struct item *it = cache_alloc("big", 3, 0, 0, 1048514 + 2, NOW, &err);
+    struct item *it = cache_alloc("big", 3, 0, 0, 1048514, NOW, &err);
     assert_non_null(it);
     item_unref(it);
 }
@@ -165,8 +165,8 @@ static void visit_record(struct item *it, void *arg)
 {
     struct visit_seen *v = arg;
     v->calls++;
-    memcpy(v->value, item_value(it), it->nbytes - 2);
-    v->value[it->nbytes - 2] = '\0';
+    memcpy(v->value, item_value(it), item_vlen(it));
+    v->value[item_vlen(it)] = '\0';
     v->refs = atomic_load(&it->refcount);
 }
 
@@ -343,7 +343,7 @@ static void test_arith_leaves_a_value_being_read_untouched(void **state)
     enum cache_miss why;
     struct item *reader = get("n", NOW, &why);
     assert_int_equal(arith("n", false, 1, &v), CACHE_OK);
-    assert_memory_equal(item_value(reader), "100\r\n", 5);
+    assert_memory_equal(item_value(reader), "100", 3);
     assert_string_equal(value("n"), "99");
     item_unref(reader);
 }
@@ -367,7 +367,7 @@ static void test_arith_reports_the_items_class(void **state)
     unsigned cls = 0;
     put("n", "5", CACHE_SET, 0);
     assert_int_equal(cache_arith("n", 1, true, 1, NOW, &v, &cls), CACHE_OK);
-    assert_int_equal(cls, slab_class_for(item_total(1, 3)));
+    assert_int_equal(cls, slab_class_for(item_total(1, 1)));
 }
 
 static void test_get_marks_the_item_fetched_and_active(void **state)
@@ -390,7 +390,7 @@ static void test_deleted_item_stays_readable_until_unref(void **state)
     struct item *it = get("ref", NOW, &why);
     assert_int_equal(cache_delete("ref", 3, NOW, NULL), CACHE_DELETED);
     assert_null(value("ref"));
-    assert_memory_equal(item_value(it), "kept\r\n", 6);
+    assert_memory_equal(item_value(it), "kept", 4);
     assert_int_equal(slab_mem_used(), used);
     item_unref(it);
     assert_int_equal(slab_mem_used(), 0);
@@ -404,7 +404,7 @@ static void test_replaced_item_stays_readable_until_unref(void **state)
     enum cache_miss why;
     struct item *it = get("k", NOW, &why);
     put("k", "second", CACHE_SET, 0);
-    assert_memory_equal(item_value(it), "first\r\n", 7);
+    assert_memory_equal(item_value(it), "first", 5);
     assert_string_equal(value("k"), "second");
     item_unref(it);
 }
@@ -419,7 +419,7 @@ static void test_stats_count_items_and_bytes(void **state)
     cache_stats(&st);
     assert_int_equal(st.curr_items, 2);
     assert_int_equal(st.total_items, 3);
-    assert_int_equal(st.bytes, item_total(1, 5) + item_total(2, 4));
+    assert_int_equal(st.bytes, item_total(1, 3) + item_total(2, 2));
     assert_int_equal(st.limit_maxbytes, 64 * MB);
     assert_int_equal(st.hash_buckets, 4096);
 }

@@ -79,7 +79,7 @@ static void test_get_touch_returns_the_item_and_sets_its_exptime(void **state)
     (void)state;
     put("k", "v", CACHE_SET, 0);
     enum cache_miss why;
-    struct item *it = cache_get_touch("k", 1, NOW + 3, NOW, &why);
+    struct item *it = touch_ref("k", 1, NOW + 3, NOW, &why);
     assert_non_null(it);
     assert_int_equal(it->exptime, NOW + 3);
     item_unref(it);

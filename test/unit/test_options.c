@@ -326,8 +326,30 @@ static void test_known_but_ignored_extended_option_accepted(void **state)
 static void test_known_but_ignored_extended_option_noted_at_v(void **state)
 {
     (void)state;
-    assert_int_equal(parse("-o slab_automove=1 -v"), OPTIONS_RUN);
-    assert_string_equal(err_text, "mcd: ignoring -o slab_automove: no effect in mcd\n");
+    assert_int_equal(parse("-o hash_algorithm=xxh3 -v"), OPTIONS_RUN);
+    assert_string_equal(err_text, "mcd: ignoring -o hash_algorithm: no effect in mcd\n");
+}
+
+static void test_storage_extended_options_are_applied(void **state)
+{
+    (void)state;
+    assert_int_equal(parse("-o slab_automove=2,slab_automove_ratio=0.5,slab_automove_window=10,"
+                           "lru_crawler_sleep=50,lru_crawler_tocrawl=7,slab_chunk_max=2048 -v"),
+                     OPTIONS_RUN);
+    assert_string_equal(err_text, "");
+    assert_int_equal(cfg.slab_automove, 2);
+    assert_true(cfg.slab_automove_ratio == 0.5);
+    assert_int_equal(cfg.slab_automove_window, 10);
+    assert_int_equal(cfg.lru_crawler_sleep, 50);
+    assert_int_equal(cfg.lru_crawler_tocrawl, 7);
+    assert_int_equal(cfg.slab_chunk_max, 2048);
+    assert_int_equal(parse("-o slab_automove"), OPTIONS_RUN);
+    assert_int_equal(cfg.slab_automove, 1);
+    assert_int_equal(parse("-o no_slab_automove"), OPTIONS_RUN);
+    assert_int_equal(cfg.slab_automove, 0);
+    assert_true(cfg.slab_reassign);
+    assert_int_equal(parse("-o no_slab_reassign"), OPTIONS_RUN);
+    assert_false(cfg.slab_reassign);
 }
 
 static void test_ignored_extended_option_value_checked_as_memcached(void **state)
@@ -522,6 +544,7 @@ int main(void)
         cmocka_unit_test(test_empty_extended_option_refused_trailing_comma_not),
         cmocka_unit_test(test_known_but_ignored_extended_option_accepted),
         cmocka_unit_test(test_known_but_ignored_extended_option_noted_at_v),
+        cmocka_unit_test(test_storage_extended_options_are_applied),
         cmocka_unit_test(test_ignored_extended_option_value_checked_as_memcached),
         cmocka_unit_test(test_udp_port_alone_is_the_tcp_port_too),
         cmocka_unit_test(test_protocol_modes_taken_and_unknown_named),

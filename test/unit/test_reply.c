@@ -33,7 +33,7 @@ static int teardown(void **state)
     return 0;
 }
 
-/* An unlinked item holding "<val>\r\n"; its one reference is the caller's. */
+/* An unlinked item whose value is "<val>\r\n"; its one reference is the caller's. */
 static struct item *mk(const char *val)
 {
     enum cache_status err;
@@ -46,6 +46,13 @@ static struct item *mk(const char *val)
 }
 
 static unsigned refs(struct item *it) { return atomic_load(&it->refcount); }
+
+/* Append an item's whole value and hand the caller's reference over. */
+static void add_item(struct item *it)
+{
+    reply_item(&r, it, item_value(it), item_vlen(it));
+    item_unref(it);
+}
 
 /* Every unsent byte, as the iovecs describe it (without consuming). */
 static const char *pending_bytes(void)
@@ -95,7 +102,7 @@ static void test_item_value_is_its_own_segment_by_reference(void **state)
     (void)state;
     struct item *it = mk("hello");
     reply_str(&r, "VALUE k 0 5\r\n");
-    reply_item(&r, it, item_value(it), it->nbytes);
+    add_item(it);
     reply_str(&r, "END\r\n");
     assert_int_equal(r.nsegs, 3);
     struct iovec iov[4];
@@ -103,6 +110,23 @@ static void test_item_value_is_its_own_segment_by_reference(void **state)
     assert_ptr_equal(iov[1].iov_base, item_value(it));
     assert_int_equal(iov[1].iov_len, 7);
     assert_string_equal(pending_bytes(), "VALUE k 0 5\r\nhello\r\nEND\r\n");
+}
+
+static void test_item_at_the_reader_cap_is_copied_not_referenced(void **state)
+{
+    (void)state;
+    struct item *it = mk("hello");
+    atomic_store(&it->refcount, ITEM_READER_REFS_MAX);
+    reply_str(&r, "VALUE k 0 5\r\n");
+    reply_item(&r, it, item_value(it), item_vlen(it));
+    reply_str(&r, "END\r\n");
+    assert_int_equal(refs(it), ITEM_READER_REFS_MAX);
+    assert_int_equal(r.nsegs, 1);       /* all text: the value was copied */
+    assert_string_equal(pending_bytes(), "VALUE k 0 5\r\nhello\r\nEND\r\n");
+    atomic_store(&it->refcount, 1);
+    item_unref(it);
+    reply_consumed(&r, reply_pending(&r));
+    assert_int_equal(slab_mem_used(), 0);
 }
 
 static void test_printf_longer_than_the_buffer_grows_it(void **state)
@@ -126,7 +150,7 @@ static void test_consuming_releases_an_items_reference(void **state)
     (void)state;
     struct item *it = mk("v");
     item_ref(it);                       /* ours, to watch the count */
-    reply_item(&r, it, item_value(it), it->nbytes);
+    add_item(it);
     assert_int_equal(refs(it), 2);
     reply_consumed(&r, 2);
     assert_int_equal(refs(it), 2);      /* not fully written yet */
@@ -142,8 +166,8 @@ static void test_reset_releases_unsent_references(void **state)
     struct item *a = mk("a"), *b = mk("b");
     item_ref(a);
     item_ref(b);
-    reply_item(&r, a, item_value(a), a->nbytes);
-    reply_item(&r, b, item_value(b), b->nbytes);
+    add_item(a);
+    add_item(b);
     reply_consumed(&r, 3);              /* a is sent and released */
     assert_int_equal(refs(a), 1);
     reply_reset(&r);
@@ -162,7 +186,7 @@ static void test_rollback_drops_what_followed_the_mark(void **state)
     reply_str(&r, "STORED\r\n");
     size_t mark = reply_mark(&r), buf_mark = r.len;
     reply_str(&r, "VALUE k 0 1\r\n");   /* merges into the STORED segment */
-    reply_item(&r, it, item_value(it), it->nbytes);
+    add_item(it);
     reply_str(&r, "VALUE x 0 1\r\n");
     reply_rollback(&r, mark, buf_mark);
     assert_int_equal(refs(it), 1);
@@ -178,7 +202,7 @@ static void test_rollback_to_an_empty_reply(void **state)
     (void)state;
     size_t mark = reply_mark(&r), buf_mark = r.len;
     reply_str(&r, "VALUE k 0 1\r\n");
-    reply_item(&r, mk("v"), NULL, 0);
+    add_item(mk("v"));
     reply_rollback(&r, mark, buf_mark);
     assert_true(reply_empty(&r));
     assert_int_equal(slab_mem_used(), 0);
@@ -189,7 +213,7 @@ static void test_partial_write_resumes_mid_segment(void **state)
     (void)state;
     struct item *it = mk("hello");
     reply_str(&r, "VALUE k 0 5\r\n");
-    reply_item(&r, it, item_value(it), it->nbytes);
+    add_item(it);
     reply_str(&r, "END\r\n");
     reply_consumed(&r, 6);
     assert_int_equal(reply_pending(&r), 25 - 6);
@@ -207,7 +231,7 @@ static void test_partial_write_across_segments(void **state)
     (void)state;
     struct item *it = mk("ab");
     reply_str(&r, "X\r\n");
-    reply_item(&r, it, item_value(it), it->nbytes);
+    add_item(it);
     reply_str(&r, "Y\r\n");
     reply_consumed(&r, 3 + 4 + 1);      /* ends one byte into the last segment */
     assert_int_equal(r.sent_seg, 2);
@@ -220,9 +244,9 @@ static void test_iov_stops_at_max(void **state)
     (void)state;
     struct item *a = mk("a"), *b = mk("b");
     reply_str(&r, "1");
-    reply_item(&r, a, item_value(a), a->nbytes);
+    add_item(a);
     reply_str(&r, "2");
-    reply_item(&r, b, item_value(b), b->nbytes);
+    add_item(b);
     struct iovec iov[2];
     assert_int_equal(reply_iov(&r, iov, 2), 2);
     assert_int_equal(iov[0].iov_len, 1);
@@ -258,7 +282,7 @@ static void test_text_after_a_value_starts_a_new_segment(void **state)
     (void)state;
     struct item *it = mk("v");
     reply_str(&r, "A");
-    reply_item(&r, it, item_value(it), it->nbytes);
+    add_item(it);
     reply_str(&r, "B");
     reply_str(&r, "C");
     assert_int_equal(r.nsegs, 3);
@@ -279,7 +303,7 @@ static void test_copy_walks_text_and_values_in_order(void **state)
     (void)state;
     struct item *it = mk("hello");
     reply_str(&r, "VALUE k 0 5\r\n");
-    reply_item(&r, it, item_value(it), it->nbytes);
+    add_item(it);
     reply_str(&r, "END\r\n");
     struct reply_cursor c;
     reply_cursor_start(&r, &c);
@@ -306,7 +330,7 @@ static void test_pending_counts_through_rollback_and_partial_writes(void **state
     reply_str(&r, "AAAA");
     size_t mark = reply_mark(&r), buf_mark = r.len;
     reply_str(&r, "BB");
-    reply_item(&r, it, item_value(it), it->nbytes);
+    add_item(it);
     assert_int_equal(reply_pending(&r), 4 + 2 + 12);
     reply_rollback(&r, mark, buf_mark);
     assert_int_equal(reply_pending(&r), 4);
@@ -359,6 +383,7 @@ int main(void)
         T(test_adjacent_text_merges_into_one_segment),
         T(test_empty_add_makes_no_segment),
         T(test_item_value_is_its_own_segment_by_reference),
+        T(test_item_at_the_reader_cap_is_copied_not_referenced),
         T(test_printf_longer_than_the_buffer_grows_it),
         T(test_consuming_releases_an_items_reference),
         T(test_reset_releases_unsent_references),

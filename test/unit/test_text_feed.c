@@ -292,12 +292,11 @@ static void test_gets_shows_the_unique_cas_accepts(void **state)
     (void)state;
     feed("set c 0 0 1\r\n1\r\n");
     replies();
-    enum cache_miss why;
-    struct item *it = cache_get("c", 1, env.now, &why);
+    struct cache_fetch f;
+    assert_true(cache_peek("c", 1, env.now, &f));
     char want[64], line[64];
-    snprintf(want, sizeof(want), "VALUE c 0 1 %llu\r\n1\r\nEND\r\n", (unsigned long long)it->cas);
-    snprintf(line, sizeof(line), "cas c 0 0 1 %llu\r\n2\r\n", (unsigned long long)it->cas);
-    item_unref(it);
+    snprintf(want, sizeof(want), "VALUE c 0 1 %llu\r\n1\r\nEND\r\n", (unsigned long long)f.cas);
+    snprintf(line, sizeof(line), "cas c 0 0 1 %llu\r\n2\r\n", (unsigned long long)f.cas);
     feed("gets c\r\n");
     assert_string_equal(replies(), want);
     feed(line);
