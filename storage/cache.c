@@ -695,6 +695,10 @@ void cache_stats(struct cache_stats *out)
     }
     out->malloced = slab_mem_used();
     out->limit_maxbytes = slab_mem_limit();
+    out->total_malloced = out->malloced;
+    out->hash_bytes = out->hash_buckets * sizeof(void *);
+    while ((1ULL << out->hash_power_level) < out->hash_buckets)
+        out->hash_power_level++;
 }
 
 void cache_stats_reset(void)

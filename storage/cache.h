@@ -71,6 +71,35 @@ struct cache_stats {
     uint64_t hash_buckets;
     uint64_t malloced;          /* bytes of chunks handed out */
     uint64_t limit_maxbytes;
+    uint64_t total_malloced;    /* bytes of slab pages taken, as memcached counts -m */
+    uint64_t slab_global_page_pool; /* pages free for any class */
+    unsigned hash_power_level;  /* log2 of hash_bytes / 8, rounded up */
+    uint64_t hash_bytes;        /* memory of the hash table */
+    bool hash_is_expanding;
+    /* The page mover (slabs reassign / automove). */
+    uint64_t slab_reassign_rescues, slab_reassign_chunk_rescues, slab_reassign_evictions_nomem;
+    uint64_t slab_reassign_inline_reclaim, slab_reassign_busy_items, slab_reassign_busy_deletes;
+    bool slab_reassign_running;
+    uint64_t slabs_moved;
+    /* The expired-item crawler. */
+    bool lru_crawler_running;
+    uint64_t lru_crawler_starts;
+    uint64_t malloc_fails;
+};
+
+/* One slab class for `stats slabs` and `stats items`, with memcached's names. */
+struct cache_class_stats {
+    size_t chunk_size;
+    uint64_t chunks_per_page, total_pages, total_chunks, used_chunks, free_chunks;
+    uint64_t free_chunks_end;
+    uint64_t mem_requested;     /* bytes of the items held */
+    uint64_t number;            /* items linked */
+    uint32_t age;               /* seconds since the least recent access of an item */
+    uint64_t evicted, evicted_nonzero, evicted_unfetched, evicted_active;
+    uint32_t evicted_time;      /* seconds since the last evicted item's access */
+    uint64_t outofmemory, reclaimed, expired_unfetched;
+    uint64_t crawler_reclaimed, crawler_items_checked;
+    uint64_t lrutail_reflocked, moves_within_lru, direct_reclaims;
 };
 
 /* Set up slabs, LRU and table.  0 or -errno. */
@@ -215,6 +244,8 @@ void cache_set_memlimit(size_t maxbytes);
 size_t cache_memlimit(void);
 /* Sum the storage counters. */
 void cache_stats(struct cache_stats *out);
+/* One class's figures at `now`; all zero for a class that holds nothing. */
+void cache_class_stats(unsigned cls, rel_time_t now, struct cache_class_stats *out);
 /* Zero the counters that `stats reset` resets. */
 void cache_stats_reset(void);
 

@@ -11,6 +11,7 @@
 
 #include "cache_priv.h"
 #include "expiry.h"
+#include "lru.h"
 #include "slab.h"
 
 /* Items copied per stripe-lock hold during a walk. */
@@ -34,6 +35,38 @@ void cache_admin_setup(const struct cache_options *o)
 }
 
 unsigned cache_nclasses(void) { return slab_nclasses(); }
+
+void cache_class_stats(unsigned cls, rel_time_t now, struct cache_class_stats *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (cls < 1 || cls > slab_nclasses())
+        return;
+    struct slab_class_stats st;
+    slab_class_stats(cls, &st);
+    struct lru_stats ls;
+    rel_time_t tail;
+    lru_snapshot(cls, &ls, &tail);
+    out->chunk_size = st.chunk_size;
+    out->chunks_per_page = st.chunk_size >= SLAB_PAGE_SIZE ? 1 : SLAB_PAGE_SIZE / st.chunk_size;
+    out->total_pages = (st.used_chunks + out->chunks_per_page - 1) / out->chunks_per_page;
+    out->total_chunks = out->total_pages * out->chunks_per_page;
+    out->used_chunks = st.used_chunks;
+    out->free_chunks = out->total_chunks - st.used_chunks;
+    out->mem_requested = ls.count * st.chunk_size;
+    out->number = ls.count;
+    out->age = ls.count && now > tail ? now - tail : 0;
+    out->evicted = ls.evicted;
+    out->evicted_nonzero = ls.evicted_nonzero;
+    out->evicted_unfetched = ls.evicted_unfetched;
+    out->evicted_active = ls.evicted_active;
+    out->evicted_time = ls.evicted_time;
+    out->outofmemory = ls.outofmemory;
+    out->reclaimed = ls.reclaimed;
+    out->expired_unfetched = ls.expired_unfetched;
+    out->lrutail_reflocked = ls.lrutail_reflocked;
+    out->moves_within_lru = ls.moves_within_lru;
+    out->direct_reclaims = ls.direct_reclaims;
+}
 
 enum cache_reassign cache_slabs_reassign(int src, int dst)
 {
