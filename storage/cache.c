@@ -610,13 +610,12 @@ enum cache_status cache_arith_ex(const char *key, size_t nkey, const struct cach
     struct item *it = cache_find(s, hash, key, nkey, now, NULL);
     if (it == NULL) {
         st = o->vivify ? cache_arith_vivify(s, key, nkey, hash, o, now, res) : CACHE_NOT_FOUND;
-    } else if (it->nbytes == 0) {
+    } else if (it->nbytes == 0 ||
+               !cache_arith_apply(item_value(it), it->nbytes, o->incr, o->delta, &res->value)) {
+        /* memcached looks at the value before the unique. */
         st = CACHE_NON_NUMERIC;
     } else if (o->cas != 0 && it->cas != o->cas) {
         st = CACHE_EXISTS;
-    } else if (!cache_arith_apply(item_value(it), it->nbytes, o->incr, o->delta,
-                                  &res->value)) {
-        st = CACHE_NON_NUMERIC;
     } else {
         char buf[24];
         int n = snprintf(buf, sizeof(buf), "%llu", (unsigned long long)res->value);

@@ -360,6 +360,19 @@ static void test_arith_misses_and_non_numeric_values(void **state)
     assert_int_equal(arith("e", false, 1, &v), CACHE_NON_NUMERIC);
 }
 
+static void test_arith_checks_the_value_before_the_unique(void **state)
+{
+    (void)state;
+    put("s", "abc", CACHE_SET, 0);
+    struct cache_arith_opts o = { .incr = true, .delta = 1, .cas = cas_of("s") + 1 };
+    struct cache_arith_result res;
+    assert_int_equal(cache_arith_ex("s", 1, &o, NOW, &res), CACHE_NON_NUMERIC);
+    put("n", "5", CACHE_SET, 0);
+    o.cas = cas_of("n") + 1;
+    assert_int_equal(cache_arith_ex("n", 1, &o, NOW, &res), CACHE_EXISTS);
+    assert_string_equal(value("n"), "5");
+}
+
 static void test_arith_reports_the_items_class(void **state)
 {
     (void)state;
@@ -457,6 +470,7 @@ int main(void)
         T(test_incr_wrapping_in_the_cache_pads_the_old_length),
         T(test_arith_leaves_a_value_being_read_untouched),
         T(test_arith_misses_and_non_numeric_values),
+        T(test_arith_checks_the_value_before_the_unique),
         T(test_arith_reports_the_items_class),
         T(test_get_marks_the_item_fetched_and_active),
         T(test_deleted_item_stays_readable_until_unref),
