@@ -170,7 +170,7 @@ static void meta_get_hit(const struct cache_fetch *f, void *arg)
         case 'l': put_flag(&l, 'l'); put_u64(&l, (uint32_t)(env->now - f->atime)); break;
         case 'h': put_flag(&l, 'h'); *l.p++ = f->fetched_before ? '1' : '0'; break;
         case 'O': put_opaque(&l, t); break;
-        case 'k': put_key(&l, item_key(it), item_nkey(it), item_has(it, ITEM_KEY_BINARY)); break;
+        case 'k': put_key(&l, item_key(it), item_nkey(it), item_key_binary(it)); break;
         default: break;
         }
     }
@@ -269,7 +269,7 @@ static void meta_set(struct text_session *s, const struct proto_env *env,
         return;
     }
     if (r->key_binary)
-        item_mark_new(it, ITEM_KEY_BINARY);
+        item_mark_key_binary(it);
     s->state = TEXT_STATE_DATA;
     s->item = it;
     s->filled = 0;
@@ -342,7 +342,7 @@ void meta_set_done(struct text_session *s, const struct proto_env *env, struct r
         if (p[1] == 'O') {
             put(&l, p, (size_t)(next - p));
         } else if (p[1] == 'k') {
-            put_key(&l, item_key(it), item_nkey(it), item_has(it, ITEM_KEY_BINARY));
+            put_key(&l, item_key(it), item_nkey(it), item_key_binary(it));
         } else {
             put_flag(&l, 'c');
             put_u64(&l, st == CACHE_STORED ? item_cas(it) : 0);

@@ -15,7 +15,7 @@
 
 #include "item.h"
 #include "reply.h"
-#include "slab.h"
+#include "cache.h"
 
 /* A counter with one writer: the owner bumps it, others only read it. */
 typedef _Atomic uint64_t counter_t;
@@ -46,7 +46,7 @@ struct proto_counters {
     counter_t delete_misses, incr_misses, decr_misses, cas_misses, touch_misses;
     counter_t store_too_large, store_no_memory;
     counter_t bytes_read, bytes_written, conn_yields;
-    struct proto_class_counters cls[SLAB_MAX_CLASSES + 1];
+    struct proto_class_counters cls[CACHE_MAX_CLASSES + 1];
 };
 
 /* Which protocols a connection may speak (-B). */

@@ -8,17 +8,15 @@
 #include <string.h>
 
 #include "cache.h"
-#include "lru.h"
 #include "prefix_stats.h"
-#include "slab.h"
 #include "stats.h"
 #include "text.h"
 
 /* One `stats cachedump` line, memcached's format. */
-static void dump_line(void *arg, const struct item *it, int64_t started)
+static void dump_line(const struct cache_item_info *it, void *arg)
 {
-    reply_printf(arg, "ITEM %.*s [%zu b; %llu s]\r\n", (int)item_nkey(it), item_key(it), item_vlen(it),
-                 it->exptime == 0 ? 0ULL : (unsigned long long)(it->exptime + started));
+    reply_printf(arg, "ITEM %.*s [%zu b; %llu s]\r\n", (int)it->nkey, it->key, it->vlen,
+                 it->exptime == 0 ? 0ULL : (unsigned long long)(it->exptime + cache_started()));
 }
 
 #define STAT(out, name, fmt, ...) stats_add((out), name, fmt, __VA_ARGS__)
@@ -26,7 +24,7 @@ static void dump_line(void *arg, const struct item *it, int64_t started)
 static uint64_t sum_cls(const struct proto_counters *c, size_t field_off)
 {
     uint64_t n = 0;
-    for (unsigned i = 0; i <= SLAB_MAX_CLASSES; i++)
+    for (unsigned i = 0; i <= CACHE_MAX_CLASSES; i++)
         n += counter_get((const counter_t *)((const char *)&c->cls[i] + field_off));
     return n;
 }
@@ -200,39 +198,38 @@ void stats_settings(const struct proto_env *env, struct stats_sink *out)
 
 void stats_items(const struct proto_env *env, struct stats_sink *out)
 {
-    for (unsigned c = 1; c <= slab_nclasses(); c++) {
-        struct lru_stats ls;
-        rel_time_t tail;
-        lru_snapshot(c, &ls, &tail);
-        if (ls.count == 0 && ls.evicted == 0 && ls.outofmemory == 0)
+    for (unsigned c = 1; c <= cache_nclasses(); c++) {
+        struct cache_class_stats cs;
+        cache_class_stats(c, env->now, &cs);
+        if (cs.number == 0 && cs.evicted == 0 && cs.outofmemory == 0)
             continue;
         char name[64];
 #define ITEM_STAT(n, fmt, v) \
     (snprintf(name, sizeof(name), "items:%u:" n, c), stats_add(out, name, fmt, v))
-        ITEM_STAT("number", "%llu", (unsigned long long)ls.count);
+        ITEM_STAT("number", "%llu", (unsigned long long)cs.number);
         ITEM_STAT("number_hot", "%d", 0);
         ITEM_STAT("number_warm", "%d", 0);
-        ITEM_STAT("number_cold", "%llu", (unsigned long long)ls.count);
+        ITEM_STAT("number_cold", "%llu", (unsigned long long)cs.number);
         ITEM_STAT("age_hot", "%d", 0);
         ITEM_STAT("age_warm", "%d", 0);
-        ITEM_STAT("age", "%u", ls.count && env->now > tail ? env->now - tail : 0);
-        ITEM_STAT("mem_requested", "%llu", (unsigned long long)(ls.count * slab_chunk_size(c)));
-        ITEM_STAT("evicted", "%llu", (unsigned long long)ls.evicted);
-        ITEM_STAT("evicted_nonzero", "%llu", (unsigned long long)ls.evicted_nonzero);
-        ITEM_STAT("evicted_time", "%u", ls.evicted_time);
-        ITEM_STAT("outofmemory", "%llu", (unsigned long long)ls.outofmemory);
+        ITEM_STAT("age", "%u", cs.age);
+        ITEM_STAT("mem_requested", "%llu", (unsigned long long)cs.mem_requested);
+        ITEM_STAT("evicted", "%llu", (unsigned long long)cs.evicted);
+        ITEM_STAT("evicted_nonzero", "%llu", (unsigned long long)cs.evicted_nonzero);
+        ITEM_STAT("evicted_time", "%u", cs.evicted_time);
+        ITEM_STAT("outofmemory", "%llu", (unsigned long long)cs.outofmemory);
         ITEM_STAT("tailrepairs", "%d", 0);
-        ITEM_STAT("reclaimed", "%llu", (unsigned long long)ls.reclaimed);
-        ITEM_STAT("expired_unfetched", "%llu", (unsigned long long)ls.expired_unfetched);
-        ITEM_STAT("evicted_unfetched", "%llu", (unsigned long long)ls.evicted_unfetched);
-        ITEM_STAT("evicted_active", "%llu", (unsigned long long)ls.evicted_active);
-        ITEM_STAT("crawler_reclaimed", "%d", 0);
-        ITEM_STAT("crawler_items_checked", "%d", 0);
-        ITEM_STAT("lrutail_reflocked", "%llu", (unsigned long long)ls.lrutail_reflocked);
+        ITEM_STAT("reclaimed", "%llu", (unsigned long long)cs.reclaimed);
+        ITEM_STAT("expired_unfetched", "%llu", (unsigned long long)cs.expired_unfetched);
+        ITEM_STAT("evicted_unfetched", "%llu", (unsigned long long)cs.evicted_unfetched);
+        ITEM_STAT("evicted_active", "%llu", (unsigned long long)cs.evicted_active);
+        ITEM_STAT("crawler_reclaimed", "%llu", (unsigned long long)cs.crawler_reclaimed);
+        ITEM_STAT("crawler_items_checked", "%llu", (unsigned long long)cs.crawler_items_checked);
+        ITEM_STAT("lrutail_reflocked", "%llu", (unsigned long long)cs.lrutail_reflocked);
         ITEM_STAT("moves_to_cold", "%d", 0);
         ITEM_STAT("moves_to_warm", "%d", 0);
-        ITEM_STAT("moves_within_lru", "%llu", (unsigned long long)ls.moves_within_lru);
-        ITEM_STAT("direct_reclaims", "%llu", (unsigned long long)ls.direct_reclaims);
+        ITEM_STAT("moves_within_lru", "%llu", (unsigned long long)cs.moves_within_lru);
+        ITEM_STAT("direct_reclaims", "%llu", (unsigned long long)cs.direct_reclaims);
         ITEM_STAT("hits_to_hot", "%d", 0);
         ITEM_STAT("hits_to_warm", "%d", 0);
         ITEM_STAT("hits_to_cold", "%d", 0);
@@ -248,27 +245,23 @@ void stats_slabs(const struct proto_env *env, struct stats_sink *out)
     env->hooks->server_stats(env->hooks->arg, &ss);
     const struct proto_counters *pc = &ss.sum;
     unsigned active = 0;
-    uint64_t malloced = 0;
-    for (unsigned c = 1; c <= slab_nclasses(); c++) {
-        struct slab_class_stats st;
-        slab_class_stats(c, &st);
-        if (st.used_chunks == 0)
+    for (unsigned c = 1; c <= cache_nclasses(); c++) {
+        struct cache_class_stats st;
+        cache_class_stats(c, env->now, &st);
+        if (st.total_pages == 0 && st.used_chunks == 0)
             continue;
         active++;
-        uint64_t per_page = st.chunk_size >= SLAB_PAGE_SIZE ? 1 : SLAB_PAGE_SIZE / st.chunk_size;
-        uint64_t pages = (st.used_chunks + per_page - 1) / per_page;
-        malloced += pages * per_page * st.chunk_size;
         const struct proto_class_counters *k = &pc->cls[c];
         char name[64];
 #define SLAB_STAT(n, fmt, v) \
     (snprintf(name, sizeof(name), "%u:" n, c), stats_add(out, name, fmt, v))
         SLAB_STAT("chunk_size", "%zu", st.chunk_size);
-        SLAB_STAT("chunks_per_page", "%llu", (unsigned long long)per_page);
-        SLAB_STAT("total_pages", "%llu", (unsigned long long)pages);
-        SLAB_STAT("total_chunks", "%llu", (unsigned long long)(pages * per_page));
+        SLAB_STAT("chunks_per_page", "%llu", (unsigned long long)st.chunks_per_page);
+        SLAB_STAT("total_pages", "%llu", (unsigned long long)st.total_pages);
+        SLAB_STAT("total_chunks", "%llu", (unsigned long long)st.total_chunks);
         SLAB_STAT("used_chunks", "%llu", (unsigned long long)st.used_chunks);
-        SLAB_STAT("free_chunks", "%llu", (unsigned long long)(pages * per_page - st.used_chunks));
-        SLAB_STAT("free_chunks_end", "%d", 0);
+        SLAB_STAT("free_chunks", "%llu", (unsigned long long)st.free_chunks);
+        SLAB_STAT("free_chunks_end", "%llu", (unsigned long long)st.free_chunks_end);
         SLAB_STAT("get_hits", "%llu", (unsigned long long)counter_get(&k->get_hits));
         SLAB_STAT("cmd_set", "%llu", (unsigned long long)counter_get(&k->cmd_set));
         SLAB_STAT("delete_hits", "%llu", (unsigned long long)counter_get(&k->delete_hits));
@@ -279,8 +272,10 @@ void stats_slabs(const struct proto_env *env, struct stats_sink *out)
         SLAB_STAT("touch_hits", "%llu", (unsigned long long)counter_get(&k->touch_hits));
 #undef SLAB_STAT
     }
+    struct cache_stats cs;
+    cache_stats(&cs);
     STAT(out, "active_slabs", "%u", active);
-    STAT(out, "total_malloced", "%llu", (unsigned long long)malloced);
+    STAT(out, "total_malloced", "%llu", (unsigned long long)cs.total_malloced);
 }
 
 /* Item sizes in 32-byte buckets, as memcached's `stats sizes`. */
@@ -305,13 +300,17 @@ static void stats_cachedump(const struct proto_env *env, const struct text_req *
         reply_str(out, "CLIENT_ERROR bad command line format\r\n");
         return;
     }
-    (void)env;
-    if (cls > SLAB_MAX_CLASSES) {
+    if (cls > CACHE_MAX_CLASSES) {
         reply_str(out, "CLIENT_ERROR Illegal slab id\r\n");
         return;
     }
-    if (cls >= 1 && cls <= slab_nclasses())
-        lru_dump(cls, limit, cache_started(), out, dump_line);
+    if (cls >= 1 && cls <= cache_nclasses()) {
+        struct cache_class_set set = { { 0 } };
+        cache_class_set_add(&set, cls);
+        struct cache_walk w;
+        cache_walk_start(&w, &set);
+        cache_walk_next(&w, env->now, limit ? limit : SIZE_MAX, dump_line, out);
+    }
     reply_add(out, "END\r\n", 5);
 }
 

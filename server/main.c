@@ -202,6 +202,7 @@ int main(int argc, char **argv)
         .lru_crawler_sleep = cfg.lru_crawler_sleep,
         .lru_crawler_tocrawl = cfg.lru_crawler_tocrawl,
         .slab_chunk_max = cfg.slab_chunk_max,
+        .clock = clock_rel_now,
         .started = start_unix - 2,
     };
     if ((rc = cache_setup(&co)) != 0) {

@@ -56,8 +56,8 @@ void options_defaults(struct config *c)
     c->evict_to_free = true;
     c->use_cas = true;
     c->item_size_max = 1 * MB;
-    c->factor = 1.25;
-    c->chunk_size = 48;
+    c->factor = 1.08;
+    c->chunk_size = 10;
     c->hashpower = 16;
     c->flush_enabled = true;
     c->dump_enabled = true;
@@ -95,8 +95,10 @@ void options_usage(FILE *f)
 "-i, --license             print mcd's license and exit\n"
 "-V, --version             print version and exit\n"
 "-P, --pidfile=<file>      save PID in <file>, only used with -d option\n"
-"-f, --slab-growth-factor=<num> chunk size growth factor (default: 1.25)\n"
-"-n, --slab-min-size=<bytes> min space used for key+value+flags (default: 48)\n"
+"-f, --slab-growth-factor=<num> chunk size growth factor; classes are at least\n"
+"                          8 bytes apart (default: 1.08; memcached's is 1.25)\n"
+"-n, --slab-min-size=<bytes> min space used for key+value+flags (default: 10;\n"
+"                          memcached's is 48, for its bigger item header)\n"
 "-L, --enable-largepages   accepted, no effect in mcd\n"
 "-D <char>                 use <char> as the delimiter between key prefixes and\n"
 "                          IDs for per-prefix stats (default: \":\"); turns them on,\n"

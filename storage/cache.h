@@ -52,6 +52,9 @@ struct cache_options {
     uint32_t lru_crawler_sleep; /* -o lru_crawler_sleep, microseconds (default 100) */
     uint32_t lru_crawler_tocrawl; /* -o lru_crawler_tocrawl, items per class, 0 = all */
     size_t slab_chunk_max;      /* -o slab_chunk_max (default half a page) */
+    /* The clock, for storage's background threads (the page mover and the
+     * crawler); NULL runs none of them (tests drive them by hand). */
+    rel_time_t (*clock)(void);
     unsigned lru_shards;        /* LRU lists per class, a power of two; 0 = 8, 1 = exact LRU */
     int64_t started;            /* unix time of cache time 0 */
 };

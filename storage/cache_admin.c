@@ -1,23 +1,23 @@
 /*
- * cache_admin: what memcached's administrative commands ask of storage —
- * slab page moves, the expired-item crawler, and walks over the items for
- * metadump and cachedump.
+ * cache_admin: what memcached's administrative commands ask of storage
+ * besides moving pages (mover.c) and crawling (crawler.c) — the settings
+ * they change, per-class figures for `stats slabs|items`, and walks over the
+ * items for metadump and cachedump.
  *
- * Walks copy each item's facts under its stripe lock, a batch at a time,
- * and call back with no lock held, so a slow reader of a dump never holds
- * up a writer.
+ * A walk goes page by page through the chosen classes, then along the large
+ * items.  Each item is pinned, and its facts copied only if it is linked
+ * and live; the callback then runs with no lock held, so a slow reader of
+ * a dump never holds up a writer.
  */
 #include <string.h>
 
 #include "cache_priv.h"
 #include "expiry.h"
-#include "lru.h"
-#include "slab.h"
 
-/* Items copied per stripe-lock hold during a walk. */
-#define WALK_BATCH 32
+/* Items copied per page pin during a walk. */
+#define WALK_BATCH 64
 
-static struct cache_settings admin;
+static struct cache_settings admin;            /* [admin_lock] */
 static pthread_mutex_t admin_lock = PTHREAD_MUTEX_INITIALIZER;
 
 void cache_admin_setup(const struct cache_options *o)
@@ -34,53 +34,7 @@ void cache_admin_setup(const struct cache_options *o)
     pthread_mutex_unlock(&admin_lock);
 }
 
-unsigned cache_nclasses(void) { return slab_nclasses(); }
-
-void cache_class_stats(unsigned cls, rel_time_t now, struct cache_class_stats *out)
-{
-    memset(out, 0, sizeof(*out));
-    if (cls < 1 || cls > slab_nclasses())
-        return;
-    struct slab_class_stats st;
-    slab_class_stats(cls, &st);
-    struct lru_stats ls;
-    rel_time_t tail;
-    lru_snapshot(cls, &ls, &tail);
-    out->chunk_size = st.chunk_size;
-    out->chunks_per_page = st.chunk_size >= SLAB_PAGE_SIZE ? 1 : SLAB_PAGE_SIZE / st.chunk_size;
-    out->total_pages = (st.used_chunks + out->chunks_per_page - 1) / out->chunks_per_page;
-    out->total_chunks = out->total_pages * out->chunks_per_page;
-    out->used_chunks = st.used_chunks;
-    out->free_chunks = out->total_chunks - st.used_chunks;
-    out->mem_requested = ls.count * st.chunk_size;
-    out->number = ls.count;
-    out->age = ls.count && now > tail ? now - tail : 0;
-    out->evicted = ls.evicted;
-    out->evicted_nonzero = ls.evicted_nonzero;
-    out->evicted_unfetched = ls.evicted_unfetched;
-    out->evicted_active = ls.evicted_active;
-    out->evicted_time = ls.evicted_time;
-    out->outofmemory = ls.outofmemory;
-    out->reclaimed = ls.reclaimed;
-    out->expired_unfetched = ls.expired_unfetched;
-    out->lrutail_reflocked = ls.lrutail_reflocked;
-    out->moves_within_lru = ls.moves_within_lru;
-    out->direct_reclaims = ls.direct_reclaims;
-}
-
-enum cache_reassign cache_slabs_reassign(int src, int dst)
-{
-    struct cache_settings s;
-    cache_settings(&s);
-    if (!s.slab_reassign)
-        return CACHE_REASSIGN_DISABLED;
-    if (src == dst)
-        return CACHE_REASSIGN_SAME;
-    int n = (int)slab_nclasses();
-    if (src < -1 || src > n || dst < 0 || dst > n)
-        return CACHE_REASSIGN_BADCLASS;
-    return CACHE_REASSIGN_NOSPARE;
-}
+unsigned cache_nclasses(void) { return slab_large_class(); }
 
 void cache_set_automove(unsigned level)
 {
@@ -94,19 +48,6 @@ void cache_set_automove_ratio(double ratio)
     pthread_mutex_lock(&admin_lock);
     admin.slab_automove_ratio = ratio;
     pthread_mutex_unlock(&admin_lock);
-}
-
-enum cache_crawl cache_crawl(const struct cache_class_set *classes)
-{
-    struct cache_settings s;
-    cache_settings(&s);
-    if (!s.lru_crawler)
-        return CACHE_CRAWL_DISABLED;
-    for (unsigned c = slab_nclasses() + 1; c <= CACHE_MAX_CLASSES; c++) {
-        if (cache_class_set_has(classes, c))
-            return CACHE_CRAWL_BADCLASS;
-    }
-    return CACHE_CRAWL_OK;
 }
 
 int cache_crawler_enable(bool on)
@@ -138,55 +79,112 @@ void cache_settings(struct cache_settings *out)
     pthread_mutex_unlock(&admin_lock);
 }
 
+void cache_class_stats(unsigned cls, rel_time_t now, struct cache_class_stats *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (cls < 1 || cls > slab_large_class())
+        return;
+    struct slab_class_stats st;
+    slab_class_stats(cls, &st);
+    struct cache_class_counters k;
+    evict_counters(cls, &k);
+    bool large = cls == slab_large_class();
+    out->chunk_size = large ? 0 : st.chunk_size;
+    out->chunks_per_page = large ? 0 : st.perpage;
+    out->total_pages = st.pages;
+    out->total_chunks = st.pages * st.perpage;
+    out->used_chunks = st.used;
+    out->free_chunks = out->total_chunks > st.used ? out->total_chunks - st.used : 0;
+    out->free_chunks_end = st.pages * st.perpage - st.carved;
+    out->mem_requested = st.linked_bytes;
+    out->number = st.linked;
+    out->age = large || st.pages == 0 ? 0 : evict_class_age(cls, now);
+    out->evicted = k.evicted;
+    out->evicted_nonzero = k.evicted_nonzero;
+    out->evicted_unfetched = k.evicted_unfetched;
+    out->evicted_active = k.evicted_active;
+    out->evicted_time = k.evicted_time;
+    out->outofmemory = evict_oom_count(cls);
+    out->reclaimed = k.reclaimed;
+    out->expired_unfetched = k.expired_unfetched;
+    out->lrutail_reflocked = k.lrutail_reflocked;
+    out->moves_within_lru = k.moves_within_lru;
+    out->direct_reclaims = k.direct_reclaims;
+    if (!large)
+        crawler_class_stats(cls, &out->crawler_reclaimed, &out->crawler_items_checked);
+}
+
 void cache_walk_start(struct cache_walk *w, const struct cache_class_set *classes)
 {
     memset(w, 0, sizeof(*w));
     w->classes = *classes;
+    w->cls = 1;
 }
 
-static void walk_copy(const struct item *it, struct cache_item_info *info)
+/* Copy a pinned chunk's facts if it is a linked, live item. */
+static bool walk_copy(struct item *it, rel_time_t now, struct cache_item_info *info)
 {
+    enum cache_miss why;
+    if (!(atomic_load_explicit(&it->iflags, memory_order_acquire) & ITEM_LINKED) ||
+        !cache_live(it, now, &why))
+        return false;
     info->nkey = item_nkey(it);
     memcpy(info->key, item_key(it), info->nkey);
-    info->key_binary = item_has((struct item *)it, ITEM_KEY_BINARY);
-    info->exptime = it->exptime;
-    info->atime = it->time;
+    info->key_binary = item_key_binary(it);
+    info->exptime = item_exptime(it);
+    info->atime = item_atime(it);
     info->cas = item_cas(it);
-    info->fetched = item_has((struct item *)it, ITEM_FETCHED);
+    info->fetched = item_has(it, ITEM_FETCHED);
     info->cls = item_class(it);
     info->vlen = item_vlen(it);
     info->flags = item_flags(it);
+    return true;
 }
 
-/*
- * Copy up to `max` live items of the walk's classes from one stripe,
- * resuming at bucket w->sub >> 16, chain position w->sub & 0xffff.  Returns
- * how many; w->sub is where the next call starts, or UINT64_MAX at the end
- * of the stripe.
- */
-static size_t walk_stripe(struct cache_walk *w, struct table_stripe *s, rel_time_t now,
-                          struct cache_item_info *out, size_t max)
+/* Copy up to `max` items from the walk's place in a slab class. */
+static size_t walk_slab(struct cache_walk *w, rel_time_t now, struct cache_item_info *out,
+                        size_t max)
 {
     size_t n = 0;
-    pthread_mutex_lock(&s->lock);
-    uint64_t b = w->sub >> 16, skip = w->sub & 0xffff;
-    for (; b <= s->mask; b++, skip = 0) {
-        uint64_t k = 0;
-        for (struct item *it = s->buckets[b]; it != NULL; it = it->h_next, k++) {
-            if (k < skip)
-                continue;
-            if (n == max) {
-                w->sub = (b << 16) | k;
-                pthread_mutex_unlock(&s->lock);
-                return n;
-            }
-            enum cache_miss why;
-            if (cache_class_set_has(&w->classes, item_class(it)) && cache_live(it, now, &why))
-                walk_copy(it, &out[n++]);
+    uint32_t nchunks;
+    struct slab_page *p = slab_page_pin(w->cls, (uint32_t)w->pos, &nchunks);
+    if (p == NULL) {
+        w->cls++;
+        w->pos = w->sub = 0;
+        return 0;
+    }
+    while (w->sub < nchunks && n < max) {
+        struct item *it = slab_chunk_at(w->cls, p, (uint32_t)w->sub++);
+        if (cache_pin(it)) {
+            if (walk_copy(it, now, &out[n]))
+                n++;
+            item_unref(it);
         }
     }
-    w->sub = UINT64_MAX;
-    pthread_mutex_unlock(&s->lock);
+    slab_page_unpin(p);
+    if (w->sub >= nchunks) {
+        w->pos++;
+        w->sub = 0;
+    }
+    return n;
+}
+
+/* Large items, by their place in the list (few: each is over half a page). */
+static size_t walk_large(struct cache_walk *w, rel_time_t now, struct cache_item_info *out,
+                         size_t max)
+{
+    size_t n = 0;
+    struct item *batch[WALK_BATCH];
+    unsigned got = slab_large_pin_range(w->pos, batch, max < WALK_BATCH ? (unsigned)max
+                                                                          : WALK_BATCH);
+    for (unsigned i = 0; i < got; i++) {
+        if (walk_copy(batch[i], now, &out[n]))
+            n++;
+        item_unref(batch[i]);
+    }
+    w->pos += got;
+    if (got == 0)
+        w->done = true;
     return n;
 }
 
@@ -196,15 +194,19 @@ size_t cache_walk_next(struct cache_walk *w, rel_time_t now, size_t max,
     static __thread struct cache_item_info batch[WALK_BATCH];
     size_t shown = 0;
     while (!w->done && shown < max) {
-        if (w->pos >= table_nstripes()) {
+        size_t want = max - shown < WALK_BATCH ? max - shown : WALK_BATCH, n;
+        if (w->cls <= slab_nclasses()) {
+            if (!cache_class_set_has(&w->classes, w->cls)) {
+                w->cls++;
+                continue;
+            }
+            n = walk_slab(w, now, batch, want);
+        } else if (w->cls == slab_large_class() &&
+                   cache_class_set_has(&w->classes, w->cls)) {
+            n = walk_large(w, now, batch, want);
+        } else {
             w->done = true;
             break;
-        }
-        size_t want = max - shown < WALK_BATCH ? max - shown : WALK_BATCH;
-        size_t n = walk_stripe(w, table_stripe_at((unsigned)w->pos), now, batch, want);
-        if (w->sub == UINT64_MAX) {
-            w->pos++;
-            w->sub = 0;
         }
         for (size_t i = 0; i < n; i++)
             fn(&batch[i], arg);

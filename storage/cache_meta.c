@@ -15,13 +15,16 @@
 
 /* Create the empty item a vivifying fetch links on a miss. */
 static struct item *cache_vivify(struct table_stripe *s, const char *key, size_t nkey,
-                                 uint32_t hash, rel_time_t exptime, rel_time_t now)
+                                 uint64_t hash, rel_time_t exptime, rel_time_t now)
 {
     enum cache_status err;
-    struct item *it = cache_alloc_at(key, nkey, hash, 0, exptime, 0, now, &err);
+    struct item *it = cache_alloc_at(key, nkey, 0, exptime, 0, now, &err);
     if (it == NULL)
         return NULL;
-    cache_link(s, it, now);
+    if (cache_link(s, hash, it, now) != CACHE_STORED) {
+        item_unref(it);
+        return NULL;
+    }
     return it;      /* the caller's reference from the allocation */
 }
 
@@ -29,7 +32,7 @@ static struct item *cache_vivify(struct table_stripe *s, const char *key, size_t
 static void cache_fetch_win(struct item *it, const struct cache_fetch_opts *o,
                             struct cache_fetch *out)
 {
-    rel_time_t exp_seen = o->recache_after_touch ? it->exptime : out->exptime_before;
+    rel_time_t exp_seen = o->recache_after_touch ? item_exptime(it) : out->exptime_before;
     bool sent = item_has(it, ITEM_WIN_SENT);
     out->won = out->created;
     if (o->recache && !sent && !out->created && exp_seen != 0 && exp_seen < o->recache_time)
@@ -39,27 +42,27 @@ static void cache_fetch_win(struct item *it, const struct cache_fetch_opts *o,
     if (out->stale && !sent)
         out->won = true;
     if (out->won)
-        item_mark_new(it, ITEM_WIN_SENT);
+        atomic_fetch_or_explicit(&it->iflags, ITEM_WIN_SENT, memory_order_relaxed);
 }
 
 /* Fill the state a fetch or peek reports, before it changes anything. */
 static void cache_fetch_state(struct item *it, struct cache_fetch *out)
 {
     out->found = true;
-    out->exptime_before = it->exptime;
-    out->atime = it->time;
+    out->exptime_before = item_exptime(it);
+    out->atime = item_atime(it);
     out->fetched_before = item_has(it, ITEM_FETCHED);
     out->vlen = item_vlen(it);
     out->flags = item_flags(it);
     out->cls = item_class(it);
-    out->key_binary = item_has(it, ITEM_KEY_BINARY);
+    out->key_binary = item_key_binary(it);
 }
 
 void cache_fetch(const char *key, size_t nkey, const struct cache_fetch_opts *o, rel_time_t now,
                  struct cache_fetch *out, void (*fn)(const struct cache_fetch *f, void *arg),
                  void *arg)
 {
-    uint32_t hash = hash_key(key, nkey);
+    uint64_t hash = hash_key(key, nkey);
     struct table_stripe *s = table_stripe(hash);
     memset(out, 0, sizeof(*out));
     pthread_mutex_lock(&s->lock);
@@ -72,14 +75,14 @@ void cache_fetch(const char *key, size_t nkey, const struct cache_fetch_opts *o,
     if (it != NULL) {
         cache_fetch_state(it, out);
         if (out->created)
-            it->exptime = o->vivify_exptime;
+            atomic_store_explicit(&it->exptime, o->vivify_exptime, memory_order_relaxed);
         else if (o->touch)
-            it->exptime = o->exptime;
+            atomic_store_explicit(&it->exptime, o->exptime, memory_order_relaxed);
         cache_fetch_win(it, o, out);
-        out->cas = it->cas;
+        out->cas = item_cas(it);
         if (!o->no_bump) {
             if (out->fetched_before)
-                it->time = now;
+                atomic_store_explicit(&it->time, now, memory_order_relaxed);
             cache_mark_read(it);
         }
         out->it = it;
@@ -93,14 +96,14 @@ void cache_fetch(const char *key, size_t nkey, const struct cache_fetch_opts *o,
 
 bool cache_peek(const char *key, size_t nkey, rel_time_t now, struct cache_fetch *out)
 {
-    uint32_t hash = hash_key(key, nkey);
+    uint64_t hash = hash_key(key, nkey);
     struct table_stripe *s = table_stripe(hash);
     memset(out, 0, sizeof(*out));
     pthread_mutex_lock(&s->lock);
     struct item *it = cache_find(s, hash, key, nkey, now, &out->why);
     if (it != NULL) {
         cache_fetch_state(it, out);
-        out->cas = it->cas;
+        out->cas = item_cas(it);
     }
     pthread_mutex_unlock(&s->lock);
     return out->found;
@@ -109,17 +112,17 @@ bool cache_peek(const char *key, size_t nkey, rel_time_t now, struct cache_fetch
 enum cache_status cache_delete_cas(const char *key, size_t nkey, const uint64_t *cas,
                                    rel_time_t now, unsigned *cls)
 {
-    uint32_t hash = hash_key(key, nkey);
+    uint64_t hash = hash_key(key, nkey);
     struct table_stripe *s = table_stripe(hash);
     enum cache_status st = CACHE_NOT_FOUND;
     pthread_mutex_lock(&s->lock);
     struct item *it = cache_find(s, hash, key, nkey, now, NULL);
-    if (it != NULL && cas != NULL && it->cas != *cas) {
+    if (it != NULL && cas != NULL && item_cas(it) != *cas) {
         st = CACHE_EXISTS;
     } else if (it != NULL) {
         if (cls != NULL)
-            *cls = it->clsid;
-        cache_unlink(s, it);
+            *cls = item_class(it);
+        cache_unlink(s, hash, it);
         st = CACHE_DELETED;
     }
     pthread_mutex_unlock(&s->lock);
@@ -129,20 +132,20 @@ enum cache_status cache_delete_cas(const char *key, size_t nkey, const uint64_t 
 enum cache_status cache_mark_stale(const char *key, size_t nkey, const uint64_t *cas, bool touch,
                                    rel_time_t exptime, rel_time_t now)
 {
-    uint32_t hash = hash_key(key, nkey);
+    uint64_t hash = hash_key(key, nkey);
     struct table_stripe *s = table_stripe(hash);
     enum cache_status st = CACHE_NOT_FOUND;
     pthread_mutex_lock(&s->lock);
     struct item *it = cache_find(s, hash, key, nkey, now, NULL);
-    if (it != NULL && cas != NULL && it->cas != *cas) {
+    if (it != NULL && cas != NULL && item_cas(it) != *cas) {
         st = CACHE_EXISTS;
     } else if (it != NULL) {
         if (touch)
-            it->exptime = exptime;
+            atomic_store_explicit(&it->exptime, exptime, memory_order_relaxed);
         atomic_fetch_or_explicit(&it->iflags, ITEM_STALE, memory_order_relaxed);
         /* The next reader wins the refresh. */
         atomic_fetch_and_explicit(&it->iflags, (uint8_t)~ITEM_WIN_SENT, memory_order_relaxed);
-        it->cas = cache_use_cas() ? table_next_cas(s) : 0;
+        item_set_cas(it, cache_use_cas() ? table_next_cas(s) : 0);
         st = CACHE_OK;
     }
     pthread_mutex_unlock(&s->lock);

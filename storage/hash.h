@@ -1,7 +1,8 @@
 /*
  * hash: the key hash used by the table.  A 64-bit multiply-and-mix over
- * eight bytes at a time, folded to 32 bits: keys are short, so the
- * per-call cost matters more than throughput on long inputs.
+ * eight bytes at a time, seeded per process: keys are short, so the
+ * per-call cost matters more than throughput on long inputs.  The table takes the stripe from the low
+ * bits and its tag from the high ones.
  */
 #ifndef MCD_HASH_H
 #define MCD_HASH_H
@@ -20,11 +21,15 @@ static inline uint64_t hash_mix(uint64_t h)
     return h;
 }
 
-/* 32-bit hash of a key: low bits pick the lock stripe, high bits the bucket. */
-static inline uint32_t hash_key(const char *key, size_t n)
+/* A random seed chosen at start-up (cache_setup), so nobody can compute
+ * offline which keys collide in the table. */
+extern uint64_t hash_seed;
+
+/* 64-bit hash of a key. */
+static inline uint64_t hash_key(const char *key, size_t n)
 {
     const uint64_t m = 0x9e3779b97f4a7c15ULL;
-    uint64_t h = 0x2545f4914f6cdd1dULL ^ (n * m);
+    uint64_t h = (0x2545f4914f6cdd1dULL ^ hash_seed) ^ (n * m);
     while (n >= 8) {
         uint64_t w;
         memcpy(&w, key, 8);
@@ -34,8 +39,7 @@ static inline uint32_t hash_key(const char *key, size_t n)
     }
     uint64_t w = 0;
     memcpy(&w, key, n);
-    h = hash_mix(h ^ w ^ (n << 59));
-    return (uint32_t)(h ^ (h >> 32));
+    return hash_mix(h ^ w ^ ((uint64_t)n << 59));
 }
 
 #endif

@@ -1,19 +1,28 @@
 /*
  * table: a hash table split into independent stripes, each with its own lock
- * and its own bucket array.
+ * and its own array of cache-line buckets.
  *
- * The low bits of a key's hash pick the stripe, the high bits the bucket, so
- * an operation on one key takes exactly one lock.  Growth is per stripe:
- * when a stripe holds 1.5 items per bucket, its array doubles under that
- * stripe's lock alone.  This is incremental growth by construction — one
- * stripe's rehash moves 1/nstripes of the items while the other stripes keep
- * serving — without memcached's global expansion thread and its item-lock
- * switchover.  The cost is that the pause for one stripe grows with the
- * table (a 4M-item table with 1024 stripes rehashes ~4k items at a time,
- * tens of microseconds).
+ * The low bits of a key's 64-bit hash pick the stripe, so an operation on
+ * one key takes exactly one lock.  A stripe is a two-choice bucketized
+ * cuckoo table: a bucket is one 64-byte line of 8 slots, and a key may sit
+ * in either of two buckets.  A slot is 64 bits: the item's address (items
+ * are 8-byte aligned below 2^48, so 45 bits hold it) and a 19-bit tag, the
+ * top bits of the hash.  A lookup reads at most two lines and compares tags
+ * before it touches an item, so a miss seldom reads an item at all; items
+ * carry no hash and no chain link.
  *
- * Each item caches its 32-bit hash, so growth never rehashes keys and the
- * eviction code can find an item's stripe from the item alone.
+ * Both bucket choices are computed from the tag alone (a multiply-shift of
+ * it, and of a scrambled copy), so moving a slot to its other bucket, and
+ * rebuilding a stripe bigger, never reads the item.  The cost is that the
+ * tag and the bucket index share bits: keys in one bucket agree on the
+ * index bits, leaving 19 - log2(buckets per stripe) bits to tell them
+ * apart (12 bits at a million items) — which is why the stripe count grows
+ * with -o hashpower.
+ *
+ * A stripe holds up to 94% of its slots (two-choice 8-way cuckoo tables
+ * stay insertable well past that), then grows by an eighth under its own
+ * lock: incremental growth by construction, and about 8.9 bytes of table
+ * per item on average instead of the 12+ a doubling table averages.
  */
 #include "table.h"
 
@@ -21,17 +30,70 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define TABLE_STRIPE_BITS_MAX 10
+#define TAG_BITS 19
+#define TAG_MASK ((1u << TAG_BITS) - 1)
+#define PTR_BITS 45
+#define PTR_MASK ((1ULL << PTR_BITS) - 1)
+/* Most buckets a displacement search visits. */
+#define BFS_MAX 192
 
 static struct table_stripe *stripes;
 static unsigned stripe_bits;
 static unsigned nstripes;
 
+static inline uint32_t tag_of(uint64_t hash) { return (uint32_t)(hash >> (64 - TAG_BITS)); }
+
+static inline uint64_t slot_make(uint32_t tag, const struct item *it)
+{
+    return (uint64_t)tag << PTR_BITS | (uintptr_t)it >> 3;
+}
+
+static inline uint32_t slot_tag(uint64_t slot) { return (uint32_t)(slot >> PTR_BITS); }
+
+static inline struct item *slot_item(uint64_t slot)
+{
+    return (struct item *)(uintptr_t)((slot & PTR_MASK) << 3);
+}
+
+static inline uint32_t bucket1(uint32_t tag, uint32_t nb)
+{
+    return (uint32_t)(((uint64_t)tag * nb) >> TAG_BITS);
+}
+
+static inline uint32_t bucket2(uint32_t tag, uint32_t nb)
+{
+    uint32_t x = (tag ^ (tag >> 7)) * 0x5a3b5u;
+    x = (x ^ (x >> 11)) & TAG_MASK;
+    return (uint32_t)(((uint64_t)x * nb) >> TAG_BITS);
+}
+
+/* The bucket a slot now in `b` would move to. */
+static inline uint32_t other_bucket(uint64_t slot, uint32_t b, uint32_t nb)
+{
+    uint32_t t = slot_tag(slot), b1 = bucket1(t, nb);
+    return b == b1 ? bucket2(t, nb) : b1;
+}
+
+static uint64_t *slots_alloc(uint32_t nbuckets)
+{
+    size_t bytes = (size_t)nbuckets * TABLE_BUCKET_SLOTS * sizeof(uint64_t);
+    uint64_t *p = aligned_alloc(64, bytes);
+    if (p != NULL)
+        memset(p, 0, bytes);
+    return p;
+}
+
 int table_setup(unsigned hashpower)
 {
-    stripe_bits = hashpower < TABLE_STRIPE_BITS_MAX ? hashpower : TABLE_STRIPE_BITS_MAX;
+    /* More stripes for bigger tables: each keeps its tags' bits useful. */
+    stripe_bits = hashpower > 16 ? hashpower - 6 : 10;
+    if (stripe_bits > 16)
+        stripe_bits = 16;
     nstripes = 1u << stripe_bits;
-    unsigned per_stripe = 1u << (hashpower > stripe_bits ? hashpower - stripe_bits : 0);
+    uint64_t slots = 1ULL << hashpower;
+    uint32_t per_stripe = (uint32_t)(slots / nstripes / TABLE_BUCKET_SLOTS);
+    if (per_stripe == 0)
+        per_stripe = 1;
     stripes = aligned_alloc(64, sizeof(*stripes) * nstripes);
     if (stripes == NULL)
         return -ENOMEM;
@@ -39,13 +101,13 @@ int table_setup(unsigned hashpower)
     for (unsigned i = 0; i < nstripes; i++) {
         struct table_stripe *s = &stripes[i];
         pthread_mutex_init(&s->lock, NULL);
-        s->buckets = calloc(per_stripe, sizeof(*s->buckets));
-        if (s->buckets == NULL) {
+        s->slots = slots_alloc(per_stripe);
+        if (s->slots == NULL) {
             nstripes = i + 1;
             table_teardown();
             return -ENOMEM;
         }
-        s->mask = per_stripe - 1;
+        s->nbuckets = per_stripe;
     }
     return 0;
 }
@@ -54,7 +116,7 @@ void table_teardown(void)
 {
     for (unsigned i = 0; stripes && i < nstripes; i++) {
         pthread_mutex_destroy(&stripes[i].lock);
-        free(stripes[i].buckets);
+        free(stripes[i].slots);
     }
     free(stripes);
     stripes = NULL;
@@ -63,81 +125,212 @@ void table_teardown(void)
 
 unsigned table_nstripes(void) { return nstripes; }
 
-struct table_stripe *table_stripe(uint32_t hash)
-{
-    return &stripes[hash & (nstripes - 1)];
-}
+struct table_stripe *table_stripe(uint64_t hash) { return &stripes[hash & (nstripes - 1)]; }
 
 struct table_stripe *table_stripe_at(unsigned i) { return &stripes[i]; }
 
-static inline uint32_t table_bucket(const struct table_stripe *s, uint32_t hash)
+static struct item *bucket_find(const uint64_t *b, uint32_t tag, const char *key, size_t nkey)
 {
-    return (hash >> stripe_bits) & s->mask;
-}
-
-struct item *table_find(struct table_stripe *s, uint32_t hash, const char *key, size_t nkey)
-{
-    struct item *it = s->buckets[table_bucket(s, hash)];
-    for (; it != NULL; it = it->h_next) {
-        if (it->hash == hash && it->nkey == nkey && memcmp(it->data, key, nkey) == 0)
-            return it;
+    for (int i = 0; i < TABLE_BUCKET_SLOTS; i++) {
+        if (b[i] != 0 && slot_tag(b[i]) == tag) {
+            struct item *it = slot_item(b[i]);
+            if (it->nkey == nkey && memcmp(item_key(it), key, nkey) == 0)
+                return it;
+        }
     }
     return NULL;
 }
 
-/* Double a stripe's bucket array; on allocation failure keep the old one. */
-static void table_grow(struct table_stripe *s)
+struct item *table_find(struct table_stripe *s, uint64_t hash, const char *key, size_t nkey)
 {
-    uint32_t nold = s->mask + 1;
-    if (nold >= (1u << (32 - stripe_bits)))
-        return;
-    struct item **nb = calloc((size_t)nold * 2, sizeof(*nb));
-    if (nb == NULL)
-        return;
-    struct item **old = s->buckets;
-    s->buckets = nb;
-    s->mask = nold * 2 - 1;
-    for (uint32_t b = 0; b < nold; b++) {
-        struct item *it = old[b];
-        while (it != NULL) {
-            struct item *next = it->h_next;
-            uint32_t nbk = table_bucket(s, it->hash);
-            it->h_next = nb[nbk];
-            nb[nbk] = it;
-            it = next;
+    uint32_t tag = tag_of(hash), nb = s->nbuckets;
+    uint32_t b1 = bucket1(tag, nb);
+    struct item *it = bucket_find(s->slots + (size_t)b1 * TABLE_BUCKET_SLOTS, tag, key, nkey);
+    if (it == NULL) {
+        uint32_t b2 = bucket2(tag, nb);
+        if (b2 != b1)
+            it = bucket_find(s->slots + (size_t)b2 * TABLE_BUCKET_SLOTS, tag, key, nkey);
+    }
+    return it;
+}
+
+/* An empty slot of bucket b, or -1. */
+static int bucket_free_slot(const uint64_t *slots, uint32_t b)
+{
+    const uint64_t *p = slots + (size_t)b * TABLE_BUCKET_SLOTS;
+    for (int i = 0; i < TABLE_BUCKET_SLOTS; i++)
+        if (p[i] == 0)
+            return i;
+    return -1;
+}
+
+struct bfs_node {
+    uint32_t bucket;
+    int16_t parent;     /* node whose slot `pslot` moves into this bucket; -1 at the roots */
+    uint8_t pslot;
+};
+
+/* Whether bucket b is on the chain from node qi back to its root: a chain
+ * that passed a bucket twice would move one slot twice. */
+static bool on_path(const struct bfs_node *q, int qi, uint32_t b)
+{
+    for (int n = qi; n >= 0; n = q[n].parent)
+        if (q[n].bucket == b)
+            return true;
+    return false;
+}
+
+/*
+ * Free a slot in bucket b1 or b2 by moving slots to their other buckets
+ * (breadth first, so the shortest chain of moves).  Returns the flat index
+ * of the freed slot, or -1 if none was found within BFS_MAX buckets.
+ */
+static long cuckoo_make_room(uint64_t *slots, uint32_t nb, uint32_t b1, uint32_t b2)
+{
+    struct bfs_node q[BFS_MAX];
+    int n = 0;
+    q[n++] = (struct bfs_node){ b1, -1, 0 };
+    if (b2 != b1)
+        q[n++] = (struct bfs_node){ b2, -1, 0 };
+    for (int qi = 0; qi < n; qi++) {
+        uint32_t b = q[qi].bucket;
+        for (int j = 0; j < TABLE_BUCKET_SLOTS; j++) {
+            uint64_t v = slots[(size_t)b * TABLE_BUCKET_SLOTS + j];
+            uint32_t alt = other_bucket(v, b, nb);
+            if (alt == b)
+                continue;
+            int e = bucket_free_slot(slots, alt);
+            if (e < 0) {
+                if (n < BFS_MAX && !on_path(q, qi, alt))
+                    q[n++] = (struct bfs_node){ alt, (int16_t)qi, (uint8_t)j };
+                continue;
+            }
+            /* Found: shift the chain, last move first. */
+            slots[(size_t)alt * TABLE_BUCKET_SLOTS + e] = v;
+            int node = qi, freed = j;
+            while (q[node].parent >= 0) {
+                const struct bfs_node *p = &q[q[node].parent];
+                size_t from = (size_t)p->bucket * TABLE_BUCKET_SLOTS + q[node].pslot;
+                slots[(size_t)q[node].bucket * TABLE_BUCKET_SLOTS + freed] = slots[from];
+                freed = q[node].pslot;
+                node = q[node].parent;
+            }
+            long at = (long)q[node].bucket * TABLE_BUCKET_SLOTS + freed;
+            slots[at] = 0;
+            return at;
         }
     }
-    free(old);
+    return -1;
 }
 
-void table_insert(struct table_stripe *s, struct item *it)
+/* Put a slot value in a table of nb buckets; false if no room was found. */
+static bool slot_place(uint64_t *slots, uint32_t nb, uint64_t v)
 {
-    if (s->count + 1 > (s->mask + 1) + (s->mask + 1) / 2)
-        table_grow(s);
-    uint32_t b = table_bucket(s, it->hash);
-    it->h_next = s->buckets[b];
-    s->buckets[b] = it;
+    uint32_t tag = slot_tag(v), b1 = bucket1(tag, nb), b2 = bucket2(tag, nb);
+    int e = bucket_free_slot(slots, b1);
+    if (e >= 0) {
+        slots[(size_t)b1 * TABLE_BUCKET_SLOTS + e] = v;
+        return true;
+    }
+    e = bucket_free_slot(slots, b2);
+    if (e >= 0) {
+        slots[(size_t)b2 * TABLE_BUCKET_SLOTS + e] = v;
+        return true;
+    }
+    long at = cuckoo_make_room(slots, nb, b1, b2);
+    if (at < 0)
+        return false;
+    slots[at] = v;
+    return true;
+}
+
+/* Rebuild a stripe with more buckets; -ENOMEM if it cannot. */
+static int table_grow(struct table_stripe *s)
+{
+    uint32_t nb = s->nbuckets;
+    for (int attempt = 0; attempt < 4; attempt++) {
+        nb += nb / 8 > 0 ? nb / 8 : 1;
+        if (nb > TAG_MASK / 2)
+            return -ENOMEM;
+        uint64_t *ns = slots_alloc(nb);
+        if (ns == NULL)
+            return -ENOMEM;
+        size_t n = (size_t)s->nbuckets * TABLE_BUCKET_SLOTS;
+        size_t i = 0;
+        for (; i < n; i++) {
+            if (s->slots[i] != 0 && !slot_place(ns, nb, s->slots[i]))
+                break;
+        }
+        if (i == n) {
+            free(s->slots);
+            s->slots = ns;
+            s->nbuckets = nb;
+            return 0;
+        }
+        free(ns);
+    }
+    return -ENOMEM;
+}
+
+int table_insert(struct table_stripe *s, uint64_t hash, struct item *it, size_t bytes)
+{
+    uint64_t cap = (uint64_t)s->nbuckets * TABLE_BUCKET_SLOTS;
+    if ((uint64_t)s->count + 1 > cap - cap / 16)
+        table_grow(s);      /* on failure, the table is just fuller */
+    uint64_t v = slot_make(tag_of(hash), it);
+    /* One growth makes room unless the key's two buckets are full of its
+     * own tag (keys made to collide): then refuse rather than grow on. */
+    for (int grown = 0; !slot_place(s->slots, s->nbuckets, v); grown++) {
+        if (grown == 2 || table_grow(s) != 0)
+            return -ENOMEM;
+    }
     s->count++;
-    s->bytes += item_total(it->nkey, it->nbytes);
+    s->bytes += bytes;
+    return 0;
 }
 
-void table_remove(struct table_stripe *s, struct item *it)
+/* The flat index of the slot holding `it`; it must be there. */
+static size_t slot_of(const struct table_stripe *s, uint64_t hash, const struct item *it)
 {
-    struct item **pp = &s->buckets[table_bucket(s, it->hash)];
-    while (*pp != it)
-        pp = &(*pp)->h_next;
-    *pp = it->h_next;
-    it->h_next = NULL;
-    s->count--;
-    s->bytes -= item_total(it->nkey, it->nbytes);
+    uint64_t v = slot_make(tag_of(hash), it);
+    uint32_t tag = tag_of(hash);
+    uint32_t bs[2] = { bucket1(tag, s->nbuckets), bucket2(tag, s->nbuckets) };
+    for (int k = 0; k < 2; k++) {
+        size_t base = (size_t)bs[k] * TABLE_BUCKET_SLOTS;
+        for (int i = 0; i < TABLE_BUCKET_SLOTS; i++)
+            if (s->slots[base + i] == v)
+                return base + i;
+    }
+    abort();    /* the caller's lock contract was broken */
 }
 
-uint64_t table_nbuckets(void)
+void table_remove(struct table_stripe *s, uint64_t hash, struct item *it, size_t bytes)
+{
+    s->slots[slot_of(s, hash, it)] = 0;
+    s->count--;
+    s->bytes -= bytes;
+}
+
+void table_replace(struct table_stripe *s, uint64_t hash, struct item *old, size_t old_bytes,
+                   struct item *it, size_t bytes)
+{
+    s->slots[slot_of(s, hash, old)] = slot_make(tag_of(hash), it);
+    s->bytes = s->bytes - old_bytes + bytes;
+}
+
+struct item *table_slot(const struct table_stripe *s, uint32_t i)
+{
+    if (i >= s->nbuckets * TABLE_BUCKET_SLOTS || s->slots[i] == 0)
+        return NULL;
+    return slot_item(s->slots[i]);
+}
+
+uint64_t table_nslots(void)
 {
     uint64_t n = 0;
     for (unsigned i = 0; i < nstripes; i++) {
         pthread_mutex_lock(&stripes[i].lock);
-        n += stripes[i].mask + 1;
+        n += (uint64_t)stripes[i].nbuckets * TABLE_BUCKET_SLOTS;
         pthread_mutex_unlock(&stripes[i].lock);
     }
     return n;

@@ -10,41 +10,50 @@
 
 #include "item.h"
 
+/* Slots per bucket: one 64-byte cache line. */
+#define TABLE_BUCKET_SLOTS 8
+
 /*
- * One stripe: a lock and the sub-table it guards.  A key's stripe is the low
- * bits of its hash; its bucket within the stripe the high bits.  Everything
- * in the struct is read and written only with `lock` held.
+ * One stripe: a lock and the sub-table it guards.  A key's stripe is the
+ * low bits of its hash.  Every field is read and written only with `lock`
+ * held.
  */
 struct table_stripe {
-    pthread_mutex_t lock;       /* taken before any LRU lock */
-    struct item **buckets;
-    uint32_t mask;              /* nbuckets - 1 */
+    pthread_mutex_t lock;       /* taken before a thread's magazine lock (slab.c) */
+    uint64_t *slots;            /* nbuckets * TABLE_BUCKET_SLOTS, 64-byte aligned */
+    uint32_t nbuckets;
     uint32_t count;             /* items linked */
-    uint64_t bytes;             /* sum of item_total() of linked items */
+    uint64_t bytes;             /* their item_total() */
     uint64_t cas;               /* last CAS unique handed out in this stripe */
     uint64_t total_items;       /* items ever linked (stats total_items) */
 } __attribute__((aligned(64)));
 
-/* Create the table with about 2^hashpower buckets.  0 or -ENOMEM. */
+/* Create the table with about 2^hashpower slots.  0 or -ENOMEM. */
 int table_setup(unsigned hashpower);
 /* Free the table; items are not touched. */
 void table_teardown(void);
 /* Number of stripes (a power of two). */
 unsigned table_nstripes(void);
 /* The stripe of a hash, unlocked. */
-struct table_stripe *table_stripe(uint32_t hash);
+struct table_stripe *table_stripe(uint64_t hash);
 /* Stripe by index, for walks. */
 struct table_stripe *table_stripe_at(unsigned i);
 /* Find a key in a locked stripe. */
-struct item *table_find(struct table_stripe *s, uint32_t hash, const char *key, size_t nkey);
-/* Add an item to a locked stripe, growing it when crowded. */
-void table_insert(struct table_stripe *s, struct item *it);
+struct item *table_find(struct table_stripe *s, uint64_t hash, const char *key, size_t nkey);
+/* Add an item (not there yet) to a locked stripe; `bytes` is counted in
+ * s->bytes.  Grows the stripe when crowded; -ENOMEM if it cannot. */
+int table_insert(struct table_stripe *s, uint64_t hash, struct item *it, size_t bytes);
 /* Remove an item from a locked stripe; it must be there. */
-void table_remove(struct table_stripe *s, struct item *it);
+void table_remove(struct table_stripe *s, uint64_t hash, struct item *it, size_t bytes);
+/* Put `it` in the slot of `old` (same key), in a locked stripe. */
+void table_replace(struct table_stripe *s, uint64_t hash, struct item *old, size_t old_bytes,
+                   struct item *it, size_t bytes);
+/* The item in slot `i` of a locked stripe, or NULL (slot walks: flush, stats). */
+struct item *table_slot(const struct table_stripe *s, uint32_t i);
 /* A new CAS unique from a locked stripe: the stripe's counter with the
  * stripe's index in the low bits, so uniques never repeat across keys. */
 uint64_t table_next_cas(struct table_stripe *s);
-/* Total buckets over all stripes (log2 is memcached's hash_power_level). */
-uint64_t table_nbuckets(void);
+/* Slots over all stripes. */
+uint64_t table_nslots(void);
 
 #endif

@@ -22,15 +22,6 @@ static inline int setup_opts(bool use_cas, bool evict)
 
 static inline int setup(void **state) { (void)state; return setup_opts(true, true); }
 
-/* One LRU list per class: eviction order is exact, for tests that name the victim. */
-static inline int setup_exact_lru(void **state)
-{
-    (void)state;
-    struct cache_options o = base;
-    o.lru_shards = 1;
-    return cache_setup(&o);
-}
-
 static inline int teardown(void **state)
 {
     (void)state;

@@ -1,5 +1,5 @@
 /* Unit tests of storage/cache.c, an item's lifetime: expiry times, touch,
- * flush_all now and delayed, and eviction under a small memory budget. */
+ * flush_all now and delayed.  Eviction is test_evict.c. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -14,7 +14,6 @@
 
 #include "cache_fixture.h"
 
-static int setup_no_evict(void **state) { (void)state; return setup_opts(true, false); }
 
 static void test_negative_exptime_is_expired_at_once(void **state)
 {
@@ -81,7 +80,7 @@ static void test_get_touch_returns_the_item_and_sets_its_exptime(void **state)
     enum cache_miss why;
     struct item *it = touch_ref("k", 1, NOW + 3, NOW, &why);
     assert_non_null(it);
-    assert_int_equal(it->exptime, NOW + 3);
+    assert_int_equal(item_exptime(it), NOW + 3);
     item_unref(it);
     assert_null(value_at("k", NOW + 3));
 }
@@ -120,151 +119,7 @@ static void test_delayed_flush_hides_older_items_when_due(void **state)
     assert_string_equal(value_at("after", NOW + 11), "3");
 }
 
-/* A budget of exactly 8 chunks of the class "k0".."k9" with 10-byte values use. */
-static size_t small_chunk(void) { return slab_chunk_size(slab_class_for(item_total(2, 12))); }
-
-static void fill8(void)
-{
-    cache_set_memlimit(8 * small_chunk());
-    char key[16];
-    for (int i = 0; i < 8; i++) {
-        snprintf(key, sizeof(key), "k%d", i);
-        assert_int_equal(put(key, "0123456789", CACHE_SET, 0), CACHE_STORED);
-    }
-}
-
-static void test_full_cache_evicts_the_least_recently_used(void **state)
-{
-    (void)state;
-    fill8();
-    assert_int_equal(put("k8", "0123456789", CACHE_SET, 0), CACHE_STORED);
-    struct cache_stats st;
-    cache_stats(&st);
-    assert_int_equal(st.evictions, 1);
-    assert_int_equal(st.evicted_unfetched, 1);
-    assert_int_equal(st.curr_items, 8);
-    assert_null(value("k0"));
-    assert_string_equal(value("k1"), "0123456789");
-    assert_string_equal(value("k8"), "0123456789");
-}
-
-static void test_eviction_gives_a_recently_read_item_a_second_chance(void **state)
-{
-    (void)state;
-    fill8();
-    assert_string_equal(value("k0"), "0123456789");
-    assert_int_equal(put("k8", "0123456789", CACHE_SET, 0), CACHE_STORED);
-    struct cache_stats st;
-    cache_stats(&st);
-    assert_int_equal(st.evictions, 1);
-    assert_int_equal(st.moves_within_lru, 1);
-    assert_string_equal(value("k0"), "0123456789");
-    assert_null(value("k1"));
-}
-
-static void test_eviction_skips_an_item_in_use(void **state)
-{
-    (void)state;
-    cache_set_memlimit(8 * small_chunk());
-    struct item *held = mk("k0", "0123456789", 0, 0);
-    cache_store(held, CACHE_SET, 0, NOW);
-    char key[16];
-    for (int i = 1; i < 9; i++) {
-        snprintf(key, sizeof(key), "k%d", i);
-        assert_int_equal(put(key, "0123456789", CACHE_SET, 0), CACHE_STORED);
-    }
-    struct cache_stats st;
-    cache_stats(&st);
-    assert_int_equal(st.lrutail_reflocked, 1);
-    assert_null(value("k1"));
-    item_unref(held);
-    assert_string_equal(value("k0"), "0123456789");
-}
-
-static void test_full_class_evicts_from_the_class_holding_most_memory(void **state)
-{
-    (void)state;
-    fill8();
-    char big[200];
-    memset(big, 'B', sizeof(big) - 1);
-    big[sizeof(big) - 1] = '\0';
-    size_t need = slab_chunk_size(slab_class_for(item_total(3, sizeof(big) + 1)));
-    size_t evict = (need + small_chunk() - 1) / small_chunk();
-    assert_int_equal(put("big", big, CACHE_SET, 0), CACHE_STORED);
-    struct cache_stats st;
-    cache_stats(&st);
-    assert_int_equal(st.evictions, evict);
-    char key[16];
-    for (size_t i = 0; i < 8; i++) {
-        snprintf(key, sizeof(key), "k%zu", i);
-        if (i < evict)
-            assert_null(value(key));
-        else
-            assert_string_equal(value(key), "0123456789");
-    }
-}
-
-static void test_no_evict_option_answers_out_of_memory(void **state)
-{
-    (void)state;
-    fill8();
-    enum cache_status err = CACHE_OK;
-    assert_null(cache_alloc("k8", 2, 0, 0, 12, NOW, &err));
-    assert_int_equal(err, CACHE_NO_MEMORY);
-    struct cache_stats st;
-    cache_stats(&st);
-    assert_int_equal(st.evictions, 0);
-    assert_string_equal(value("k0"), "0123456789");
-    assert_string_equal(value("k7"), "0123456789");
-}
-
-static void test_no_evict_option_still_reclaims_expired_items(void **state)
-{
-    (void)state;
-    cache_set_memlimit(8 * small_chunk());
-    put_full("k0", "0123456789", CACHE_SET, 0, 0, NOW + 1, NOW);
-    char key[16];
-    for (int i = 1; i < 8; i++) {
-        snprintf(key, sizeof(key), "k%d", i);
-        put(key, "0123456789", CACHE_SET, 0);
-    }
-    assert_int_equal(put_full("k8", "0123456789", CACHE_SET, 0, 0, 0, NOW + 1), CACHE_STORED);
-    struct cache_stats st;
-    cache_stats(&st);
-    assert_int_equal(st.reclaimed, 1);
-    assert_int_equal(st.evictions, 0);
-}
-
-/* With the default sharded lists, eviction still takes from the oldest end:
- * each shard's tail is the oldest of its slice of the keys. */
-static void test_sharded_lists_evict_from_the_oldest_items(void **state)
-{
-    (void)state;
-    enum { N = 800, MORE = 100 };
-    cache_set_memlimit(N * small_chunk());
-    char key[16];
-    for (int i = 0; i < N + MORE; i++) {
-        snprintf(key, sizeof(key), "k%03d", i);
-        assert_int_equal(put_full(key, "0123456789", CACHE_SET, 0, 0, 0, NOW + (rel_time_t)i),
-                         CACHE_STORED);
-    }
-    struct cache_stats st;
-    cache_stats(&st);
-    assert_int_equal(st.evictions, MORE);
-    int missing = 0;
-    for (int i = 0; i < N + MORE; i++) {
-        snprintf(key, sizeof(key), "k%03d", i);
-        bool gone = value_at(key, NOW + N + MORE) == NULL;
-        missing += gone;
-        /* The victims are among the oldest quarter of what was stored. */
-        if (gone)
-            assert_in_range(i, 0, (N + MORE) / 4);
-    }
-    assert_int_equal(missing, MORE);
-}
-
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
-#define E(name) cmocka_unit_test_setup_teardown(name, setup_exact_lru, teardown)
 
 int main(void)
 {
@@ -277,15 +132,6 @@ int main(void)
         T(test_get_touch_returns_the_item_and_sets_its_exptime),
         T(test_flush_now_removes_everything_and_frees_the_memory),
         T(test_delayed_flush_hides_older_items_when_due),
-        E(test_full_cache_evicts_the_least_recently_used),
-        E(test_eviction_gives_a_recently_read_item_a_second_chance),
-        E(test_eviction_skips_an_item_in_use),
-        E(test_full_class_evicts_from_the_class_holding_most_memory),
-        T(test_sharded_lists_evict_from_the_oldest_items),
-        cmocka_unit_test_setup_teardown(test_no_evict_option_answers_out_of_memory,
-                                        setup_no_evict, teardown),
-        cmocka_unit_test_setup_teardown(test_no_evict_option_still_reclaims_expired_items,
-                                        setup_no_evict, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

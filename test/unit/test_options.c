@@ -79,8 +79,8 @@ static void test_defaults_match_memcached(void **state)
     assert_true(cfg.evict_to_free);
     assert_true(cfg.use_cas);
     assert_int_equal(cfg.item_size_max, 1024 * 1024);
-    assert_true(cfg.factor == 1.25);
-    assert_int_equal(cfg.chunk_size, 48);
+    assert_true(cfg.factor == 1.08);
+    assert_int_equal(cfg.chunk_size, 10);
     assert_int_equal(cfg.hashpower, 16);
     assert_false(cfg.shutdown_enabled);
     assert_true(cfg.flush_enabled);

@@ -1,49 +1,33 @@
-/* Unit tests of storage/slab.c: size classes from -n and -f rounded to the
- * jemalloc size each chunk really occupies, the class lookup, and the -m budget. */
+/* Unit tests of storage/slab.c: size classes (8-byte steps, then -f), the
+ * class lookup, carving 1 MB pages, per-thread magazines, the -m budget in
+ * pages, large items, and the mover's primitives (draining a page). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
 #include <string.h>
 #include <pthread.h>
-#include <jemalloc/jemalloc.h>
 #include <cmocka.h>
 
 #include "slab.h"
 
 #define MB (1024 * 1024)
+#define HDR 22          /* item header with CAS */
 
-/* -n 48 with a 48-byte header, -f 1.25, -I 1m: the first class is 96 bytes. */
 static struct slab_options opt;
-/* The arena shard of the last allocation; tests run on one thread, so one. */
-static uint8_t sh;
 
-static int setup_with(size_t maxbytes, double factor, size_t min_chunk, size_t item_max)
+static int setup_with(size_t maxbytes, double factor, size_t min_chunk)
 {
     opt = (struct slab_options){
         .maxbytes = maxbytes, .factor = factor, .min_chunk = min_chunk,
-        .item_size_max = item_max, .header_size = 48,
+        .item_size_max = 2 * MB, .header = HDR,
     };
     return slab_setup(&opt);
 }
 
-/* A 1 MB budget and two arenas per class, whatever the machine's CPUs. */
-static int setup_two_shards(void **state)
-{
-    (void)state;
-    opt = (struct slab_options){
-        .maxbytes = MB, .factor = 1.25, .min_chunk = 48, .item_size_max = MB,
-        .header_size = 48, .arena_shards = 2,
-    };
-    return slab_setup(&opt);
-}
-
-static int setup(void **state) { (void)state; return setup_with(64 * MB, 1.25, 48, MB); }
-static int setup_f2(void **state) { (void)state; return setup_with(64 * MB, 2.0, 48, 1000000); }
-static int setup_f105(void **state) { (void)state; return setup_with(64 * MB, 1.05, 48, MB); }
-static int setup_n50(void **state) { (void)state; return setup_with(64 * MB, 1.25, 50, MB); }
-/* Room for exactly three chunks of the first class. */
-static int setup_tiny(void **state) { (void)state; return setup_with(3 * 96, 1.25, 48, MB); }
+static int setup(void **state) { (void)state; return setup_with(64 * MB, 1.08, 10); }
+static int setup_f125(void **state) { (void)state; return setup_with(64 * MB, 1.25, 48); }
+static int setup_2pages(void **state) { (void)state; return setup_with(2 * MB, 1.08, 10); }
 
 static int teardown(void **state)
 {
@@ -52,378 +36,268 @@ static int teardown(void **state)
     return 0;
 }
 
-static void test_first_class_is_header_plus_min_chunk(void **state)
+/* Give an allocated chunk back, as item_unref does when its count ends. */
+static void release(void *p)
 {
-    (void)state;
-    assert_int_equal(slab_chunk_size(1), 96);
+    struct item *it = p;
+    it->size_hi = 0;
+    atomic_store(&it->refcount, 0);
+    slab_free(p);
 }
 
-static void test_first_class_rounds_up_to_a_jemalloc_size(void **state)
+static void test_classes_step_by_8_bytes_then_by_the_factor(void **state)
 {
     (void)state;
-    /* 48 + 50 = 98 bytes live in jemalloc's 112-byte size class. */
-    assert_int_equal(slab_chunk_size(1), 112);
-}
-
-static void test_classes_grow_by_the_factor_on_jemalloc_sizes(void **state)
-{
-    (void)state;
-    /* 96, 120, 152, 192, 240, 304, 384, 480, 600, 752, 940, 1176, 1470, 1840
-     * (each x1.25, 8-aligned) as jemalloc rounds them: */
-    const size_t want[] = { 96, 128, 160, 192, 256, 320, 384, 512, 640, 768, 1024, 1280, 1536,
-                            2048 };
-    for (unsigned i = 0; i < sizeof(want) / sizeof(want[0]); i++)
-        assert_int_equal(slab_chunk_size(i + 1), want[i]);
-    assert_int_equal(slab_nclasses(), 42);
-}
-
-static void test_factor_two_doubles_each_class(void **state)
-{
-    (void)state;
-    const size_t want[] = { 96, 192, 384, 768, 1536, 3072, 6144, 12288, 24576, 49152, 98304,
-                            196608, 393216, 786432, 1048576 };
-    assert_int_equal(slab_nclasses(), sizeof(want) / sizeof(want[0]));
-    for (unsigned i = 0; i < sizeof(want) / sizeof(want[0]); i++)
-        assert_int_equal(slab_chunk_size(i + 1), want[i]);
-}
-
-static void test_classes_rounding_to_one_size_are_merged(void **state)
-{
-    (void)state;
-    /* 96 -> 104 (112) -> 112 (112, merged) -> 120 (128) -> 128 (merged) -> 136 (160) */
-    assert_int_equal(slab_chunk_size(1), 96);
-    assert_int_equal(slab_chunk_size(2), 112);
-    assert_int_equal(slab_chunk_size(3), 128);
-    assert_int_equal(slab_chunk_size(4), 160);
-    for (unsigned c = 2; c <= slab_nclasses(); c++)
-        assert_true(slab_chunk_size(c) > slab_chunk_size(c - 1));
-}
-
-static void test_every_class_is_a_real_jemalloc_size(void **state)
-{
-    (void)state;
-    assert_in_range(slab_nclasses(), 2, SLAB_MAX_CLASSES);
-    for (unsigned c = 1; c <= slab_nclasses(); c++)
-        assert_int_equal(nallocx(slab_chunk_size(c), 0), slab_chunk_size(c));
-}
-
-static void test_classes_are_sorted(void **state)
-{
-    (void)state;
-    for (unsigned c = 2; c <= slab_nclasses(); c++)
-        assert_true(slab_chunk_size(c) > slab_chunk_size(c - 1));
-}
-
-static void test_largest_class_holds_item_size_max(void **state)
-{
-    (void)state;
-    unsigned n = slab_nclasses();
-    assert_int_equal(slab_item_size_max(), MB);
-    assert_int_equal(slab_chunk_size(n), MB);
-    assert_int_equal(slab_class_for(MB), n);
-    assert_int_equal(slab_class_for(MB + 1), 0);
-}
-
-static void test_item_size_max_off_a_jemalloc_size_is_still_the_limit(void **state)
-{
-    (void)state;
-    /* -I 1000000: the last chunk is 1 MiB, but 1000001 bytes are refused. */
-    unsigned n = slab_nclasses();
-    assert_int_equal(slab_class_for(1000000), n);
-    assert_int_equal(slab_class_for(1000001), 0);
-    assert_int_equal(slab_class_for(SIZE_MAX), 0);
-}
-
-static void test_class_for_picks_the_smallest_class_that_fits(void **state)
-{
-    (void)state;
-    assert_int_equal(slab_class_for(0), 1);
-    assert_int_equal(slab_class_for(1), 1);
-    assert_int_equal(slab_class_for(96), 1);
-    assert_int_equal(slab_class_for(97), 2);
-    assert_int_equal(slab_class_for(128), 2);
-    assert_int_equal(slab_class_for(129), 3);
-    for (unsigned c = 1; c < slab_nclasses(); c++) {
-        assert_int_equal(slab_class_for(slab_chunk_size(c)), c);
-        assert_int_equal(slab_class_for(slab_chunk_size(c) - 1), c);
-        assert_int_equal(slab_class_for(slab_chunk_size(c) + 1), c + 1);
+    assert_int_equal(slab_chunk_size(1), 32);           /* round8(22 + 10) */
+    for (unsigned c = 1; c <= slab_nclasses(); c++) {
+        size_t sz = slab_chunk_size(c);
+        assert_int_equal(sz % 8, 0);
+        if (c == 1)
+            continue;
+        size_t prev = slab_chunk_size(c - 1);
+        assert_true(sz > prev);
+        if (prev * 8 / 100 <= 8 && c < slab_nclasses())
+            assert_int_equal(sz, prev + 8);
+        else if (c < slab_nclasses())
+            assert_true(sz <= (size_t)(prev * 1.08) + 8);
     }
+    assert_int_equal(slab_chunk_size(slab_nclasses()), (MB - SLAB_PAGE_HEADER) / 2 / 8 * 8);
+    assert_true(slab_nclasses() < SLAB_MAX_CLASSES);
 }
 
-static void test_allocation_exactly_filling_the_budget_succeeds(void **state)
+static void test_memcacheds_factor_gives_memcacheds_progression(void **state)
 {
     (void)state;
-    void *p[3];
-    for (int i = 0; i < 3; i++)
-        assert_non_null(p[i] = slab_alloc(1, &sh));
-    assert_int_equal(slab_mem_used(), 288);
-    assert_int_equal(slab_mem_limit(), 288);
-    for (int i = 0; i < 3; i++)
-        slab_free(p[i], 1, sh);
+    assert_int_equal(slab_chunk_size(1), 72);           /* round8(22 + 48) */
+    assert_int_equal(slab_chunk_size(2), 96);           /* 72 * 1.25 = 90, rounded up */
+    assert_int_equal(slab_chunk_size(3), 120);
 }
 
-static void test_allocation_past_the_budget_is_refused(void **state)
+/* The point of fine classes: what rounding up to a chunk loses. */
+static void test_rounding_loses_under_five_percent_on_average(void **state)
 {
     (void)state;
-    void *p[3];
-    for (int i = 0; i < 3; i++)
-        p[i] = slab_alloc(1, &sh);
-    assert_null(slab_alloc(1, &sh));
-    assert_null(slab_alloc(2, &sh));
-    for (int i = 0; i < 3; i++)
-        slab_free(p[i], 1, sh);
+    double lost = 0;
+    unsigned n = 0;
+    for (size_t size = 40; size < 200000; size += 7, n++) {
+        size_t chunk = slab_chunk_size(slab_class_for(size));
+        assert_true(chunk >= size);
+        lost += (double)(chunk - size) / (double)chunk;
+    }
+    assert_true(lost / n < 0.05);
 }
 
-static void test_refused_allocation_leaves_the_counters_unchanged(void **state)
+static void test_class_for_is_the_smallest_class_that_fits(void **state)
 {
     (void)state;
-    void *p = slab_alloc(2, &sh);      /* 128 of 288 */
-    void *q = slab_alloc(2, &sh);      /* 256 of 288 */
-    assert_null(slab_alloc(2, &sh));
+    for (unsigned c = 1; c <= slab_nclasses(); c++) {
+        size_t sz = slab_chunk_size(c);
+        assert_int_equal(slab_class_for(sz), c);
+        if (c > 1)
+            assert_int_equal(slab_class_for(slab_chunk_size(c - 1) + 1), c);
+    }
+    size_t max = slab_chunk_size(slab_nclasses());
+    assert_int_equal(slab_class_for(max + 1), slab_large_class());
+    assert_int_equal(slab_class_for(2 * MB), slab_large_class());
+    assert_int_equal(slab_class_for(2 * MB + 1), 0);
+}
+
+static void test_chunks_are_carved_from_a_page_of_their_class(void **state)
+{
+    (void)state;
+    unsigned cls = slab_class_for(100);
+    void *a = slab_alloc(cls), *b = slab_alloc(cls);
+    assert_non_null(a);
+    assert_non_null(b);
+    struct slab_page *p = slab_page_of(a);
+    assert_ptr_equal(slab_page_of(b), p);
+    assert_int_equal(p->cls, cls);
+    assert_int_equal(item_class(a), cls);
+    size_t off = (size_t)((char *)a - (char *)p) - SLAB_PAGE_HEADER;
+    assert_int_equal(off % slab_chunk_size(cls), 0);
+    assert_int_equal(atomic_load(&((struct item *)a)->refcount), 1);
+    assert_int_equal(slab_mem_used(), SLAB_PAGE_SIZE);
+    assert_int_equal(slab_class_npages(cls), 1);
+    release(a);
+    release(b);
+}
+
+static void test_a_freed_chunk_is_the_next_one_allocated(void **state)
+{
+    (void)state;
+    unsigned cls = slab_class_for(200);
+    void *a = slab_alloc(cls);
+    release(a);
+    /* In the magazine, reserved for this thread: still counted as taken. */
+    assert_int_equal(atomic_load(&((struct item *)a)->refcount), 1);
+    assert_ptr_equal(slab_alloc(cls), a);
+    release(a);
+}
+
+static void test_a_full_magazine_gives_half_back_to_its_class(void **state)
+{
+    (void)state;
+    unsigned cls = slab_class_for(64);
+    void *p[SLAB_MAG_SIZE + 1];
+    for (int i = 0; i <= SLAB_MAG_SIZE; i++)
+        p[i] = slab_alloc(cls);
+    for (int i = 0; i <= SLAB_MAG_SIZE; i++)
+        release(p[i]);
     struct slab_class_stats st;
-    slab_class_stats(2, &st);
-    assert_int_equal(st.used_chunks, 2);
-    assert_int_equal(slab_mem_used(), 256);
-    slab_free(p, 2, sh);
-    slab_free(q, 2, sh);
+    slab_class_stats(cls, &st);
+    assert_int_equal(st.free_listed, SLAB_MAG_SIZE / 2);
+    assert_int_equal(st.used, 0);
+    /* Those on the list read 0; those in the magazine stay reserved. */
+    struct slab_page *pg = slab_page_of(p[0]);
+    unsigned on_list = 0;
+    for (uint32_t i = 0; i < pg->nchunks; i++)
+        on_list += atomic_load(&((struct item *)slab_chunk_at(cls, pg, i))->refcount) == 0;
+    assert_int_equal(on_list, SLAB_MAG_SIZE / 2);
 }
 
-static void test_freeing_a_chunk_makes_room_again(void **state)
+static void test_the_budget_counts_whole_pages(void **state)
 {
     (void)state;
-    void *p[3];
-    for (int i = 0; i < 3; i++)
-        p[i] = slab_alloc(1, &sh);
-    slab_free(p[1], 1, sh);
-    assert_int_equal(slab_mem_used(), 192);
-    assert_non_null(p[1] = slab_alloc(1, &sh));
-    for (int i = 0; i < 3; i++)
-        slab_free(p[i], 1, sh);
+    unsigned a = slab_class_for(100), b = slab_class_for(1000), c = slab_class_for(5000);
+    assert_non_null(slab_alloc(a));
+    assert_non_null(slab_alloc(b));
+    assert_int_equal(slab_mem_used(), 2 * SLAB_PAGE_SIZE);
+    assert_false(slab_page_available());
+    assert_null(slab_alloc(c));
+    /* Class a still has its page's chunks. */
+    uint32_t per = slab_perpage(a);
+    for (uint32_t i = 1; i < per; i++)
+        assert_non_null(slab_alloc(a));
+    assert_null(slab_alloc(a));
+}
+
+static void test_large_items_count_their_bytes(void **state)
+{
+    (void)state;
+    struct item *it = slab_alloc_large(600 * 1024, 600 * 1024 - 40);
+    assert_non_null(it);
+    it->size_hi = (uint8_t)(ITEM_L_LARGE >> 16);
+    assert_int_equal(item_vlen(it), 600 * 1024 - 40);
+    assert_int_equal(item_class(it), slab_large_class());
+    size_t used = slab_mem_used();
+    assert_true(used >= 600 * 1024 + sizeof(struct item_large));
+    assert_null(slab_alloc_large(2 * MB - 600 * 1024, 10));    /* over the budget */
+    atomic_store(&it->refcount, 0);
+    slab_free_large(it);
     assert_int_equal(slab_mem_used(), 0);
 }
 
-static void test_budget_counts_the_chunk_not_the_request(void **state)
+/* The mover's way: drain a page, wait for its last chunk, give it away. */
+static void test_a_draining_page_leaves_once_its_last_chunk_is_free(void **state)
 {
     (void)state;
-    void *p = slab_alloc(slab_class_for(97), &sh);
-    assert_int_equal(slab_mem_used(), 128);
-    slab_free(p, 2, sh);
-    assert_int_equal(slab_mem_used(), 0);
+    unsigned a = slab_class_for(100), b = slab_class_for(1000);
+    void *held = slab_alloc(a);
+    void *spare = slab_alloc(a);
+    release(spare);                     /* in this thread's magazine */
+    assert_non_null(slab_alloc(b));
+    struct slab_page *p = slab_drain_begin(a, 0);
+    assert_ptr_equal(p, slab_page_of(held));
+    assert_false(slab_drain_empty(a, p));
+    /* The spare chunk left the magazine: a new allocation cannot get it. */
+    void *again = slab_alloc_nogrow(a);
+    assert_null(again);
+    release(held);                      /* dropped, not cached: the page drains */
+    assert_int_equal(atomic_load(&((struct item *)held)->refcount), 0);
+    assert_true(slab_drain_empty(a, p));
+    assert_true(slab_drain_finish(a, p, 0));
+    assert_int_equal(slab_class_npages(a), 0);
+    assert_int_equal(slab_pool_pages(), 1);
+    /* Class c had no room; the pool page is now free for it. */
+    unsigned c = slab_class_for(5000);
+    void *x = slab_alloc(c);
+    assert_non_null(x);
+    assert_ptr_equal(slab_page_of(x), p);
+    assert_int_equal(item_class(x), c);
+    assert_int_equal(slab_pool_pages(), 0);
 }
 
-static void test_alloc_over_ignores_the_budget(void **state)
+static void test_an_abandoned_drain_gives_the_free_chunks_back(void **state)
 {
     (void)state;
-    void *p[4];
-    for (int i = 0; i < 3; i++)
-        p[i] = slab_alloc(1, &sh);
-    assert_non_null(p[3] = slab_alloc_over(1, &sh));
-    assert_int_equal(slab_mem_used(), 384);
-    assert_null(slab_alloc(1, &sh));
+    unsigned a = slab_class_for(100);
+    void *held = slab_alloc(a), *other = slab_alloc(a);
+    release(other);
+    struct slab_page *p = slab_drain_begin(a, 0);
+    slab_drain_abandon(a, p);
+    assert_int_equal(p->state, SLAB_PAGE_ACTIVE);
+    void *x = slab_alloc_nogrow(a);
+    assert_ptr_equal(slab_page_of(x), p);
+    release(x);
+    release(held);
+}
+
+static void test_lowering_the_limit_frees_pool_pages(void **state)
+{
+    (void)state;
+    unsigned a = slab_class_for(100), b = slab_class_for(1000);
+    void *x = slab_alloc(a);
+    void *y = slab_alloc(b);
+    release(y);
+    struct slab_page *p = slab_drain_begin(b, 0);
+    assert_true(slab_drain_empty(b, p));
+    assert_true(slab_drain_finish(b, p, 0));
+    assert_int_equal(slab_mem_used(), 2 * SLAB_PAGE_SIZE);
+    slab_set_limit(SLAB_PAGE_SIZE);
+    assert_int_equal(slab_pool_pages(), 0);
+    assert_int_equal(slab_mem_used(), SLAB_PAGE_SIZE);
+    release(x);
+}
+
+static void *alloc_then_exit(void *arg)
+{
+    unsigned cls = *(unsigned *)arg;
+    void *p[8];
+    for (int i = 0; i < 8; i++)
+        p[i] = slab_alloc(cls);
     for (int i = 0; i < 4; i++)
-        slab_free(p[i], 1, sh);
+        release(p[i]);
+    return p[7];
 }
 
-static void test_new_limit_applies_to_the_next_allocations(void **state)
+/* A thread's counts and spare chunks outlive it. */
+static void test_a_threads_counts_and_magazine_survive_its_exit(void **state)
 {
     (void)state;
-    void *p = slab_alloc(1, &sh);
-    slab_set_limit(100);
-    assert_int_equal(slab_mem_limit(), 100);
-    assert_null(slab_alloc(1, &sh));
-    slab_set_limit(1000);
-    void *q = slab_alloc(1, &sh);
-    assert_non_null(q);
-    slab_free(p, 1, sh);
-    slab_free(q, 1, sh);
-}
-
-static void test_class_stats_count_chunks_in_use(void **state)
-{
-    (void)state;
-    void *a = slab_alloc(3, &sh), *b = slab_alloc(3, &sh), *c = slab_alloc(4, &sh);
-    struct slab_class_stats st;
-    slab_class_stats(3, &st);
-    assert_int_equal(st.chunk_size, 160);
-    assert_int_equal(st.used_chunks, 2);
-    slab_class_stats(4, &st);
-    assert_int_equal(st.used_chunks, 1);
-    slab_free(a, 3, sh);
-    slab_class_stats(3, &st);
-    assert_int_equal(st.used_chunks, 1);
-    slab_free(b, 3, sh);
-    slab_free(c, 4, sh);
-}
-
-static void test_chunks_are_writable_to_their_full_size(void **state)
-{
-    (void)state;
-    unsigned n = slab_nclasses();
-    char *p = slab_alloc(n, &sh);
-    assert_non_null(p);
-    memset(p, 0xab, slab_chunk_size(n));    /* AddressSanitizer checks the bound */
-    assert_int_equal((unsigned char)p[slab_chunk_size(n) - 1], 0xab);
-    slab_free(p, n, sh);
-}
-
-/* What a helper thread did: its allocation, and how it ended. */
-struct other {
-    void *p;
-    uint8_t shard;
-    size_t credit;
-    bool free_it;
-};
-
-static void *other_thread(void *arg)
-{
-    struct other *o = arg;
-    if (o->free_it) {
-        slab_free(o->p, 1, o->shard);
-    } else {
-        o->p = slab_alloc(1, &o->shard);
-    }
-    o->credit = slab_thread_credit();
-    return NULL;
-}
-
-static void run_other(struct other *o)
-{
+    unsigned cls = slab_class_for(300);
     pthread_t t;
-    assert_int_equal(pthread_create(&t, NULL, other_thread, o), 0);
-    pthread_join(t, NULL);
-}
-
-static void test_threads_allocate_from_their_own_arenas(void **state)
-{
-    (void)state;
-    assert_int_equal(slab_arena_shards(), 2);
-    void *p = slab_alloc(1, &sh);
-    struct other o = { 0 };
-    run_other(&o);
-    assert_non_null(o.p);
-    assert_int_not_equal(o.shard, sh);
-    assert_int_not_equal(slab_arena_of(1, o.shard), slab_arena_of(1, sh));
-#ifndef MCD_SANITIZE
-    unsigned arena;
-    size_t len = sizeof(arena);
-    assert_int_equal(mallctl("arenas.lookup", &arena, &len, &o.p, sizeof(o.p)), 0);
-    assert_int_equal(arena, slab_arena_of(1, o.shard));
-#endif
-    /* Freed here, into the other thread's arena: both counted once. */
+    pthread_create(&t, NULL, alloc_then_exit, &cls);
+    void *last;
+    pthread_join(t, &last);
     struct slab_class_stats st;
-    slab_class_stats(1, &st);
-    assert_int_equal(st.used_chunks, 2);
-    slab_free(o.p, 1, o.shard);
-    slab_free(p, 1, sh);
-    assert_int_equal(slab_mem_used(), 0);
+    slab_class_stats(cls, &st);
+    assert_int_equal(st.used, 4);
+    assert_true(st.free_listed >= 4);
+    assert_non_null(last);
 }
 
-static void test_a_thread_reserves_budget_in_batches(void **state)
-{
-    (void)state;
-    void *p = slab_alloc(1, &sh);
-    assert_int_equal(slab_thread_credit(), SLAB_CREDIT);
-    slab_free(p, 1, sh);
-    assert_int_equal(slab_thread_credit(), SLAB_CREDIT + 96);
-    /* Frees from elsewhere pile up as credit only up to twice the batch. */
-    void *q[3000];
-    for (int i = 0; i < 3000; i++)
-        assert_non_null(q[i] = slab_alloc(1, &sh));
-    for (int i = 0; i < 3000; i++) {
-        slab_free(q[i], 1, sh);
-        assert_true(slab_thread_credit() <= 2 * SLAB_CREDIT);
-    }
-    assert_int_equal(slab_mem_used(), 0);
-}
-
-/* Another thread's credit is the only slack: the full cache refuses at most
- * 2 * SLAB_CREDIT early, never hands out more than the limit, and the credit
- * returns when that thread exits. */
-static void test_credit_held_elsewhere_bounds_the_budget(void **state)
-{
-    (void)state;
-    struct other o = { 0 };
-    run_other(&o);                     /* allocates one chunk and exits */
-    assert_true(o.credit <= 2 * SLAB_CREDIT);
-    enum { MAX = MB / 96 + 1 };
-    static void *p[MAX];
-    int n = 0;
-    while (n < MAX && (p[n] = slab_alloc(1, &sh)) != NULL)
-        n++;
-    size_t used = slab_mem_used();
-    /* Its credit came back at exit, so only its one chunk is not ours. */
-    assert_true(used <= MB);
-    assert_true(used + 96 > MB);
-    o.free_it = true;
-    run_other(&o);                     /* frees its chunk, keeps the credit, exits */
-    assert_non_null(p[n] = slab_alloc(1, &sh));
-    n++;
-    for (int i = 0; i < n; i++)
-        slab_free(p[i], 1, sh);
-    assert_int_equal(slab_mem_used(), 0);
-}
-
-static void *hold_credit(void *arg)
-{
-    struct other *o = arg;
-    o->p = slab_alloc(1, &o->shard);
-    o->credit = slab_thread_credit();
-    /* Stay alive holding the credit until told to free. */
-    while (!__atomic_load_n(&o->free_it, __ATOMIC_ACQUIRE))
-        sched_yield();
-    slab_free(o->p, 1, o->shard);
-    return NULL;
-}
-
-static void test_live_threads_credit_refuses_at_most_its_bound_early(void **state)
-{
-    (void)state;
-    struct other o = { 0 };
-    pthread_t t;
-    assert_int_equal(pthread_create(&t, NULL, hold_credit, &o), 0);
-    while (__atomic_load_n(&o.credit, __ATOMIC_ACQUIRE) == 0)
-        sched_yield();
-    enum { MAX = MB / 96 + 1 };
-    static void *p[MAX];
-    int n = 0;
-    while (n < MAX && (p[n] = slab_alloc(1, &sh)) != NULL)
-        n++;
-    size_t used = slab_mem_used();
-    assert_true(used <= MB);
-    assert_true(used + 96 + 2 * SLAB_CREDIT > MB);
-    __atomic_store_n(&o.free_it, true, __ATOMIC_RELEASE);
-    pthread_join(t, NULL);
-    for (int i = 0; i < n; i++)
-        slab_free(p[i], 1, sh);
-    assert_int_equal(slab_mem_used(), 0);
-}
+#define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_first_class_is_header_plus_min_chunk, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_first_class_rounds_up_to_a_jemalloc_size, setup_n50, teardown),
-        cmocka_unit_test_setup_teardown(test_classes_grow_by_the_factor_on_jemalloc_sizes, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_factor_two_doubles_each_class, setup_f2, teardown),
-        cmocka_unit_test_setup_teardown(test_classes_rounding_to_one_size_are_merged, setup_f105, teardown),
-        cmocka_unit_test_setup_teardown(test_every_class_is_a_real_jemalloc_size, setup_f105, teardown),
-        cmocka_unit_test_setup_teardown(test_classes_are_sorted, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_largest_class_holds_item_size_max, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_item_size_max_off_a_jemalloc_size_is_still_the_limit, setup_f2, teardown),
-        cmocka_unit_test_setup_teardown(test_class_for_picks_the_smallest_class_that_fits, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_allocation_exactly_filling_the_budget_succeeds, setup_tiny, teardown),
-        cmocka_unit_test_setup_teardown(test_allocation_past_the_budget_is_refused, setup_tiny, teardown),
-        cmocka_unit_test_setup_teardown(test_refused_allocation_leaves_the_counters_unchanged, setup_tiny, teardown),
-        cmocka_unit_test_setup_teardown(test_freeing_a_chunk_makes_room_again, setup_tiny, teardown),
-        cmocka_unit_test_setup_teardown(test_budget_counts_the_chunk_not_the_request, setup_tiny, teardown),
-        cmocka_unit_test_setup_teardown(test_alloc_over_ignores_the_budget, setup_tiny, teardown),
-        cmocka_unit_test_setup_teardown(test_new_limit_applies_to_the_next_allocations, setup_tiny, teardown),
-        cmocka_unit_test_setup_teardown(test_class_stats_count_chunks_in_use, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_chunks_are_writable_to_their_full_size, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_threads_allocate_from_their_own_arenas, setup_two_shards, teardown),
-        cmocka_unit_test_setup_teardown(test_a_thread_reserves_budget_in_batches, setup_two_shards, teardown),
-        cmocka_unit_test_setup_teardown(test_credit_held_elsewhere_bounds_the_budget, setup_two_shards, teardown),
-        cmocka_unit_test_setup_teardown(test_live_threads_credit_refuses_at_most_its_bound_early, setup_two_shards, teardown),
+        T(test_classes_step_by_8_bytes_then_by_the_factor),
+        cmocka_unit_test_setup_teardown(test_memcacheds_factor_gives_memcacheds_progression,
+                                        setup_f125, teardown),
+        T(test_rounding_loses_under_five_percent_on_average),
+        T(test_class_for_is_the_smallest_class_that_fits),
+        T(test_chunks_are_carved_from_a_page_of_their_class),
+        T(test_a_freed_chunk_is_the_next_one_allocated),
+        T(test_a_full_magazine_gives_half_back_to_its_class),
+        cmocka_unit_test_setup_teardown(test_the_budget_counts_whole_pages, setup_2pages,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_large_items_count_their_bytes, setup_2pages,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_a_draining_page_leaves_once_its_last_chunk_is_free,
+                                        setup_2pages, teardown),
+        T(test_an_abandoned_drain_gives_the_free_chunks_back),
+        T(test_lowering_the_limit_frees_pool_pages),
+        T(test_a_threads_counts_and_magazine_survive_its_exit),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
