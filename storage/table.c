@@ -27,6 +27,8 @@
 #include "table.h"
 
 #include <errno.h>
+#include <jemalloc/jemalloc.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -74,13 +76,58 @@ static inline uint32_t other_bucket(uint64_t slot, uint32_t b, uint32_t nb)
     return b == b1 ? bucket2(t, nb) : b1;
 }
 
+/*
+ * Slot arrays come from an arena of their own that returns freed memory to
+ * the system at once (decay 0): a growing stripe frees its old array, and
+ * those would otherwise stay resident for jemalloc's default ten seconds.
+ */
+static unsigned slots_arena;
+static int slots_flags;
+
+static int slots_arena_setup(void)
+{
+    size_t sz = sizeof(slots_arena);
+    if (mallctl("arenas.create", &slots_arena, &sz, NULL, 0) != 0)
+        return -ENOMEM;
+    slots_flags = MALLOCX_ARENA(slots_arena) | MALLOCX_TCACHE_NONE | MALLOCX_ALIGN(64);
+    ssize_t zero = 0;
+    char name[64];
+    snprintf(name, sizeof(name), "arena.%u.dirty_decay_ms", slots_arena);
+    mallctl(name, NULL, NULL, &zero, sizeof(zero));
+    snprintf(name, sizeof(name), "arena.%u.muzzy_decay_ms", slots_arena);
+    mallctl(name, NULL, NULL, &zero, sizeof(zero));
+    return 0;
+}
+
+/* Buckets to ask for so the array fills its allocation: jemalloc rounds a
+ * size up to its size class, and the rest would be wasted. */
+static uint32_t buckets_for(uint32_t want)
+{
+    size_t real = nallocx((size_t)want * 64, slots_flags);
+    return real > 0 ? (uint32_t)(real / 64) : want;
+}
+
 static uint64_t *slots_alloc(uint32_t nbuckets)
 {
     size_t bytes = (size_t)nbuckets * TABLE_BUCKET_SLOTS * sizeof(uint64_t);
+#ifdef MCD_SANITIZE
     uint64_t *p = aligned_alloc(64, bytes);
+#else
+    uint64_t *p = mallocx(bytes, slots_flags);
+#endif
     if (p != NULL)
         memset(p, 0, bytes);
     return p;
+}
+
+static void slots_free(uint64_t *p)
+{
+#ifdef MCD_SANITIZE
+    free(p);
+#else
+    if (p != NULL)
+        dallocx(p, slots_flags);
+#endif
 }
 
 int table_setup(unsigned hashpower)
@@ -94,6 +141,9 @@ int table_setup(unsigned hashpower)
     uint32_t per_stripe = (uint32_t)(slots / nstripes / TABLE_BUCKET_SLOTS);
     if (per_stripe == 0)
         per_stripe = 1;
+    if (slots_arena_setup() != 0)
+        return -ENOMEM;
+    per_stripe = buckets_for(per_stripe);
     stripes = aligned_alloc(64, sizeof(*stripes) * nstripes);
     if (stripes == NULL)
         return -ENOMEM;
@@ -116,11 +166,14 @@ void table_teardown(void)
 {
     for (unsigned i = 0; stripes && i < nstripes; i++) {
         pthread_mutex_destroy(&stripes[i].lock);
-        free(stripes[i].slots);
+        slots_free(stripes[i].slots);
     }
     free(stripes);
     stripes = NULL;
     nstripes = 0;
+    char name[64];
+    snprintf(name, sizeof(name), "arena.%u.destroy", slots_arena);
+    mallctl(name, NULL, NULL, NULL, 0);
 }
 
 unsigned table_nstripes(void) { return nstripes; }
@@ -249,7 +302,7 @@ static int table_grow(struct table_stripe *s)
 {
     uint32_t nb = s->nbuckets;
     for (int attempt = 0; attempt < 4; attempt++) {
-        nb += nb / 8 > 0 ? nb / 8 : 1;
+        nb = buckets_for(nb + (nb / 8 > 0 ? nb / 8 : 1));
         if (nb > TAG_MASK / 2)
             return -ENOMEM;
         uint64_t *ns = slots_alloc(nb);
@@ -262,12 +315,12 @@ static int table_grow(struct table_stripe *s)
                 break;
         }
         if (i == n) {
-            free(s->slots);
+            slots_free(s->slots);
             s->slots = ns;
             s->nbuckets = nb;
             return 0;
         }
-        free(ns);
+        slots_free(ns);
     }
     return -ENOMEM;
 }

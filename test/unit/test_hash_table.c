@@ -140,7 +140,7 @@ static void test_insert_remove_and_replace_keep_count_and_bytes(void **state)
     assert_null(find("alpha", h1));
 }
 
-/* A stripe holds 15/16 of its slots, then grows by an eighth; the items
+/* A stripe holds 15/16 of its slots, then grows by about an eighth; the items
  * move without being read (their tags say where). */
 static void test_a_stripe_grows_by_an_eighth_when_fifteen_sixteenths_full(void **state)
 {
@@ -158,7 +158,9 @@ static void test_a_stripe_grows_by_an_eighth_when_fifteen_sixteenths_full(void *
     assert_int_equal(s->nbuckets, nb);
     uint64_t h = hash_in(7, &rng);
     insert(mk("one-more", h), h);
-    assert_int_equal(s->nbuckets, nb + (nb / 8 > 0 ? nb / 8 : 1));
+    /* An eighth more, rounded up to fill jemalloc's size class. */
+    assert_true(s->nbuckets >= nb + (nb / 8 > 0 ? nb / 8 : 1));
+    assert_true(s->nbuckets <= nb + nb / 4 + 1);
     assert_int_equal(table_stripe_at(8)->nbuckets, nb);     /* the others stay */
     for (int i = 0; i < nitems; i++)
         assert_ptr_equal(table_find(s, hashes[i], item_key(items[i]), items[i]->nkey), items[i]);
