@@ -177,26 +177,23 @@ unsigned evict_class(unsigned cls, rel_time_t now, unsigned want)
     return freed;
 }
 
-#define LARGE_BATCH 16
+/* Large items looked at per call, at most: a few sweeps of a short list. */
+#define LARGE_SCAN 64
 
 bool evict_large(rel_time_t now, size_t bytes)
 {
     (void)bytes;
     struct evict_hand *h = &hands[slab_large_class()];
-    struct item *batch[LARGE_BATCH];
-    bool any = false;
+    bool freed = false;
     pthread_mutex_lock(&h->lock);
-    for (int round = 0; round < 8 && !any; round++) {
-        unsigned n = slab_large_scan(batch, LARGE_BATCH);
-        if (n == 0)
+    for (int k = 0; k < LARGE_SCAN && !freed; k++) {
+        struct item *it;
+        if (slab_large_scan(&it, 1) == 0)
             break;
-        for (unsigned i = 0; i < n; i++) {
-            if (cache_reap(batch[i], now, true, &h->c) == REAP_FREED)
-                any = true;
-        }
+        freed = cache_reap(it, now, true, &h->c) == REAP_FREED;
     }
     pthread_mutex_unlock(&h->lock);
-    return any;
+    return freed;
 }
 
 void evict_counters(unsigned cls, struct cache_class_counters *out)

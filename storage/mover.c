@@ -15,9 +15,8 @@
  * Automove (level 1, memcached's default) decides once a second:
  *   - a class that could not allocate at all (no page, or nothing it may
  *     evict) gets a page at once: from the pool, else from the class whose
- *     items are oldest; when that happens the mover checks again every
- *     100 ms, moving up to MOVER_BURST pages a check, so a shift in value
- *     sizes is followed within seconds, not minutes;
+ *     items are oldest; while that lasts the mover checks every 100 ms, so
+ *     a shift in value sizes is followed within seconds, not minutes;
  *   - a class that has been evicting for most of the window
  *     (-o slab_automove_window) takes a page from the class with the oldest
  *     items, if its own evicted items are younger than ratio times those
@@ -42,7 +41,7 @@
 #include "hash.h"
 
 #define MOVER_WINDOW_MAX 64
-/* Pages one check may move for classes that could not allocate. */
+/* Pages one check may give back to the pool when over the limit. */
 #define MOVER_BURST 8
 /* How long a move waits for items in use before giving up, in ms. */
 #define MOVER_WAIT_MS 30000
@@ -216,7 +215,7 @@ static unsigned oldest_class(unsigned not, unsigned window, rel_time_t *age)
     *age = 0;
     for (unsigned c = 1; c <= slab_nclasses(); c++) {
         struct class_window *w = &m.win[c];
-        if (c == not || w->pages < MIN_PAGES_FOR_SOURCE)
+        if (c == not || slab_class_npages(c) < MIN_PAGES_FOR_SOURCE)
             continue;
         uint64_t sum = 0;
         for (unsigned k = 0; k < window; k++)
@@ -324,13 +323,11 @@ unsigned mover_tick(rel_time_t now)
         moved++;
     }
     if (starved != 0) {
-        for (unsigned k = 0; k < MOVER_BURST; k++) {
-            rel_time_t age;
-            unsigned src = slab_pool_pages() > 0 ? 0 : oldest_class(starved, window, &age);
-            if ((src == 0 && slab_pool_pages() == 0) || !mover_move(src, starved, now, 100))
-                break;
+        /* One page now; the thread looks again in 100 ms while it starves. */
+        rel_time_t age;
+        unsigned src = slab_pool_pages() > 0 ? 0 : oldest_class(starved, window, &age);
+        if ((src != 0 || slab_pool_pages() > 0) && mover_move(src, starved, now, 100))
             moved++;
-        }
         return moved;
     }
     unsigned spare = class_with_spare(window);

@@ -95,10 +95,11 @@ static size_t chunk_max, item_max;
 static unsigned arena;
 static int page_flags;
 
-/* Large items: a list for eviction, guarded by large_lock, and the
- * eviction hand's place in it. */
+/* Large items: a list for eviction, newest at the head, and the eviction
+ * hand's place in it, sweeping from the tail towards the head; guarded by
+ * large_lock. */
 static pthread_mutex_t large_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct item_large *large_head, *large_hand;
+static struct item_large *large_head, *large_tail, *large_hand;
 static _Atomic uint64_t large_bytes;
 
 /* The pool of free pages and the budget. */
@@ -252,6 +253,7 @@ int slab_setup(const struct slab_options *opt)
     atomic_store(&mem_limit, opt->maxbytes);
     atomic_store(&mem_used, 0);
     atomic_store(&large_bytes, 0);
+    large_head = large_tail = large_hand = NULL;
     memset(retired, 0, sizeof(retired));
     size_t sz = sizeof(arena);
     if (mallctl("arenas.create", &arena, &sz, NULL, 0) != 0)
@@ -447,7 +449,8 @@ static unsigned class_take(unsigned cls, void **out, unsigned want, bool grow)
     }
     while (n < want) {
         if (c->carve == NULL || c->carve->nchunks == c->perpage) {
-            struct slab_page *p = grow ? page_get(cls) : NULL;
+            /* A new page only for an empty hand: a batch is no reason. */
+            struct slab_page *p = grow && n == 0 ? page_get(cls) : NULL;
             if (p == NULL)
                 break;
             if (!class_add_page(c, p)) {
@@ -618,6 +621,8 @@ struct item *slab_alloc_large(size_t size, size_t vlen)
     h->next = large_head;
     if (large_head)
         large_head->prev = h;
+    else
+        large_tail = h;
     large_head = h;
     pthread_mutex_unlock(&large_lock);
     atomic_fetch_add_explicit(&large_bytes, real, memory_order_relaxed);
@@ -630,13 +635,15 @@ void slab_free_large(struct item *it)
     struct item_large *h = item_large_of(it);
     pthread_mutex_lock(&large_lock);
     if (large_hand == h)
-        large_hand = h->next;
+        large_hand = h->prev;
     if (h->prev)
         h->prev->next = h->next;
     else
         large_head = h->next;
     if (h->next)
         h->next->prev = h->prev;
+    else
+        large_tail = h->prev;
     pthread_mutex_unlock(&large_lock);
     size_t real = h->alloc;
 #ifdef MCD_SANITIZE
@@ -655,9 +662,9 @@ unsigned slab_large_scan(struct item **out, unsigned max)
     pthread_mutex_lock(&large_lock);
     while (n < max && large_head != NULL && seen < 4 * max) {
         if (large_hand == NULL)
-            large_hand = large_head;
+            large_hand = large_tail;
         struct item *it = (struct item *)(large_hand + 1);
-        large_hand = large_hand->next;
+        large_hand = large_hand->prev;
         seen++;
         uint8_t r = atomic_load_explicit(&it->refcount, memory_order_relaxed);
         while (r != 0 && !atomic_compare_exchange_weak_explicit(&it->refcount, &r, (uint8_t)(r + 1),
