@@ -241,7 +241,7 @@ static unsigned window_fill(rel_time_t now, unsigned slot)
         evict_counters(c, &k);
         uint64_t oom = evict_oom_count(c);
         uint32_t pages = slab_class_npages(c);
-        bool failed = oom_take(c) || oom > w->oom;
+        bool failed = oom > w->oom;
         w->evicting[slot] = k.evicted > w->evicted;
         w->dirty[slot] = w->evicting[slot] || failed || pages > w->pages;
         w->age[slot] = pages ? evict_class_age(c, now) : 0;
@@ -300,6 +300,33 @@ static unsigned youngest_evicting(unsigned level, unsigned window, unsigned slot
     return best;
 }
 
+/* Give a class that could not allocate one page: from the pool, else from
+ * the class with the oldest items. */
+static unsigned feed_starved(unsigned cls, rel_time_t now, unsigned window)
+{
+    rel_time_t age;
+    unsigned src = slab_pool_pages() > 0 ? 0 : oldest_class(cls, window, &age);
+    if (src == 0 && slab_pool_pages() == 0)
+        return 0;
+    return mover_move(src, cls, now, 100) ? 1 : 0;
+}
+
+/* Between ticks: feed the classes that reported failing since the last look. */
+static unsigned feed_reported(rel_time_t now)
+{
+    struct cache_settings set;
+    cache_settings(&set);
+    unsigned window = cache_opts.slab_automove_window < 3 ? 3 : cache_opts.slab_automove_window;
+    if (window > MOVER_WINDOW_MAX)
+        window = MOVER_WINDOW_MAX;
+    unsigned moved = 0;
+    for (unsigned c = 1; c <= slab_nclasses(); c++) {
+        if (oom_take(c) && set.slab_automove != 0 && set.slab_reassign)
+            moved += feed_starved(c, now, window);
+    }
+    return moved;
+}
+
 unsigned mover_tick(rel_time_t now)
 {
     struct cache_settings set;
@@ -322,14 +349,8 @@ unsigned mover_tick(rel_time_t now)
             break;
         moved++;
     }
-    if (starved != 0) {
-        /* One page now; the thread looks again in 100 ms while it starves. */
-        rel_time_t age;
-        unsigned src = slab_pool_pages() > 0 ? 0 : oldest_class(starved, window, &age);
-        if ((src != 0 || slab_pool_pages() > 0) && mover_move(src, starved, now, 100))
-            moved++;
-        return moved;
-    }
+    if (starved != 0)
+        return moved + feed_starved(starved, now, window);
     unsigned spare = class_with_spare(window);
     if (spare != 0) {
         if (move_page(spare, 0, emptiest_page(spare), now, MOVER_WAIT_MS))
@@ -405,12 +426,16 @@ static void *mover_main(void *arg)
             mover_move((unsigned)src, (unsigned)dst, now, MOVER_WAIT_MS);
             continue;
         }
-        /* A tick a second; a failing class is looked at every 100 ms. */
+        /* A failing class is fed at once and looked at every 100 ms; the
+         * automove decisions come once a second. */
         bool urgent = any_oom();
-        if (now == last && !urgent)
-            continue;
-        last = now;
-        pause = mover_tick(now) > 0 || urgent ? 100 : 1000;
+        if (urgent)
+            feed_reported(now);
+        if (now != last) {
+            last = now;
+            mover_tick(now);
+        }
+        pause = urgent ? 100 : 1000;
     }
     return NULL;
 }
