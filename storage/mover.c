@@ -338,10 +338,11 @@ unsigned mover_tick(rel_time_t now)
         window = MOVER_WINDOW_MAX;
     unsigned slot = m.tick++ % window;
     unsigned starved = window_fill(now, slot);
-    if (set.slab_automove == 0 || !set.slab_reassign)
+    if (!set.slab_reassign)
         return 0;
     unsigned moved = 0;
-    /* Over the limit: shrink the oldest class into the pool (and free it). */
+    /* Over the limit (cache_memlimit lowered): shrink the oldest class into
+     * the pool, which frees it, whatever the automove level. */
     while (slab_mem_used() > slab_mem_limit() && moved < MOVER_BURST) {
         rel_time_t age;
         unsigned src = oldest_class(0, window, &age);
@@ -349,6 +350,8 @@ unsigned mover_tick(rel_time_t now)
             break;
         moved++;
     }
+    if (set.slab_automove == 0)
+        return moved;
     if (starved != 0)
         return moved + feed_starved(starved, now, window);
     unsigned spare = class_with_spare(window);
