@@ -155,7 +155,7 @@ bench/storage-bench: $(BUILD)/bench/storage-bench
 	cp $< $@
 
 # make bench: everything built, memcached and gnuplot installed if missing,
-# then bench/run-bench (mcd and memcached in alternation; under 10 minutes).
+# then bench/run-bench (mcd and memcached in alternation; about 15 minutes).
 BENCH_PKGS := memcached gnuplot-nox
 
 bench: deps-build mcd bench/mcd-bench bench/storage-bench

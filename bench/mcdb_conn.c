@@ -16,8 +16,14 @@
  * every request it delayed (no coordinated omission).  The loop sleeps in
  * epoll_pwait2 with a nanosecond timeout until the next request is due.
  *
- * Every run is bounded: by --requests, by --test-time, and by a stall limit
- * that fails a connection whose server stops answering.
+ * Every run is bounded: by --requests, by --test-time, by bench_stop (a
+ * signal), and by a stall limit that fails a connection whose server stops
+ * answering.
+ *
+ * With --report-interval the thread that started the run wakes every
+ * interval and sums what the workers have published: each worker copies its
+ * counters into relaxed atomics once per loop turn (one writer each), so the
+ * report costs the workers no lock and no shared write per request.
  */
 #include "mcdb_conn.h"
 
@@ -26,6 +32,7 @@
 #include <netinet/tcp.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,6 +48,10 @@
 #define TICK_NS (100 * 1000 * 1000ULL)      /* longest sleep: stall checks */
 #define NS_PER_S 1000000000ULL
 #define MAX_EVENTS 256
+#define REPORT_POLL_NS (20 * 1000 * 1000ULL)  /* how soon the reporter sees the end */
+
+/* Set by bench_stop, from a signal handler: no new request after it. */
+static atomic_bool stop_requested;
 
 enum phase { PHASE_PREFILL, PHASE_RUN };
 
@@ -71,6 +82,13 @@ struct conn {
     uint64_t last_rx;
 };
 
+/* A worker's counters as the reporter reads them: written by the worker only, relaxed. */
+struct live {
+    _Atomic uint64_t requests, sets, gets, get_keys, hits, misses;
+    _Atomic uint64_t sets_refused, verify_errors, protocol_errors;
+    atomic_bool done;           /* release: every count above is final */
+};
+
 struct worker {
     const struct bench_config *cfg;
     pthread_t thread;
@@ -83,6 +101,7 @@ struct worker {
     unsigned char *hit;         /* scratch for the parser, multiget flags */
     unsigned errors_shown;
     struct bench_stats st;
+    struct live live;
 };
 
 static uint64_t now_ns(void)
@@ -115,9 +134,16 @@ static void conn_fail(struct conn *c, const char *fmt, ...)
     c->count = 0;
 }
 
+void bench_stop(void)
+{
+    atomic_store_explicit(&stop_requested, true, memory_order_relaxed);
+}
+
 static bool conn_can_issue(const struct conn *c, uint64_t now)
 {
     const struct worker *w = c->w;
+    if (atomic_load_explicit(&stop_requested, memory_order_relaxed))
+        return false;
     if (w->phase == PHASE_PREFILL)
         return c->prefill_next < w->cfg->dist.key_max;
     if (c->issued >= c->quota)
@@ -301,6 +327,22 @@ static uint64_t worker_wake_at(struct worker *w, uint64_t now)
     return at;
 }
 
+#define PUBLISH(l, st, f) atomic_store_explicit(&(l)->f, (st)->f, memory_order_relaxed)
+
+/* Copy the counters the reporter reads into their atomics. */
+static void worker_publish(struct worker *w)
+{
+    PUBLISH(&w->live, &w->st, requests);
+    PUBLISH(&w->live, &w->st, sets);
+    PUBLISH(&w->live, &w->st, gets);
+    PUBLISH(&w->live, &w->st, get_keys);
+    PUBLISH(&w->live, &w->st, hits);
+    PUBLISH(&w->live, &w->st, misses);
+    PUBLISH(&w->live, &w->st, sets_refused);
+    PUBLISH(&w->live, &w->st, verify_errors);
+    PUBLISH(&w->live, &w->st, protocol_errors);
+}
+
 /* Run one phase until every connection has nothing to send and nothing in flight. */
 static void worker_loop(struct worker *w)
 {
@@ -322,6 +364,7 @@ static void worker_loop(struct worker *w)
         }
         if (!active)
             break;
+        worker_publish(w);
         uint64_t at = worker_wake_at(w, now);
         struct timespec ts = { 0, 0 };
         if (at > now)
@@ -434,6 +477,7 @@ static void *worker_main(void *arg)
         worker_loop(w);
         w->st.t_prefill_end = now_ns();
     }
+    worker_publish(w);          /* the reporter's starting point, read after the barrier */
     /* Every thread's prefill is done before any thread measures. */
     pthread_barrier_wait(w->barrier);
     if (cfg->run) {
@@ -447,6 +491,8 @@ static void *worker_main(void *arg)
         worker_loop(w);
         w->st.t_end = now_ns();
     }
+    worker_publish(w);
+    atomic_store_explicit(&w->live.done, true, memory_order_release);
     return NULL;
 }
 
@@ -476,11 +522,83 @@ static void stats_add(struct bench_stats *to, const struct bench_stats *from, bo
         memcpy(to->first_error, from->first_error, sizeof(to->first_error));
 }
 
+#define GATHER(p, ws, n, f) do { (p)->f = 0; for (unsigned i_ = 0; i_ < (n); i_++) \
+    (p)->f += atomic_load_explicit(&(ws)[i_].live.f, memory_order_relaxed); } while (0)
+
+/* The workers' published counters, summed. */
+static void progress_gather(struct worker *ws, unsigned n, struct bench_progress *p)
+{
+    GATHER(p, ws, n, requests);
+    GATHER(p, ws, n, sets);
+    GATHER(p, ws, n, gets);
+    GATHER(p, ws, n, get_keys);
+    GATHER(p, ws, n, hits);
+    GATHER(p, ws, n, misses);
+    GATHER(p, ws, n, sets_refused);
+    GATHER(p, ws, n, verify_errors);
+    GATHER(p, ws, n, protocol_errors);
+}
+
+static struct bench_progress progress_sub(const struct bench_progress *a,
+                                          const struct bench_progress *b)
+{
+    return (struct bench_progress){
+        a->requests - b->requests, a->sets - b->sets, a->gets - b->gets,
+        a->get_keys - b->get_keys, a->hits - b->hits, a->misses - b->misses,
+        a->sets_refused - b->sets_refused, a->verify_errors - b->verify_errors,
+        a->protocol_errors - b->protocol_errors,
+    };
+}
+
+static bool workers_done(struct worker *ws, unsigned n)
+{
+    for (unsigned i = 0; i < n; i++)
+        if (!atomic_load_explicit(&ws[i].live.done, memory_order_acquire))
+            return false;
+    return true;
+}
+
+/*
+ * --report-interval: from the start of the run phase until every worker is
+ * done, call on_tick at each interval's end with what that interval counted,
+ * and once more for the last part (unless nothing happened in it).
+ */
+static void bench_report(const struct bench_config *cfg, struct worker *ws)
+{
+    uint64_t step = (uint64_t)(cfg->report_interval * NS_PER_S);
+    uint64_t t0 = now_ns(), prev = t0, next = t0 + step;
+    struct bench_progress last, cur;
+    progress_gather(ws, cfg->threads, &last);
+    for (;;) {
+        bool done = workers_done(ws, cfg->threads);
+        uint64_t now = now_ns();
+        if (now >= next || done) {
+            progress_gather(ws, cfg->threads, &cur);
+            struct bench_progress d = progress_sub(&cur, &last);
+            if (now > prev && (!done || d.requests > 0 || d.protocol_errors > 0))
+                cfg->on_tick((double)(now - t0) / 1e9, (double)(now - prev) / 1e9, now, &d,
+                             cfg->tick_arg);
+            if (done)
+                return;
+            last = cur;
+            prev = now;
+            while (next <= now)
+                next += step;
+            continue;
+        }
+        /* Sleep to the interval's end, waking now and then to see whether the run ended. */
+        uint64_t until = next - now > REPORT_POLL_NS ? now + REPORT_POLL_NS : next;
+        struct timespec ts = { (time_t)(until / NS_PER_S), (long)(until % NS_PER_S) };
+        clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL);
+    }
+}
+
 int bench_run(const struct bench_config *cfg, struct bench_stats *out)
 {
     struct worker *ws = calloc(cfg->threads, sizeof(*ws));
     pthread_barrier_t barrier;
-    if (ws == NULL || pthread_barrier_init(&barrier, NULL, cfg->threads) != 0)
+    /* The workers and this thread, which waits with them to learn when the run phase starts. */
+    if (ws == NULL || pthread_barrier_init(&barrier, NULL, cfg->threads + 1) != 0)
         return -1;
     for (unsigned t = 0; t < cfg->threads; t++) {
         struct worker *w = &ws[t];
@@ -505,6 +623,10 @@ int bench_run(const struct bench_config *cfg, struct bench_stats *out)
             exit(2);
         }
     }
+    pthread_barrier_wait(&barrier);     /* connected */
+    pthread_barrier_wait(&barrier);     /* prefilled: the run phase starts */
+    if (cfg->run && cfg->report_interval > 0 && cfg->on_tick)
+        bench_report(cfg, ws);
     memset(out, 0, sizeof(*out));
     hist_init(&out->latency);
     for (unsigned t = 0; t < cfg->threads; t++) {

@@ -7,6 +7,11 @@
  * the exit status is 1 if any value was wrong or any reply was not a valid
  * one, so a benchmark never reports the speed of a broken server.
  *
+ * --report-interval adds a line per interval of the run (ops/s and hit
+ * ratio over that interval) before the final report; SIGINT or SIGTERM ends
+ * the run early and still reports, so a script can stop a run when it has
+ * seen enough (a second signal kills).
+ *
  * It loads servers on the loopback network only (127.0.0.0/8): it is a
  * test tool, and a test tool must not flood someone else's machine.
  */
@@ -47,7 +52,11 @@ static void usage(FILE *f)
 "      --prefill            set every key once before measuring\n"
 "      --set-on-miss        set a key after a get misses it (cache-aside)\n"
 "      --seed=N             random seed (default 1)\n"
+"      --report-interval=S  also report every S seconds of the run: requests, hits and\n"
+"                           misses of that interval (with --json: a JSON line each,\n"
+"                           with \"interval\"; the last line is still the total)\n"
 "      --json               print one JSON line instead of the report\n"
+"  SIGINT or SIGTERM ends the run early; the report covers what was done.\n"
 "  -h, --help\n");
 }
 
@@ -109,7 +118,7 @@ static int parse_size_range(const char *s, size_t *lo, size_t *hi)
 
 enum {
     OPT_PIPELINE = 256, OPT_RATIO, OPT_KEY_MAX, OPT_KEY_PREFIX, OPT_KEY_PATTERN, OPT_MULTIGET,
-    OPT_RATE, OPT_PREFILL, OPT_SET_ON_MISS, OPT_SEED, OPT_JSON,
+    OPT_RATE, OPT_PREFILL, OPT_SET_ON_MISS, OPT_SEED, OPT_JSON, OPT_REPORT_INTERVAL,
 };
 
 static const struct option long_opts[] = {
@@ -132,6 +141,7 @@ static const struct option long_opts[] = {
     { "set-on-miss", no_argument, NULL, OPT_SET_ON_MISS },
     { "seed", required_argument, NULL, OPT_SEED },
     { "json", no_argument, NULL, OPT_JSON },
+    { "report-interval", required_argument, NULL, OPT_REPORT_INTERVAL },
     { "help", no_argument, NULL, 'h' },
     { NULL, 0, NULL, 0 },
 };
@@ -205,6 +215,10 @@ static int apply_option(struct cli *cli, int opt, const char *arg)
     case OPT_SET_ON_MISS: cfg->set_on_miss = true; return 0;
     case OPT_SEED: return parse_u64(arg, &cfg->seed) < 0 ? bad("seed", arg) : 0;
     case OPT_JSON: cli->json = true; return 0;
+    case OPT_REPORT_INTERVAL:
+        cfg->report_interval = strtod(arg, &end);
+        return *end != '\0' || !(cfg->report_interval >= 0.01) || cfg->report_interval > 3600
+               ? bad("report interval", arg) : 0;
     default: return -1;
     }
 }
@@ -301,6 +315,31 @@ static void report_text(const struct cli *cli, const struct bench_stats *st)
            st->first_error);
 }
 
+/* One interval of --report-interval, as a JSON line or a text line; flushed, for pipes. */
+static void report_interval(double t, double dt, uint64_t mono_ns, const struct bench_progress *d,
+                            void *arg)
+{
+    const struct cli *cli = arg;
+    double ratio = d->get_keys ? (double)d->hits / (double)d->get_keys : 0.0;
+    if (cli->json)
+        printf("{\"interval\":true,\"t\":%.3f,\"dt\":%.3f,\"mono\":%.3f,\"requests\":%llu,"
+               "\"ops_per_sec\":%.1f,\"sets\":%llu,\"gets\":%llu,\"get_keys\":%llu,\"hits\":%llu,"
+               "\"misses\":%llu,\"hit_ratio\":%.6f,\"sets_refused\":%llu,\"verify_errors\":%llu,"
+               "\"protocol_errors\":%llu}\n",
+               t, dt, (double)mono_ns / 1e9, (unsigned long long)d->requests,
+               per_sec(d->requests, dt), (unsigned long long)d->sets,
+               (unsigned long long)d->gets, (unsigned long long)d->get_keys,
+               (unsigned long long)d->hits, (unsigned long long)d->misses, ratio,
+               (unsigned long long)d->sets_refused, (unsigned long long)d->verify_errors,
+               (unsigned long long)d->protocol_errors);
+    else
+        printf("[%7.2f s] %9.0f ops/s, hits %llu, misses %llu, hit ratio %6.2f%%, refused %llu, "
+               "errors %llu\n", t, per_sec(d->requests, dt), (unsigned long long)d->hits,
+               (unsigned long long)d->misses, 100 * ratio, (unsigned long long)d->sets_refused,
+               (unsigned long long)(d->verify_errors + d->protocol_errors));
+    fflush(stdout);
+}
+
 /* One JSON object on one line; the error text is reduced to safe characters. */
 static void report_json(const struct cli *cli, const struct bench_stats *st)
 {
@@ -331,6 +370,13 @@ static void report_json(const struct cli *cli, const struct bench_stats *st)
            (unsigned long long)st->protocol_errors, err);
 }
 
+/* The first SIGINT or SIGTERM ends the run; SA_RESETHAND lets a second one kill. */
+static void on_stop_signal(int sig)
+{
+    (void)sig;
+    bench_stop();
+}
+
 int main(int argc, char **argv)
 {
     struct cli cli;
@@ -339,6 +385,12 @@ int main(int argc, char **argv)
         return 2;
     }
     signal(SIGPIPE, SIG_IGN);
+    struct sigaction sa = { .sa_handler = on_stop_signal, .sa_flags = SA_RESETHAND };
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    cli.cfg.on_tick = report_interval;
+    cli.cfg.tick_arg = &cli;
     static struct bench_stats st;
     if (bench_run(&cli.cfg, &st) < 0) {
         fprintf(stderr, "mcd-bench: cannot start the load threads\n");

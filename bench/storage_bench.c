@@ -1,18 +1,22 @@
 /*
- * storage-bench: the storage layer alone — hash table, LRU and slab
- * allocator through the cache API — driven from 1..N threads, no network.
+ * storage-bench: the storage layer alone, through storage/cache.h only,
+ * driven from 1..N threads, no network.
  *
  * For each thread count the cache is set up fresh and filled with every key
- * (untimed), then every thread runs --ops sets (cache_alloc, fill,
- * cache_store, item_unref) and then --ops gets (cache_get_visit, checking the value
- * under the stripe lock as the server's get copies it)
+ * (untimed), then every thread runs three phases of --ops operations each
  * on uniformly random keys of the shared key space, so threads meet on the
- * same stripes and the same slab classes as server workers do.  Reported:
- * ops/s for sets and gets at each thread count; the ratio between counts
- * shows what lock striping and allocation cost when threads are added.
+ * same stripes and the same slab classes as server workers do:
+ *   sets   cache_alloc, fill the value, cache_store, item_unref
+ *   gets   cache_get_visit, checking the whole value under the stripe lock
+ *          where the server's get copies it
+ *   mixed  one set to ten gets (--mixed-ratio), as a cache-aside server sees
+ * Reported: ops/s of each phase at each thread count.  The ratio between
+ * counts shows what locking and allocation cost as threads are added; more
+ * threads than cores (4 and 8 on 2) show lock convoys as a collapse.
  *
- * Gets must all hit and return the key's own value (a prefix of the key's
- * hash repeated), or the run counts an error and exits 1.
+ * A key's value is an 8-byte word derived from the key, repeated; every get
+ * must hit and return exactly that, or the run counts an error and exits 1.
+ * Sets never fail on a budget this large (the key space fits many times).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -36,10 +40,11 @@ struct sb_options {
     size_t data_size;
     size_t memory_mb;
     unsigned hashpower;
+    unsigned mixed_sets, mixed_gets;
     bool json;
 };
 
-enum sb_phase { SB_SET, SB_GET };
+enum sb_phase { SB_SET, SB_GET, SB_MIXED };
 
 struct sb_thread {
     pthread_t tid;
@@ -70,8 +75,28 @@ static size_t sb_key(char *buf, uint64_t id)
     return (size_t)snprintf(buf, 32, "key:%llu", (unsigned long long)id);
 }
 
-/* The value of key `id`: a letter chosen by the id, repeated. */
-static char sb_value_byte(uint64_t id) { return (char)('a' + id % 26); }
+/* The word whose repetition is the value of key `id`. */
+static uint64_t sb_value_word(uint64_t id)
+{
+    uint64_t x = id ^ 0x5bd1e9955bd1e995ULL;
+    return splitmix64(&x);
+}
+
+static void sb_value_fill(uint64_t id, char *dst, size_t len)
+{
+    uint64_t w = sb_value_word(id);
+    for (size_t i = 0; i < len; i += 8)
+        memcpy(dst + i, &w, len - i < 8 ? len - i : 8);
+}
+
+static bool sb_value_check(uint64_t id, const char *v, size_t len)
+{
+    uint64_t w = sb_value_word(id);
+    for (size_t i = 0; i < len; i += 8)
+        if (memcmp(v + i, &w, len - i < 8 ? len - i : 8) != 0)
+            return false;
+    return true;
+}
 
 static int sb_set(uint64_t id, size_t vlen)
 {
@@ -81,7 +106,7 @@ static int sb_set(uint64_t id, size_t vlen)
     struct item *it = cache_alloc(key, nkey, 0, 0, vlen, NOW, &err);
     if (it == NULL)
         return -1;
-    memset(item_value(it), sb_value_byte(id), vlen);
+    sb_value_fill(id, item_value(it), vlen);
     enum cache_status st = cache_store(it, CACHE_SET, 0, NOW);
     item_unref(it);
     return st == CACHE_STORED ? 0 : -1;
@@ -93,14 +118,12 @@ struct sb_check {
     bool ok;
 };
 
-/* What the server's get does under the stripe lock: read the value (here,
- * check its length and ends instead of copying it into a reply). */
+/* What the server's get does under the stripe lock: read the whole value
+ * (here, compare it with the key's value instead of copying it into a reply). */
 static void sb_get_hit(struct item *it, void *arg)
 {
     struct sb_check *c = arg;
-    const char *v = item_value(it);
-    c->ok = item_vlen(it) == c->vlen && v[0] == sb_value_byte(c->id) &&
-            v[c->vlen - 1] == sb_value_byte(c->id);
+    c->ok = item_vlen(it) == c->vlen && sb_value_check(c->id, item_value(it), c->vlen);
 }
 
 static int sb_get(uint64_t id, size_t vlen)
@@ -118,10 +141,12 @@ static void *sb_thread_main(void *arg)
 {
     struct sb_thread *t = arg;
     const struct sb_options *o = t->opt;
+    unsigned cycle = o->mixed_sets + o->mixed_gets;
     pthread_barrier_wait(t->barrier);
     for (uint64_t i = 0; i < o->ops; i++) {
         uint64_t id = (uint64_t)(((unsigned __int128)splitmix64(&t->rng) * o->keys) >> 64);
-        int rc = t->phase == SB_SET ? sb_set(id, o->data_size) : sb_get(id, o->data_size);
+        bool set = t->phase == SB_SET || (t->phase == SB_MIXED && i % cycle < o->mixed_sets);
+        int rc = set ? sb_set(id, o->data_size) : sb_get(id, o->data_size);
         if (rc < 0)
             t->errors++;
     }
@@ -172,16 +197,19 @@ static int sb_run(const struct sb_options *o, unsigned n)
             errors++;
     double sets = sb_phase_run(o, n, SB_SET, &errors);
     double gets = sb_phase_run(o, n, SB_GET, &errors);
+    double mixed = sb_phase_run(o, n, SB_MIXED, &errors);
     cache_teardown();
     if (o->json)
         printf("{\"threads\":%u,\"keys\":%llu,\"ops_per_thread\":%llu,\"data_size\":%zu,"
-               "\"set_ops_per_sec\":%.0f,\"get_ops_per_sec\":%.0f,\"errors\":%llu}\n",
+               "\"set_ops_per_sec\":%.0f,\"get_ops_per_sec\":%.0f,\"mixed_ops_per_sec\":%.0f,"
+               "\"mixed_ratio\":\"%u:%u\",\"errors\":%llu}\n",
                n, (unsigned long long)o->keys, (unsigned long long)o->ops, o->data_size,
-               sets, gets, (unsigned long long)errors);
+               sets, gets, mixed, o->mixed_sets, o->mixed_gets, (unsigned long long)errors);
     else
-        printf("%2u thread%s  sets %12.0f ops/s (%10.0f per thread)   gets %12.0f ops/s "
-               "(%10.0f per thread)   errors %llu\n", n, n > 1 ? "s" : " ", sets, sets / n,
-               gets, gets / n, (unsigned long long)errors);
+        printf("%2u thread%s  sets %11.0f ops/s (%9.0f per thread)   gets %11.0f ops/s "
+               "(%9.0f per thread)   mixed %u:%u %11.0f ops/s   errors %llu\n",
+               n, n > 1 ? "s" : " ", sets, sets / n, gets, gets / n, o->mixed_sets,
+               o->mixed_gets, mixed, (unsigned long long)errors);
     return errors ? -1 : 0;
 }
 
@@ -191,7 +219,9 @@ static void usage(FILE *f)
 "usage: storage-bench [options]\n"
 "  --threads=LIST     thread counts to run, comma-separated (default 1,2)\n"
 "  --keys=N           key space, filled before timing (default 100000)\n"
-"  --ops=N            sets, then gets, per thread (default 1000000)\n"
+"  --ops=N            operations per thread in each phase: sets, gets, mixed\n"
+"                     (default 1000000)\n"
+"  --mixed-ratio=S:G  sets to gets in the mixed phase (default 1:10)\n"
 "  --data-size=N      value bytes (default 32)\n"
 "  --memory=MB        cache budget (default 1024)\n"
 "  --hashpower=N      initial table size, 2^N buckets (default 16)\n"
@@ -218,12 +248,13 @@ static int sb_parse(int argc, char **argv, struct sb_options *o)
         { "threads", required_argument, NULL, 't' }, { "keys", required_argument, NULL, 'k' },
         { "ops", required_argument, NULL, 'n' }, { "data-size", required_argument, NULL, 'd' },
         { "memory", required_argument, NULL, 'm' }, { "hashpower", required_argument, NULL, 'H' },
+        { "mixed-ratio", required_argument, NULL, 'r' },
         { "json", no_argument, NULL, 'j' }, { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
     *o = (struct sb_options){ .threads = { 1, 2 }, .nthreads = 2, .keys = 100000,
                               .ops = 1000000, .data_size = 32, .memory_mb = 1024,
-                              .hashpower = 16 };
+                              .hashpower = 16, .mixed_sets = 1, .mixed_gets = 10 };
     int c;
     while ((c = getopt_long(argc, argv, "h", longs, NULL)) != -1) {
         char *end = NULL;
@@ -236,6 +267,14 @@ static int sb_parse(int argc, char **argv, struct sb_options *o)
         case 'd': if (!num_ok || v == 0 || v > 500000) return -1; o->data_size = v; break;
         case 'm': if (!num_ok || v == 0) return -1; o->memory_mb = v; break;
         case 'H': if (!num_ok || v < 12 || v > 32) return -1; o->hashpower = (unsigned)v; break;
+        case 'r': {
+            int used = 0;
+            if (sscanf(optarg, "%u:%u%n", &o->mixed_sets, &o->mixed_gets, &used) != 2
+                || optarg[used] != '\0' || o->mixed_sets + o->mixed_gets == 0
+                || o->mixed_sets + o->mixed_gets > 1000000)
+                return -1;
+            break;
+        }
         case 'j': o->json = true; break;
         case 'h': usage(stdout); exit(0);
         default: return -1;

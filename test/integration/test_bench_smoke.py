@@ -2,16 +2,22 @@
 non-zero rate, every get must hit, and no value may come back wrong.
 
 Also checks that mcd-bench itself catches a wrong value, so a zero in the
-first test means something.
+first test means something, and runs the options `make bench` relies on
+(--report-interval, stopping a run by signal) and storage-bench's phases.
 """
 import json
 import os
+import signal
 import subprocess
+import time
 import unittest
 
 from harness import MEMCACHED_BIN, ROOT, SLOW, Server
 
 MCDB_BIN = os.environ.get("MCDB_BIN", os.path.join(ROOT, "bench", "mcd-bench"))
+STORAGE_BENCH_BIN = os.path.join(ROOT, "bench", "storage-bench")
+COUNTS = ("requests", "sets", "gets", "get_keys", "hits", "misses", "sets_refused",
+          "verify_errors", "protocol_errors")
 
 
 def run_bench(server, *args):
@@ -68,6 +74,61 @@ class BenchSmokeTest(unittest.TestCase):
             self.assertEqual(rc, 0, r)
             self.assertEqual(r["protocol_errors"], 0, r)
             self.assertGreater(r["sets_refused"], 0, r)
+
+    def test_report_interval_lines_add_up_to_the_total(self):
+        with Server() as server:
+            cmd = [MCDB_BIN, "-s", "127.0.0.1", "-p", str(server.port), "--json", "-c", "4",
+                   "--pipeline", "2", "--key-max", "3000", "-d", "100", "--ratio", "1:4",
+                   "--key-pattern", "zipf", "--set-on-miss", "--report-interval", "0.2",
+                   "--test-time", "1.1"]
+            p = subprocess.run(cmd, capture_output=True, timeout=30 * SLOW)
+            lines = [json.loads(x) for x in p.stdout.decode().splitlines()]
+            total, intervals = lines[-1], lines[:-1]
+            self.assertEqual(p.returncode, 0, p.stderr.decode())
+            self.assertNotIn("interval", total)
+            self.assertGreaterEqual(len(intervals), 5, lines)
+            self.assertTrue(all(iv["interval"] and iv["dt"] > 0 for iv in intervals), lines)
+            for k in COUNTS:
+                self.assertEqual(sum(iv[k] for iv in intervals), total[k], k)
+            # Cache-aside from empty: the first interval misses more than the last.
+            self.assertGreater(total["misses"], 0, total)
+            self.assertLess(intervals[0]["hit_ratio"], intervals[-2]["hit_ratio"], intervals)
+
+    def test_sigint_ends_a_run_with_its_report(self):
+        with Server() as server:
+            cmd = [MCDB_BIN, "-s", "127.0.0.1", "-p", str(server.port), "--json", "-c", "2",
+                   "--key-max", "1000", "--ratio", "0:1", "--set-on-miss", "--rate", "2000",
+                   "--report-interval", "0.1", "--test-time", "60"]
+            p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            try:
+                first = json.loads(p.stdout.readline())
+                self.assertTrue(first["interval"], first)
+                t0 = time.monotonic()
+                p.send_signal(signal.SIGINT)
+                out, err = p.communicate(timeout=10 * SLOW)
+            finally:
+                if p.poll() is None:
+                    p.kill()
+                    p.wait()
+            self.assertLess(time.monotonic() - t0, 5 * SLOW)
+            self.assertEqual(p.returncode, 0, err.decode())
+            total = json.loads(out.decode().splitlines()[-1])
+            self.assertNotIn("interval", total)
+            self.assertGreater(total["requests"], first["requests"], total)
+            self.assertEqual(total["verify_errors"] + total["protocol_errors"], 0, total)
+
+    @unittest.skipUnless(os.path.exists(STORAGE_BENCH_BIN), "storage-bench not built")
+    def test_storage_bench_phases_verify(self):
+        p = subprocess.run([STORAGE_BENCH_BIN, "--threads", "1,2", "--keys", "2000",
+                            "--ops", "20000", "--mixed-ratio", "1:10", "--json"],
+                           capture_output=True, timeout=60 * SLOW)
+        self.assertEqual(p.returncode, 0, p.stderr.decode())
+        runs = [json.loads(x) for x in p.stdout.decode().splitlines()]
+        self.assertEqual([r["threads"] for r in runs], [1, 2])
+        for r in runs:
+            self.assertEqual(r["errors"], 0, r)
+            for op in ("set", "get", "mixed"):
+                self.assertGreater(r["%s_ops_per_sec" % op], 0, r)
 
     @unittest.skipUnless(os.path.exists(MEMCACHED_BIN), "no memcached")
     def test_meta_and_binary_against_memcached(self):
