@@ -169,8 +169,13 @@ void cache_replace(struct table_stripe *s, uint64_t hash, struct item *old, stru
     atomic_fetch_or_explicit(&it->iflags, (uint8_t)(ITEM_LINKED | freq), memory_order_release);
     atomic_fetch_and_explicit(&old->iflags, (uint8_t)~ITEM_LINKED, memory_order_relaxed);
     s->total_items++;
-    slab_count_link(item_class(old), -1, old_bytes);
-    slab_count_link(item_class(it), 1, bytes);
+    unsigned ocls = item_class(old), cls = item_class(it);
+    if (ocls == cls) {
+        slab_count_bytes(cls, (int64_t)bytes - (int64_t)old_bytes);
+    } else {
+        slab_count_link(ocls, -1, old_bytes);
+        slab_count_link(cls, 1, bytes);
+    }
     item_unref(old);
 }
 

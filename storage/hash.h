@@ -37,8 +37,17 @@ static inline uint64_t hash_key(const char *key, size_t n)
         key += 8;
         n -= 8;
     }
+    /* The last 0..7 bytes without a call to memcpy: two overlapping loads. */
     uint64_t w = 0;
-    memcpy(&w, key, n);
+    if (n >= 4) {
+        uint32_t lo, hi;
+        memcpy(&lo, key, 4);
+        memcpy(&hi, key + n - 4, 4);
+        w = (uint64_t)hi << 32 | lo;
+    } else if (n > 0) {
+        w = (uint64_t)(unsigned char)key[0] << 16 | (uint64_t)(unsigned char)key[n / 2] << 8 |
+            (unsigned char)key[n - 1];
+    }
     return hash_mix(h ^ w ^ ((uint64_t)n << 59));
 }
 

@@ -14,7 +14,7 @@
  *
  * A set must not take a shared lock in the common case, so each thread
  * keeps a magazine of up to SLAB_MAG_SIZE free chunks per class: alloc pops
- * from it, free pushes to it, both under the thread's own mutex (nobody
+ * from it, free pushes to it, both under the thread's own spinlock (nobody
  * else takes it but the mover, rarely).  An empty magazine is refilled with
  * half a magazine from the class (its free list, then carving its current
  * page, then a page from the pool or a new one within the budget) under the
@@ -44,6 +44,7 @@
 
 #include <errno.h>
 #include <jemalloc/jemalloc.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -81,8 +82,34 @@ struct slab_count {
     _Atomic int64_t used, linked, linked_bytes;
 };
 
+/*
+ * A thread's magazine lock is taken by its owner on every allocation and
+ * free and by the mover a few times per page moved: almost never contended,
+ * so a spinlock (one exchange, one store) rather than a mutex; a waiter
+ * yields after a while in case the holder was preempted.
+ */
+struct spinlock {
+    _Atomic bool held;
+};
+
+static inline void spin_lock(struct spinlock *l)
+{
+    for (unsigned spins = 0;
+         atomic_exchange_explicit(&l->held, true, memory_order_acquire); spins++) {
+        while (atomic_load_explicit(&l->held, memory_order_relaxed)) {
+            if (++spins > 200)
+                sched_yield();
+        }
+    }
+}
+
+static inline void spin_unlock(struct spinlock *l)
+{
+    atomic_store_explicit(&l->held, false, memory_order_release);
+}
+
 struct slab_tcache {
-    pthread_mutex_t lock;                       /* the owner, per op; the mover when purging */
+    struct spinlock lock;                       /* the owner, per op; the mover when purging */
     struct slab_mag *mag[SLAB_MAX_CLASSES + 1]; /* [lock], allocated on first use */
     struct slab_count count[SLAB_MAX_CLASSES + 2]; /* [owner writes, anyone reads] */
     struct slab_tcache *prev, *next;            /* [registry_lock] */
@@ -91,6 +118,10 @@ struct slab_tcache {
 
 static struct slab_class classes[SLAB_MAX_CLASSES + 1];
 static unsigned nclasses;
+/* The class of every size up to SLAB_QUICK_MAX, by size / 8 rounded up:
+ * the set path looks a class up without a search. */
+#define SLAB_QUICK_MAX 16384
+static uint8_t quick_class[SLAB_QUICK_MAX / 8 + 1];
 static size_t chunk_max, item_max;
 static unsigned arena;
 static int page_flags;
@@ -250,6 +281,13 @@ int slab_setup(const struct slab_options *opt)
         classes[i].perpage = (uint32_t)((SLAB_PAGE_SIZE - SLAB_PAGE_HEADER) / classes[i].size);
     }
     item_layout.large_class = nclasses + 1;
+    quick_class[0] = 1;
+    for (size_t k = 1, c = 1; k <= SLAB_QUICK_MAX / 8; k++) {
+        size_t size = k * 8;
+        while (c <= nclasses && classes[c].size < size)
+            c++;
+        quick_class[k] = (uint8_t)(size > item_max ? 0 : c <= nclasses ? c : nclasses + 1);
+    }
     atomic_store(&mem_limit, opt->maxbytes);
     atomic_store(&mem_used, 0);
     atomic_store(&large_bytes, 0);
@@ -270,13 +308,13 @@ int slab_setup(const struct slab_options *opt)
 /* Forget every chunk a thread cache holds (at teardown). */
 static void tcache_clear(struct slab_tcache *t)
 {
-    pthread_mutex_lock(&t->lock);
+    spin_lock(&t->lock);
     for (unsigned c = 0; c <= SLAB_MAX_CLASSES; c++) {
         free(t->mag[c]);
         t->mag[c] = NULL;
     }
     memset(t->count, 0, sizeof(t->count));
-    pthread_mutex_unlock(&t->lock);
+    spin_unlock(&t->lock);
 }
 
 void slab_teardown(void)
@@ -314,6 +352,8 @@ uint32_t slab_perpage(unsigned cls) { return classes[cls].perpage; }
 
 unsigned slab_class_for(size_t size)
 {
+    if (size <= SLAB_QUICK_MAX)
+        return quick_class[(size + 7) / 8];
     if (size > item_max)
         return 0;
     if (size > chunk_max)
@@ -338,10 +378,10 @@ static void tcache_exit(void *arg)
     for (unsigned c = 1; c <= SLAB_MAX_CLASSES; c++) {
         struct slab_mag *m = t->mag[c];
         if (m != NULL && m->n > 0 && c <= nclasses) {
-            pthread_mutex_lock(&t->lock);
+            spin_lock(&t->lock);
             slab_free_to_class(c, m->chunk, m->n);
             m->n = 0;
-            pthread_mutex_unlock(&t->lock);
+            spin_unlock(&t->lock);
         }
         free(m);
     }
@@ -358,7 +398,6 @@ static void tcache_exit(void *arg)
     if (t->next)
         t->next->prev = t->prev;
     pthread_mutex_unlock(&registry_lock);
-    pthread_mutex_destroy(&t->lock);
     free(t);
     self = NULL;
 }
@@ -375,7 +414,6 @@ static struct slab_tcache *tcache_self(void)
         fprintf(stderr, "mcd: out of memory for a thread's slab cache\n");
         abort();
     }
-    pthread_mutex_init(&t->lock, NULL);
     pthread_once(&exit_once, make_exit_key);
     pthread_setspecific(exit_key, t);
     pthread_mutex_lock(&registry_lock);
@@ -392,6 +430,11 @@ static inline void count_add(_Atomic int64_t *c, int64_t d)
 {
     atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + d,
                           memory_order_relaxed);
+}
+
+void slab_count_bytes(unsigned cls, int64_t delta)
+{
+    count_add(&tcache_self()->count[cls].linked_bytes, delta);
 }
 
 void slab_count_link(unsigned cls, int delta, size_t bytes)
@@ -477,9 +520,9 @@ static unsigned class_take(unsigned cls, void **out, unsigned want, bool grow)
 static void *alloc_from(unsigned cls, bool grow)
 {
     struct slab_tcache *t = tcache_self();
-    pthread_mutex_lock(&t->lock);
+    spin_lock(&t->lock);
     void *p = mag_pop(t, cls);
-    pthread_mutex_unlock(&t->lock);
+    spin_unlock(&t->lock);
     if (p == NULL) {
         void *batch[SLAB_MAG_SIZE / 2];
         unsigned n = class_take(cls, batch, SLAB_MAG_SIZE / 2, grow);
@@ -487,7 +530,7 @@ static void *alloc_from(unsigned cls, bool grow)
             return NULL;
         p = batch[--n];
         if (n > 0) {
-            pthread_mutex_lock(&t->lock);
+            spin_lock(&t->lock);
             struct slab_mag *m = t->mag[cls];
             if (m == NULL)
                 m = t->mag[cls] = calloc(1, sizeof(*m));
@@ -497,7 +540,7 @@ static void *alloc_from(unsigned cls, bool grow)
                 else
                     slab_free_to_class(cls, &batch[i], 1);
             }
-            pthread_mutex_unlock(&t->lock);
+            spin_unlock(&t->lock);
         }
     }
     count_add(&t->count[cls].used, 1);
@@ -557,9 +600,9 @@ static void free_locked(struct slab_tcache *t, void *chunk)
 void slab_free(void *chunk)
 {
     struct slab_tcache *t = tcache_self();
-    pthread_mutex_lock(&t->lock);
+    spin_lock(&t->lock);
     free_locked(t, chunk);
-    pthread_mutex_unlock(&t->lock);
+    spin_unlock(&t->lock);
 }
 
 /*
@@ -582,10 +625,10 @@ void item_unref(struct item *it)
         return;
     }
     struct slab_tcache *t = tcache_self();
-    pthread_mutex_lock(&t->lock);
+    spin_lock(&t->lock);
     if (atomic_fetch_sub_explicit(&it->refcount, 1, memory_order_acq_rel) == 1)
         free_locked(t, it);
-    pthread_mutex_unlock(&t->lock);
+    spin_unlock(&t->lock);
 }
 
 /* --- large items ------------------------------------------------------------ */
@@ -746,7 +789,7 @@ bool slab_pool_give(unsigned cls)
 /* Take a draining page's chunks out of one thread's magazine. */
 static void tcache_purge(struct slab_tcache *t, unsigned cls, struct slab_page *page)
 {
-    pthread_mutex_lock(&t->lock);
+    spin_lock(&t->lock);
     struct slab_mag *m = t->mag[cls];
     if (m != NULL) {
         uint32_t keep = 0;
@@ -758,7 +801,7 @@ static void tcache_purge(struct slab_tcache *t, unsigned cls, struct slab_page *
         }
         m->n = keep;
     }
-    pthread_mutex_unlock(&t->lock);
+    spin_unlock(&t->lock);
 }
 
 /* Take a draining page's chunks off its class's free list (class locked). */
@@ -873,8 +916,8 @@ static void tcache_handshake(void)
 {
     pthread_mutex_lock(&registry_lock);
     for (struct slab_tcache *t = registry; t != NULL; t = t->next) {
-        pthread_mutex_lock(&t->lock);
-        pthread_mutex_unlock(&t->lock);
+        spin_lock(&t->lock);
+        spin_unlock(&t->lock);
     }
     pthread_mutex_unlock(&registry_lock);
 }

@@ -109,6 +109,8 @@ unsigned slab_large_pin_range(uint64_t skip, struct item **out, unsigned max);
 /* Count an item of class `cls` linked (+1) or unlinked (-1), of `bytes`,
  * on the calling thread's counters. */
 void slab_count_link(unsigned cls, int delta, size_t bytes);
+/* Count a change of `delta` bytes in the linked items of class `cls`. */
+void slab_count_bytes(unsigned cls, int64_t delta);
 
 /* The page holding a slab chunk. */
 static inline struct slab_page *slab_page_of(const void *chunk)

@@ -182,29 +182,56 @@ struct table_stripe *table_stripe(uint64_t hash) { return &stripes[hash & (nstri
 
 struct table_stripe *table_stripe_at(unsigned i) { return &stripes[i]; }
 
-static struct item *bucket_find(const uint64_t *b, uint32_t tag, const char *key, size_t nkey)
+/* Keys are short: compare eight bytes at a time, no call. */
+static inline bool key_equal(const char *a, const char *b, size_t n)
+{
+    while (n >= 8) {
+        uint64_t x, y;
+        memcpy(&x, a, 8);
+        memcpy(&y, b, 8);
+        if (x != y)
+            return false;
+        a += 8;
+        b += 8;
+        n -= 8;
+    }
+    while (n-- > 0)
+        if (*a++ != *b++)
+            return false;
+    return true;
+}
+
+/* Slot i of bucket b holding `key`, or -1.  Tags are compared before any
+ * item is read (an empty slot's tag is 0, its item NULL: checked last). */
+static inline int bucket_find(const uint64_t *b, uint32_t tag, const char *key, size_t nkey)
 {
     for (int i = 0; i < TABLE_BUCKET_SLOTS; i++) {
-        if (b[i] != 0 && slot_tag(b[i]) == tag) {
-            struct item *it = slot_item(b[i]);
-            if (it->nkey == nkey && memcmp(item_key(it), key, nkey) == 0)
-                return it;
+        if (slot_tag(b[i]) == tag && b[i] != 0) {
+            const struct item *it = slot_item(b[i]);
+            if (it->nkey == nkey && key_equal(item_key(it), key, nkey))
+                return i;
         }
     }
-    return NULL;
+    return -1;
 }
 
 struct item *table_find(struct table_stripe *s, uint64_t hash, const char *key, size_t nkey)
 {
     uint32_t tag = tag_of(hash), nb = s->nbuckets;
-    uint32_t b1 = bucket1(tag, nb);
-    struct item *it = bucket_find(s->slots + (size_t)b1 * TABLE_BUCKET_SLOTS, tag, key, nkey);
-    if (it == NULL) {
+    uint32_t b = bucket1(tag, nb);
+    int i = bucket_find(s->slots + (size_t)b * TABLE_BUCKET_SLOTS, tag, key, nkey);
+    if (i < 0) {
         uint32_t b2 = bucket2(tag, nb);
-        if (b2 != b1)
-            it = bucket_find(s->slots + (size_t)b2 * TABLE_BUCKET_SLOTS, tag, key, nkey);
+        if (b2 == b)
+            return NULL;
+        b = b2;
+        i = bucket_find(s->slots + (size_t)b * TABLE_BUCKET_SLOTS, tag, key, nkey);
+        if (i < 0)
+            return NULL;
     }
-    return it;
+    /* Remembered for the remove or replace that often follows. */
+    s->hint = (size_t)b * TABLE_BUCKET_SLOTS + (size_t)i;
+    return slot_item(s->slots[s->hint]);
 }
 
 /* An empty slot of bucket b, or -1. */
@@ -346,6 +373,8 @@ int table_insert(struct table_stripe *s, uint64_t hash, struct item *it, size_t 
 static size_t slot_of(const struct table_stripe *s, uint64_t hash, const struct item *it)
 {
     uint64_t v = slot_make(tag_of(hash), it);
+    if (s->hint < (size_t)s->nbuckets * TABLE_BUCKET_SLOTS && s->slots[s->hint] == v)
+        return s->hint;
     uint32_t tag = tag_of(hash);
     uint32_t bs[2] = { bucket1(tag, s->nbuckets), bucket2(tag, s->nbuckets) };
     for (int k = 0; k < 2; k++) {

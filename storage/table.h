@@ -26,6 +26,7 @@ struct table_stripe {
     uint64_t bytes;             /* their item_total() */
     uint64_t cas;               /* last CAS unique handed out in this stripe */
     uint64_t total_items;       /* items ever linked (stats total_items) */
+    size_t hint;                /* slot of the last item found, for its removal */
 } __attribute__((aligned(64)));
 
 /* Create the table with about 2^hashpower slots.  0 or -ENOMEM. */
