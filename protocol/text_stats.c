@@ -227,7 +227,7 @@ void stats_items(const struct proto_env *env, struct stats_sink *out)
         ITEM_STAT("crawler_items_checked", "%llu", (unsigned long long)cs.crawler_items_checked);
         ITEM_STAT("lrutail_reflocked", "%llu", (unsigned long long)cs.lrutail_reflocked);
         ITEM_STAT("moves_to_cold", "%d", 0);
-        ITEM_STAT("moves_to_warm", "%d", 0);
+        ITEM_STAT("moves_to_warm", "%llu", (unsigned long long)cs.moves_to_warm);
         ITEM_STAT("moves_within_lru", "%llu", (unsigned long long)cs.moves_within_lru);
         ITEM_STAT("direct_reclaims", "%llu", (unsigned long long)cs.direct_reclaims);
         ITEM_STAT("hits_to_hot", "%d", 0);

@@ -153,6 +153,7 @@ enum cache_status cache_link(struct table_stripe *s, uint64_t hash, struct item 
     atomic_fetch_or_explicit(&it->iflags, ITEM_LINKED, memory_order_release);
     s->total_items++;
     slab_count_link(item_class(it), 1, bytes);
+    evict_note_new(it, hash);
     return CACHE_STORED;
 }
 
@@ -166,6 +167,7 @@ void cache_replace(struct table_stripe *s, uint64_t hash, struct item *old, stru
     item_ref(it);
     /* The key keeps its standing with eviction: an overwrite is not a new key. */
     uint8_t freq = atomic_load_explicit(&old->iflags, memory_order_relaxed) & ITEM_FREQ_MASK;
+    atomic_fetch_and_explicit(&it->iflags, (uint8_t)~ITEM_SMALL, memory_order_relaxed);
     atomic_fetch_or_explicit(&it->iflags, (uint8_t)(ITEM_LINKED | freq), memory_order_release);
     atomic_fetch_and_explicit(&old->iflags, (uint8_t)~ITEM_LINKED, memory_order_relaxed);
     s->total_items++;
@@ -188,7 +190,9 @@ void cache_rescue(struct table_stripe *s, uint64_t hash, struct item *old, struc
     memcpy(it->data, old->data, bytes - ITEM_HEADER);
     set_exptime(it, item_exptime(old));
     set_time(it, item_atime(old));
-    uint8_t marks = atomic_load_explicit(&old->iflags, memory_order_relaxed) & ~ITEM_LINKED;
+    /* The copy has no place in the small queue: it joins the main part. */
+    uint8_t marks = atomic_load_explicit(&old->iflags, memory_order_relaxed) &
+                    (uint8_t)~(ITEM_LINKED | ITEM_SMALL);
     atomic_store_explicit(&it->iflags, marks, memory_order_relaxed);
     table_replace(s, hash, old, bytes, it, bytes);
     item_ref(it);

@@ -103,6 +103,7 @@ struct cache_class_stats {
     uint64_t outofmemory, reclaimed, expired_unfetched;
     uint64_t crawler_reclaimed, crawler_items_checked;
     uint64_t lrutail_reflocked, moves_within_lru, direct_reclaims;
+    uint64_t moves_to_warm;     /* new items read again, out of the small queue */
 };
 
 /* Set up slabs, LRU and table.  0 or -errno. */

@@ -109,6 +109,7 @@ void cache_class_stats(unsigned cls, rel_time_t now, struct cache_class_stats *o
     out->expired_unfetched = k.expired_unfetched;
     out->lrutail_reflocked = k.lrutail_reflocked;
     out->moves_within_lru = k.moves_within_lru;
+    out->moves_to_warm = k.moves_to_warm;
     out->direct_reclaims = k.direct_reclaims;
     if (!large)
         crawler_class_stats(cls, &out->crawler_reclaimed, &out->crawler_items_checked);

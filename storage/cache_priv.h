@@ -65,6 +65,7 @@ static inline bool cache_pin(struct item *it)
 struct cache_class_counters {
     uint64_t evicted, evicted_nonzero, evicted_unfetched, evicted_active;
     uint64_t reclaimed, expired_unfetched, lrutail_reflocked, moves_within_lru;
+    uint64_t moves_to_warm;     /* new items read again, moved out of the small queue */
     uint64_t direct_reclaims;
     rel_time_t evicted_time;    /* age of the last evicted item's last access */
     rel_time_t last_evict_at;   /* when it was evicted */
@@ -87,6 +88,8 @@ enum cache_reap cache_reap(struct item *it, rel_time_t now, bool evict,
 
 /* --- eviction (evict.c) --- */
 void evict_setup(void);
+/* A new key's item was linked (stripe locked): it enters the small queue. */
+void evict_note_new(struct item *it, uint64_t hash);
 void evict_teardown(void);
 /* Free about `want` chunks of slab class `cls` by eviction; how many went. */
 unsigned evict_class(unsigned cls, rel_time_t now, unsigned want);

@@ -1,33 +1,49 @@
 /*
- * evict: which items go when a class is full — CLOCK over the slab pages.
+ * evict: which items go when a class is full — S3-FIFO (SOSP '23) over the
+ * slab pages: a small FIFO queue for new items, CLOCK over the pages for
+ * the rest, and a ghost of the keys the small queue let go.
  *
- * Each class has a hand that sweeps its pages chunk by chunk.  A read sets
- * nothing but a two-bit frequency in the item (ITEM_FREQ_*, saturating at
- * 3, one atomic operation and no lock); the hand takes one off an item
- * that has some and evicts the first linked item that has none.  So a hit
- * costs no list move and no lock, an item read often survives three sweeps
- * without being read again, and a one-pass scan of cold keys — items that
- * are never read twice — is evicted before the hot set it passes through
- * (scan resistance, the property LRU lacks).  When memory is full, a new
- * item takes the chunk the hand just freed, right behind the hand: it has
- * a whole sweep to be read before the hand comes back, which is CLOCK's
- * insertion order without a list.  An overwrite keeps its key's frequency
- * (cache_replace).
+ * A read sets nothing but a two-bit frequency in the item (ITEM_FREQ_*,
+ * saturating at 3: one atomic operation, no lock, no list move).
  *
- * The hand pins a chunk (cache_pin) before looking at it, so it never
- * reads a chunk that is being freed and reused; it hashes the key to find
- * the stripe and only trylocks it (it holds the class's hand lock, and the
- * lock order is stripe first), then checks again, under the stripe lock,
+ * Once a class has had to evict, a new key's item enters its small queue
+ * (ITEM_SMALL): a ring of pointers per class holding about a tenth of the
+ * class's items, oldest first (before that, every item is simply kept).  When
+ * the ring is over its tenth, eviction takes from it: an item read since it
+ * came in leaves the queue for the main part of the cache, one that was not
+ * is evicted and its key's fingerprint goes into the ghost.  Most keys of a
+ * skewed workload are read once; they now last a tenth of the cache's time
+ * instead of all of it, and the rest of the cache holds keys that earned
+ * their place.  A key that comes back while still in the ghost skips the
+ * small queue.  Overwrites of a key are not new keys: they go to the main
+ * part and keep the key's frequency (cache_replace).
+ *
+ * The main part is CLOCK: each class has a hand that sweeps its pages chunk
+ * by chunk, takes one off an item's frequency and evicts the first item
+ * that has none.  So an item read often survives three sweeps unread, and a
+ * one-pass scan of cold keys passes through the small queue without
+ * touching a hot set (scan resistance, the property LRU lacks).  With the
+ * cache full, a new item takes a chunk just freed, so the hand meets it
+ * last.
+ *
+ * The hand pins a chunk (cache_pin) before looking at it, so it never reads
+ * a chunk that is being freed and reused; it hashes the key to find the
+ * stripe and only trylocks it (it holds the class's hand lock, and the lock
+ * order is stripe first), then checks again, under the stripe lock,
  * everything it decided on: still linked, still unread, still not
  * referenced by a reader, and dead or alive by the expiry the stripe lock
  * guards.  An allocation evicts a few chunks at a time into its own
- * magazine, so the hand lock is taken once per batch, not per set.
+ * magazine, so the hand lock is taken once per batch, not per set.  New
+ * items reach the small queue through a short per-thread buffer, for the
+ * same reason: a link does not take the hand lock.
  *
- * Large items (allocated whole) are swept the same way along their list.
+ * Large items (allocated whole) are swept by CLOCK along their own list.
  *
- * Who writes what: a class's counters and hand position are guarded by its
- * hand lock; out-of-memory counts are relaxed atomics.
+ * Who writes what: a class's counters, hand, small queue and ghost are
+ * guarded by its hand lock; out-of-memory counts are relaxed atomics; the
+ * pending buffer is its thread's own.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "cache_priv.h"
@@ -42,9 +58,34 @@ struct evict_hand {
     uint32_t page, chunk;               /* [lock] where the hand is */
     struct cache_class_counters c;      /* [lock] */
     _Atomic uint64_t outofmemory;
+    /* The small queue and the ghost exist once the class has had to
+     * evict: before, every item is simply kept.  `active` is read without
+     * the lock by a thread linking a new item. */
+    _Atomic bool active;
+    /* [lock] The small queue, a ring: entries of item address >> 3 and 19
+     * bits of its key's hash (which tell a stale entry from a reused chunk). */
+    uint64_t *small;
+    uint32_t small_cap, small_head, small_n;    /* oldest at head */
+    /* [lock] The ghost: 16-bit fingerprints of keys the small queue evicted,
+     * one per slot, direct-mapped by other bits of the hash: as many slots
+     * as the class holds items, two bytes each. */
+    uint16_t *ghost;
+    uint32_t ghost_slots;
 } __attribute__((aligned(64)));
 
+/* New items waiting to enter their class's small queue: this thread's. */
+#define PENDING_MAX 16
+static __thread struct pending {
+    struct item *it;
+    uint64_t hash;
+    unsigned cls;
+} pending[PENDING_MAX];
+static __thread unsigned npending;
+
 static struct evict_hand hands[SLAB_MAX_CLASSES + 2];
+/* Bumped by each evict_setup: a thread's pending entries from before are void. */
+static _Atomic unsigned generation;
+static __thread unsigned pending_gen;
 
 void evict_setup(void)
 {
@@ -52,12 +93,258 @@ void evict_setup(void)
         memset(&hands[i], 0, sizeof(hands[i]));
         pthread_mutex_init(&hands[i].lock, NULL);
     }
+    atomic_fetch_add(&generation, 1);
+}
+
+/* --- the small queue and the ghost (hand lock held) ---------------------- */
+
+#define SMALL_PTR_BITS 45
+#define SMALL_PTR_MASK ((1ULL << SMALL_PTR_BITS) - 1)
+
+static inline uint64_t small_entry(const struct item *it, uint64_t hash)
+{
+    return (hash >> SMALL_PTR_BITS) << SMALL_PTR_BITS | (uintptr_t)it >> 3;
+}
+
+static inline struct item *small_item(uint64_t e)
+{
+    return (struct item *)(uintptr_t)((e & SMALL_PTR_MASK) << 3);
+}
+
+/* What the class's pages hold. */
+static uint32_t class_capacity(unsigned cls)
+{
+    return (uint32_t)((uint64_t)slab_class_npages(cls) * slab_perpage(cls));
+}
+
+/* The small queue's share of the class: S3-FIFO's tenth. */
+#define SMALL_PERCENT 10
+
+static uint32_t small_target(unsigned cls)
+{
+    return (uint32_t)((uint64_t)class_capacity(cls) * SMALL_PERCENT / 100 + 1);
+}
+
+/* Slack of the ring beyond its target: new items in threads' pending buffers. */
+#define SMALL_SLACK 256
+
+/* Room for the target and the slack, keeping the order; false if the ring
+ * cannot grow. */
+static bool small_fit(struct evict_hand *h, uint32_t target)
+{
+    if (h->small_cap >= target + SMALL_SLACK / 2)
+        return true;
+    uint32_t cap = target + SMALL_SLACK;
+    uint64_t *q = malloc((size_t)cap * sizeof(*q));
+    if (q == NULL)
+        return h->small_cap > 0;
+    for (uint32_t i = 0; i < h->small_n; i++)
+        q[i] = h->small[(h->small_head + i) % h->small_cap];
+    free(h->small);
+    h->small = q;
+    h->small_cap = cap;
+    h->small_head = 0;
+    return true;
+}
+
+static struct item *small_pin(uint64_t e, uint64_t *hash);
+static uint64_t small_pop(struct evict_hand *h);
+
+static void small_push(struct evict_hand *h, unsigned cls, uint64_t e)
+{
+    if (!small_fit(h, small_target(cls)))
+        return;     /* the item stays in the main part's sweep */
+    if (h->small_n == h->small_cap) {
+        /* Full: the oldest entry's item joins the main part unproven, as it
+         * would have stayed in an LRU; the hand gives it its chances there. */
+        uint64_t hash;
+        struct item *old = small_pin(small_pop(h), &hash);
+        if (old != NULL) {
+            atomic_fetch_and_explicit(&old->iflags, (uint8_t)~ITEM_SMALL, memory_order_relaxed);
+            item_unref(old);
+        }
+    }
+    h->small[(h->small_head + h->small_n) % h->small_cap] = e;
+    h->small_n++;
+}
+
+static uint64_t small_pop(struct evict_hand *h)
+{
+    uint64_t e = h->small[h->small_head];
+    h->small_head = (h->small_head + 1) % h->small_cap;
+    h->small_n--;
+    return e;
+}
+
+/* A ghost with a slot per item of the class; a new, empty one when the
+ * class grew.  Direct-mapped, it remembers about the last half-class of
+ * keys the small queue let go. */
+static void ghost_fit(struct evict_hand *h, unsigned cls)
+{
+    uint32_t want = class_capacity(cls) + 1;
+    if (h->ghost != NULL && h->ghost_slots >= want)
+        return;
+    uint16_t *g = calloc(want, sizeof(*g));
+    if (g == NULL)
+        return;
+    free(h->ghost);
+    h->ghost = g;
+    h->ghost_slots = want;
+}
+
+static inline uint16_t *ghost_slot(struct evict_hand *h, uint64_t hash)
+{
+    return &h->ghost[(uint32_t)(((hash >> 32) * h->ghost_slots) >> 32)];
+}
+
+static inline uint16_t ghost_fp(uint64_t hash) { return (uint16_t)(hash >> 16) | 1; }
+
+static void ghost_put(struct evict_hand *h, uint64_t hash)
+{
+    if (h->ghost != NULL)
+        *ghost_slot(h, hash) = ghost_fp(hash);
+}
+
+/* Whether the key was let go by the small queue lately (and forget it). */
+static bool ghost_take(struct evict_hand *h, uint64_t hash)
+{
+    if (h->ghost == NULL)
+        return false;
+    uint16_t *slot = ghost_slot(h, hash);
+    if (*slot != ghost_fp(hash))
+        return false;
+    *slot = 0;
+    return true;
+}
+
+/* Pin a queued item and check it is still the one queued: linked, new, and
+ * with the key whose hash the entry holds (a chunk may have been reused). */
+static struct item *small_pin(uint64_t e, uint64_t *hash)
+{
+    struct item *it = small_item(e);
+    if (!cache_pin(it))
+        return NULL;
+    uint8_t fl = atomic_load_explicit(&it->iflags, memory_order_acquire);
+    if ((fl & (ITEM_LINKED | ITEM_SMALL)) == (ITEM_LINKED | ITEM_SMALL)) {
+        *hash = hash_key(item_key(it), it->nkey);
+        if (*hash >> SMALL_PTR_BITS == e >> SMALL_PTR_BITS)
+            return it;
+    }
+    item_unref(it);
+    return NULL;
+}
+
+/* Enter one pending item in its class's queue (hand lock held). */
+static void pending_enter(struct evict_hand *h, const struct pending *p)
+{
+    ghost_fit(h, p->cls);
+    uint64_t e = small_entry(p->it, p->hash);
+    if (!ghost_take(h, p->hash)) {
+        small_push(h, p->cls, e);
+        return;
+    }
+    /* Seen again soon after the small queue let it go: the main part, with
+     * a read to its name, since the hand may pass its chunk soon. */
+    uint64_t hash;
+    struct item *it = small_pin(e, &hash);
+    if (it != NULL) {
+        uint8_t fl = atomic_load_explicit(&it->iflags, memory_order_relaxed), want;
+        do {
+            want = (uint8_t)(fl & ~ITEM_SMALL);
+            if (!(want & ITEM_FREQ_MASK))
+                want |= ITEM_FREQ_ONE;
+        } while (!atomic_compare_exchange_weak_explicit(&it->iflags, &fl, want,
+                                                        memory_order_relaxed,
+                                                        memory_order_relaxed));
+        item_unref(it);
+    }
+}
+
+static void pending_check_gen(void)
+{
+    unsigned gen = atomic_load_explicit(&generation, memory_order_relaxed);
+    if (pending_gen != gen) {
+        pending_gen = gen;
+        npending = 0;
+    }
+}
+
+/* Enter this thread's pending items of class `cls` (its hand lock held). */
+static void pending_flush_class(unsigned cls)
+{
+    pending_check_gen();
+    unsigned keep = 0;
+    for (unsigned i = 0; i < npending; i++) {
+        if (pending[i].cls == cls)
+            pending_enter(&hands[cls], &pending[i]);
+        else
+            pending[keep++] = pending[i];
+    }
+    npending = keep;
+}
+
+/* Enter all of them, a class at a time (no hand lock held). */
+static void pending_flush(void)
+{
+    while (npending > 0) {
+        unsigned cls = pending[0].cls;
+        pthread_mutex_lock(&hands[cls].lock);
+        pending_flush_class(cls);
+        pthread_mutex_unlock(&hands[cls].lock);
+    }
+}
+
+void evict_note_new(struct item *it, uint64_t hash)
+{
+    unsigned cls = item_class(it);
+    if (cls > slab_nclasses() || !atomic_load_explicit(&hands[cls].active, memory_order_relaxed))
+        return;     /* large items: CLOCK alone; a class not full yet: kept */
+    pending_check_gen();
+    atomic_fetch_or_explicit(&it->iflags, ITEM_SMALL, memory_order_relaxed);
+    pending[npending++] = (struct pending){ .it = it, .hash = hash, .cls = cls };
+    if (npending == PENDING_MAX)
+        pending_flush();
+}
+
+/*
+ * Evict from the small queue while it is over its tenth: up to `want`
+ * chunks freed.  A queued item read since it came in moves to the main part.
+ */
+static unsigned small_evict(unsigned cls, struct evict_hand *h, rel_time_t now, unsigned want)
+{
+    unsigned freed = 0;
+    uint32_t target = small_target(cls);
+    while (freed < want && h->small_n > target) {
+        uint64_t hash;
+        struct item *it = small_pin(small_pop(h), &hash);
+        if (it == NULL)
+            continue;
+        uint8_t fl = atomic_load_explicit(&it->iflags, memory_order_relaxed);
+        if (fl & ITEM_FREQ_MASK) {
+            /* Read again: on to the main part.  It keeps its reads: where
+             * it sits in its page, the hand may come by soon. */
+            atomic_fetch_and_explicit(&it->iflags, (uint8_t)~ITEM_SMALL, memory_order_relaxed);
+            h->c.moves_to_warm++;
+            item_unref(it);
+            continue;
+        }
+        enum cache_reap r = cache_reap(it, now, true, &h->c);
+        if (r == REAP_FREED || r == REAP_UNLINKED)
+            ghost_put(h, hash);
+        if (r == REAP_FREED)
+            freed++;
+    }
+    return freed;
 }
 
 void evict_teardown(void)
 {
-    for (unsigned i = 0; i < SLAB_MAX_CLASSES + 2; i++)
+    for (unsigned i = 0; i < SLAB_MAX_CLASSES + 2; i++) {
         pthread_mutex_destroy(&hands[i].lock);
+        free(hands[i].small);
+        free(hands[i].ghost);
+    }
+    npending = 0;
 }
 
 static unsigned freq_of(uint8_t fl) { return (fl & ITEM_FREQ_MASK) / ITEM_FREQ_ONE; }
@@ -172,7 +459,12 @@ unsigned evict_class(unsigned cls, rel_time_t now, unsigned want)
     uint32_t perpage = slab_perpage(cls);
     unsigned limit = perpage > EVICT_SCAN_MIN ? perpage : EVICT_SCAN_MIN;
     pthread_mutex_lock(&h->lock);
-    unsigned freed = sweep(cls, h, now, want, limit);
+    if (!atomic_load_explicit(&h->active, memory_order_relaxed))
+        atomic_store_explicit(&h->active, true, memory_order_relaxed);
+    pending_flush_class(cls);
+    unsigned freed = small_evict(cls, h, now, want);
+    if (freed < want)
+        freed += sweep(cls, h, now, want - freed, limit);
     pthread_mutex_unlock(&h->lock);
     return freed;
 }
@@ -218,7 +510,9 @@ void evict_counters_reset(void)
 {
     for (unsigned i = 0; i < SLAB_MAX_CLASSES + 2; i++) {
         pthread_mutex_lock(&hands[i].lock);
+        rel_time_t t = hands[i].c.evicted_time;
         memset(&hands[i].c, 0, sizeof(hands[i].c));
+        hands[i].c.evicted_time = t;
         atomic_store(&hands[i].outofmemory, 0);
         pthread_mutex_unlock(&hands[i].lock);
     }

@@ -62,6 +62,7 @@ enum item_flag {
     ITEM_WIN_SENT = 8,  /* one client has been told it won the right to refresh it */
     ITEM_FREQ_ONE = 16, /* two bits counting recent reads, up to 3 (evict.c) */
     ITEM_FREQ_MASK = 48,
+    ITEM_SMALL = 64,    /* new and not yet read again: in its class's small queue (evict.c) */
 };
 
 /* The layout bits in the size field, set at allocation. */

@@ -15,18 +15,21 @@
  * Automove (level 1, memcached's default) decides once a second:
  *   - a class that could not allocate at all (no page, or nothing it may
  *     evict) gets a page at once: from the pool, else from the class whose
- *     items are oldest; while that lasts the mover checks every 100 ms, so
- *     a shift in value sizes is followed within seconds, not minutes;
- *   - a class that has been evicting for most of the window
- *     (-o slab_automove_window) takes a page from the class with the oldest
- *     items, if its own evicted items are younger than ratio times those
- *     (-o slab_automove_ratio): memory goes where items are evicted young;
+ *     items are oldest; while that lasts the mover looks every 100 ms;
+ *   - a class that has evicted in each of the last three seconds takes a
+ *     page from the class with the oldest items, if its own evicted items
+ *     are younger than ratio times those (-o slab_automove_ratio): memory
+ *     goes where items are evicted young.  When the gap is wide (four
+ *     times), it looks again every 100 ms with fresh ages, so pages follow
+ *     a shift in value sizes within seconds, not minutes, and stop once the
+ *     ages meet;
  *   - a class with more than two pages of free chunks and a quiet window
- *     gives its emptiest page to the pool;
+ *     (-o slab_automove_window) gives its emptiest page to the pool;
  *   - over the -m limit (cache_memlimit lowered), pages of the oldest class
  *     go to the pool and are freed.
- * Level 2 acts on any eviction in the last second rather than most of the
- * window.  An item's age is sampled at its class's eviction hand (evict.c).
+ * Level 2 acts on any eviction in the last second.  A class's age is the
+ * mean last access of the items at its eviction hand (evict.c): how long
+ * an item lasts there unread.
  *
  * Threading: one mover thread; `slabs reassign` queues a request for it.
  * Fields marked [lock] are guarded by `lock`; [mover] are the thread's own;
@@ -67,6 +70,7 @@ static struct {
     _Atomic uint64_t oom_bits[(SLAB_MAX_CLASSES + 2 + 63) / 64]; /* classes that failed */
     rel_time_t (*clock)(void);
     unsigned tick;                      /* [mover] */
+    bool hurry;                         /* [mover] the last move asked for another soon */
     struct class_window win[SLAB_MAX_CLASSES + 1]; /* [mover] */
     _Atomic uint64_t rescues, evictions_nomem, busy_items, busy_deletes, inline_reclaim;
     _Atomic uint64_t moved;
@@ -208,19 +212,21 @@ static bool oom_take(unsigned cls)
     return (atomic_fetch_and(&m.oom_bits[cls / 64], ~bit) & bit) != 0;
 }
 
+/* A class's age now: sampled at this tick, or afresh between ticks. */
+static rel_time_t class_age(unsigned c, rel_time_t now, int slot)
+{
+    return slot >= 0 ? m.win[c].age[slot] : evict_class_age(c, now);
+}
+
 /* The class (other than `not`) with the oldest items and pages to spare. */
-static unsigned oldest_class(unsigned not, unsigned window, rel_time_t *age)
+static unsigned oldest_class(unsigned not, rel_time_t now, int slot, rel_time_t *age)
 {
     unsigned best = 0;
     *age = 0;
     for (unsigned c = 1; c <= slab_nclasses(); c++) {
-        struct class_window *w = &m.win[c];
         if (c == not || slab_class_npages(c) < MIN_PAGES_FOR_SOURCE)
             continue;
-        uint64_t sum = 0;
-        for (unsigned k = 0; k < window; k++)
-            sum += w->age[k];
-        rel_time_t a = (rel_time_t)(sum / window);
+        rel_time_t a = class_age(c, now, slot);
         if (best == 0 || a > *age) {
             best = c;
             *age = a;
@@ -276,23 +282,25 @@ static unsigned class_with_spare(unsigned window)
     return 0;
 }
 
-/* The class evicting most steadily with the youngest items, or 0. */
+/* Ticks in a row a class must have evicted in to ask for memory (level 1). */
+#define STEADY_TICKS 3
+
+/* The class evicting steadily with the youngest items, or 0. */
 static unsigned youngest_evicting(unsigned level, unsigned window, unsigned slot,
-                                  rel_time_t *age)
+                                  rel_time_t now, bool fresh, rel_time_t *age)
 {
     unsigned best = 0;
     *age = 0;
+    unsigned need = level >= 2 ? 1 : STEADY_TICKS < window ? STEADY_TICKS : window;
     for (unsigned c = 1; c <= slab_nclasses(); c++) {
         struct class_window *w = &m.win[c];
-        unsigned seen = 0;
-        uint64_t sum = 0;
-        for (unsigned k = 0; k < window; k++) {
-            seen += w->evicting[k];
-            sum += w->age[k];
-        }
-        bool steady = level >= 2 ? w->evicting[slot] : seen > window / 2;
-        rel_time_t a = (rel_time_t)(sum / window);
-        if (steady && (best == 0 || a < *age)) {
+        unsigned k = 0;
+        while (k < need && w->evicting[(slot + window - k) % window])
+            k++;
+        if (k < need)
+            continue;
+        rel_time_t a = class_age(c, now, fresh ? -1 : (int)slot);
+        if (best == 0 || a < *age) {
             best = c;
             *age = a;
         }
@@ -302,10 +310,10 @@ static unsigned youngest_evicting(unsigned level, unsigned window, unsigned slot
 
 /* Give a class that could not allocate one page: from the pool, else from
  * the class with the oldest items. */
-static unsigned feed_starved(unsigned cls, rel_time_t now, unsigned window)
+static unsigned feed_starved(unsigned cls, rel_time_t now)
 {
     rel_time_t age;
-    unsigned src = slab_pool_pages() > 0 ? 0 : oldest_class(cls, window, &age);
+    unsigned src = slab_pool_pages() > 0 ? 0 : oldest_class(cls, now, -1, &age);
     if (src == 0 && slab_pool_pages() == 0)
         return 0;
     return mover_move(src, cls, now, 100) ? 1 : 0;
@@ -316,26 +324,30 @@ static unsigned feed_reported(rel_time_t now)
 {
     struct cache_settings set;
     cache_settings(&set);
-    unsigned window = cache_opts.slab_automove_window < 3 ? 3 : cache_opts.slab_automove_window;
-    if (window > MOVER_WINDOW_MAX)
-        window = MOVER_WINDOW_MAX;
     unsigned moved = 0;
     for (unsigned c = 1; c <= slab_nclasses(); c++) {
         if (oom_take(c) && set.slab_automove != 0 && set.slab_reassign)
-            moved += feed_starved(c, now, window);
+            moved += feed_starved(c, now);
     }
     return moved;
 }
+
+static unsigned automove_window(void)
+{
+    unsigned window = cache_opts.slab_automove_window;
+    if (window < 3)
+        window = 3;
+    return window > MOVER_WINDOW_MAX ? MOVER_WINDOW_MAX : window;
+}
+
+static unsigned rebalance(const struct cache_settings *set, unsigned window, unsigned slot,
+                          rel_time_t now, bool fresh);
 
 unsigned mover_tick(rel_time_t now)
 {
     struct cache_settings set;
     cache_settings(&set);
-    unsigned window = cache_opts.slab_automove_window;
-    if (window < 3)
-        window = 3;
-    if (window > MOVER_WINDOW_MAX)
-        window = MOVER_WINDOW_MAX;
+    unsigned window = automove_window();
     unsigned slot = m.tick++ % window;
     unsigned starved = window_fill(now, slot);
     if (!set.slab_reassign)
@@ -345,7 +357,7 @@ unsigned mover_tick(rel_time_t now)
      * the pool, which frees it, whatever the automove level. */
     while (slab_mem_used() > slab_mem_limit() && moved < MOVER_BURST) {
         rel_time_t age;
-        unsigned src = oldest_class(0, window, &age);
+        unsigned src = oldest_class(0, now, (int)slot, &age);
         if (src == 0 || !mover_move(src, 0, now, MOVER_WAIT_MS))
             break;
         moved++;
@@ -353,26 +365,50 @@ unsigned mover_tick(rel_time_t now)
     if (set.slab_automove == 0)
         return moved;
     if (starved != 0)
-        return moved + feed_starved(starved, now, window);
+        return moved + feed_starved(starved, now);
     unsigned spare = class_with_spare(window);
     if (spare != 0) {
         if (move_page(spare, 0, emptiest_page(spare), now, MOVER_WAIT_MS))
             moved++;
         return moved;
     }
-    if (m.tick <= window && set.slab_automove < 2)
-        return moved;       /* decide on ages once the window has filled */
+    return moved + rebalance(&set, window, slot, now, false);
+}
+
+/*
+ * Memory to the class evicting the youngest items, from the class with the
+ * oldest, if the gap is beyond the ratio.  A wide gap (four times) asks
+ * for another look in 100 ms, with fresh ages: pages follow a change in
+ * value sizes at ten a second rather than one.
+ */
+static unsigned rebalance(const struct cache_settings *set, unsigned window, unsigned slot,
+                          rel_time_t now, bool fresh)
+{
     rel_time_t young_age, old_age;
-    unsigned dst = youngest_evicting(set.slab_automove, window, slot, &young_age);
+    m.hurry = false;
+    unsigned dst = youngest_evicting(set->slab_automove, window, slot, now, fresh, &young_age);
     if (dst == 0)
-        return moved;
+        return 0;
     if (slab_pool_pages() > 0 && mover_move(0, dst, now, 0))
-        return moved + 1;
-    unsigned src = oldest_class(dst, window, &old_age);
-    if (src != 0 && young_age < (double)old_age * set.slab_automove_ratio &&
-        mover_move(src, dst, now, MOVER_WAIT_MS))
-        moved++;
-    return moved;
+        return 1;
+    unsigned src = oldest_class(dst, now, fresh ? -1 : (int)slot, &old_age);
+    if (src == 0 || !(young_age < (double)old_age * set->slab_automove_ratio))
+        return 0;
+    if (!mover_move(src, dst, now, MOVER_WAIT_MS))
+        return 0;
+    m.hurry = (uint64_t)young_age * 4 < old_age;
+    return 1;
+}
+
+/* Between ticks, while a move asked for it: another look, fresh ages. */
+static unsigned rebalance_again(rel_time_t now)
+{
+    struct cache_settings set;
+    cache_settings(&set);
+    if (!set.slab_reassign || set.slab_automove == 0 || m.tick == 0)
+        return 0;
+    unsigned window = automove_window();
+    return rebalance(&set, window, (m.tick - 1) % window, now, true);
 }
 
 /* --- the thread ------------------------------------------------------------- */
@@ -437,8 +473,10 @@ static void *mover_main(void *arg)
         if (now != last) {
             last = now;
             mover_tick(now);
+        } else if (m.hurry) {
+            rebalance_again(now);
         }
-        pause = urgent ? 100 : 1000;
+        pause = urgent || m.hurry ? 100 : 1000;
     }
     return NULL;
 }
@@ -447,6 +485,7 @@ int mover_start(const struct cache_options *o)
 {
     memset(m.win, 0, sizeof(m.win));
     m.tick = 0;
+    m.hurry = false;
     m.stop = false;
     m.req = false;
     for (size_t i = 0; i < sizeof(m.oom_bits) / sizeof(m.oom_bits[0]); i++)
