@@ -64,6 +64,7 @@ int cache_setup(const struct cache_options *opt)
         .item_size_max = opt->item_size_max + ITEM_HEADER + item_layout.cas_bytes,
         .header = ITEM_HEADER + item_layout.cas_bytes,
     };
+    slab_budget_reset();
     int rc = slab_setup(&so);
     if (rc != 0)
         return rc;
@@ -90,6 +91,7 @@ void cache_teardown(void)
     table_teardown();
     evict_teardown();
     slab_teardown();
+    slab_budget_reset();
 }
 
 int64_t cache_started(void) { return cache_opts.started; }

@@ -39,6 +39,8 @@
  *
  * Large items (allocated whole) are swept by CLOCK along their own list.
  *
+ * The queue and the ghost count against -m (slab_charge).
+ *
  * Who writes what: a class's counters, hand, small queue and ghost are
  * guarded by its hand lock; out-of-memory counts are relaxed atomics; the
  * pending buffer is its thread's own.
@@ -141,6 +143,7 @@ static bool small_fit(struct evict_hand *h, uint32_t target)
     for (uint32_t i = 0; i < h->small_n; i++)
         q[i] = h->small[(h->small_head + i) % h->small_cap];
     free(h->small);
+    slab_charge((int64_t)(cap - h->small_cap) * (int64_t)sizeof(*q));
     h->small = q;
     h->small_cap = cap;
     h->small_head = 0;
@@ -188,6 +191,7 @@ static void ghost_fit(struct evict_hand *h, unsigned cls)
     if (g == NULL)
         return;
     free(h->ghost);
+    slab_charge(((int64_t)want - h->ghost_slots) * (int64_t)sizeof(*g));
     h->ghost = g;
     h->ghost_slots = want;
 }
@@ -343,6 +347,8 @@ void evict_teardown(void)
         pthread_mutex_destroy(&hands[i].lock);
         free(hands[i].small);
         free(hands[i].ghost);
+        slab_charge(-(int64_t)(hands[i].small_cap * sizeof(uint64_t) +
+                               hands[i].ghost_slots * sizeof(uint16_t)));
     }
     npending = 0;
 }

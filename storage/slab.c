@@ -3,8 +3,10 @@
  * of free pages, and the -m budget.
  *
  * Pages are memcached's: 1 MB, taken from one jemalloc arena (aligned to
- * their size, MALLOCX_TCACHE_NONE) and counted against -m as whole pages,
- * so -m bounds the memory items can take.  We carve them ourselves into
+ * their size, MALLOCX_TCACHE_NONE) and counted against -m as whole pages.
+ * -m also counts what storage keeps beside the items — the hash table and
+ * eviction's queues (slab_charge) — so that resident memory stays within
+ * -m plus a fixed baseline: memcached counts only the pages.  We carve them ourselves into
  * chunks of a class's size, so the size steps are ours: 8 bytes apart for
  * small items, then -f apart (1.08 by default, about 4% lost to rounding on
  * average against memcached's 11% at 1.25).  A page's first 64 bytes are
@@ -289,7 +291,6 @@ int slab_setup(const struct slab_options *opt)
         quick_class[k] = (uint8_t)(size > item_max ? 0 : c <= nclasses ? c : nclasses + 1);
     }
     atomic_store(&mem_limit, opt->maxbytes);
-    atomic_store(&mem_used, 0);
     atomic_store(&large_bytes, 0);
     large_head = large_tail = large_hand = NULL;
     memset(retired, 0, sizeof(retired));
@@ -945,6 +946,13 @@ void slab_drain_abandon(unsigned cls, struct slab_page *page)
 /* --- the budget ---------------------------------------------------------------- */
 
 size_t slab_mem_used(void) { return atomic_load_explicit(&mem_used, memory_order_relaxed); }
+
+void slab_budget_reset(void) { atomic_store(&mem_used, 0); }
+
+void slab_charge(int64_t bytes)
+{
+    atomic_fetch_add_explicit(&mem_used, (size_t)bytes, memory_order_relaxed);
+}
 
 size_t slab_mem_limit(void) { return atomic_load_explicit(&mem_limit, memory_order_relaxed); }
 

@@ -153,8 +153,14 @@ void slab_drain_abandon(unsigned cls, struct slab_page *page);
 
 /* --- the budget --- */
 
-/* Bytes of pages and large items allocated, and the limit. */
+/* Bytes counted against the limit: pages, large items, and what
+ * slab_charge added. */
 size_t slab_mem_used(void);
+/* Count memory storage keeps beside the items (the hash table, eviction's
+ * queues) against the limit; negative when it is freed. */
+void slab_charge(int64_t bytes);
+/* Zero the count (cache_setup, before anything is charged). */
+void slab_budget_reset(void);
 size_t slab_mem_limit(void);
 /* Change the limit; pool pages beyond it are freed at once. */
 void slab_set_limit(size_t maxbytes);

@@ -19,12 +19,16 @@
  * apart (12 bits at a million items) — which is why the stripe count grows
  * with -o hashpower.
  *
+ * The slots count against -m (slab_charge).
+ *
  * A stripe holds up to 94% of its slots (two-choice 8-way cuckoo tables
  * stay insertable well past that), then grows by an eighth under its own
  * lock: incremental growth by construction, and about 8.9 bytes of table
  * per item on average instead of the 12+ a doubling table averages.
  */
 #include "table.h"
+
+#include "slab.h"
 
 #include <errno.h>
 #include <jemalloc/jemalloc.h>
@@ -110,6 +114,7 @@ static uint32_t buckets_for(uint32_t want)
 static uint64_t *slots_alloc(uint32_t nbuckets)
 {
     size_t bytes = (size_t)nbuckets * TABLE_BUCKET_SLOTS * sizeof(uint64_t);
+    slab_charge((int64_t)bytes);
 #ifdef MCD_SANITIZE
     uint64_t *p = aligned_alloc(64, bytes);
 #else
@@ -120,8 +125,9 @@ static uint64_t *slots_alloc(uint32_t nbuckets)
     return p;
 }
 
-static void slots_free(uint64_t *p)
+static void slots_free(uint64_t *p, uint32_t nbuckets)
 {
+    slab_charge(-(int64_t)((size_t)nbuckets * TABLE_BUCKET_SLOTS * sizeof(uint64_t)));
 #ifdef MCD_SANITIZE
     free(p);
 #else
@@ -166,7 +172,7 @@ void table_teardown(void)
 {
     for (unsigned i = 0; stripes && i < nstripes; i++) {
         pthread_mutex_destroy(&stripes[i].lock);
-        slots_free(stripes[i].slots);
+        slots_free(stripes[i].slots, stripes[i].nbuckets);
     }
     free(stripes);
     stripes = NULL;
@@ -342,12 +348,12 @@ static int table_grow(struct table_stripe *s)
                 break;
         }
         if (i == n) {
-            slots_free(s->slots);
+            slots_free(s->slots, s->nbuckets);
             s->slots = ns;
             s->nbuckets = nb;
             return 0;
         }
-        slots_free(ns);
+        slots_free(ns, nb);
     }
     return -ENOMEM;
 }

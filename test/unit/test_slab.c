@@ -22,6 +22,7 @@ static int setup_with(size_t maxbytes, double factor, size_t min_chunk)
         .maxbytes = maxbytes, .factor = factor, .min_chunk = min_chunk,
         .item_size_max = 2 * MB, .header = HDR,
     };
+    slab_budget_reset();
     return slab_setup(&opt);
 }
 
