@@ -103,6 +103,7 @@ class BenchSmokeTest(unittest.TestCase):
             try:
                 first = json.loads(p.stdout.readline())
                 self.assertTrue(first["interval"], first)
+                time.sleep(0.3)                 # a few more intervals' worth of requests
                 t0 = time.monotonic()
                 p.send_signal(signal.SIGINT)
                 out, err = p.communicate(timeout=10 * SLOW)
