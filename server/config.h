@@ -60,6 +60,7 @@ struct config {
     double slab_automove_ratio;  /* -o slab_automove_ratio (default 0.8) */
     unsigned slab_automove_window; /* -o slab_automove_window (default 30) */
     size_t slab_chunk_max;       /* -o slab_chunk_max, 0 = half a page */
+    bool track_sizes;            /* -o track_sizes: `stats sizes` from the start */
 
     /* commands */
     bool shutdown_enabled;       /* -A */

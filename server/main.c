@@ -210,6 +210,8 @@ int main(int argc, char **argv)
         options_free(&cfg);
         return EX_OSERR;
     }
+    if (cfg.track_sizes)
+        cache_sizes_enable();
 
     prefix_stats_setup(cfg.prefix_delimiter, cfg.detail_enabled);
     struct proto_settings settings;

@@ -140,6 +140,7 @@ void options_usage(FILE *f)
 "   - slab_automove_ratio: how much younger the evictions of a class must be\n"
 "                          than another's before a page moves (default: 0.8)\n"
 "   - slab_automove_window: seconds of history automove looks at (default: 30)\n"
+"   - track_sizes:         count items by size for `stats sizes` from the start\n"
 "   - slab_chunk_max:      largest slab chunk, bytes; larger items are stored\n"
 "                          whole (default: half a page, 524288)\n"
 "   - item_size_max:       same as -I\n"
@@ -360,7 +361,6 @@ static const struct ext_key ext_keys[] = {
     { "watcher_logbuf_size", EXT_UINT, NULL, NULL, 0, 0 },
     { "worker_logbuf_size", EXT_UINT, NULL, NULL, 0, 0 },
     { "slab_sizes", EXT_STR, NULL, NULL, 0, 0 },
-    { "track_sizes", EXT_FLAG, NULL, NULL, 0, 0 },
     { "no_inline_ascii_resp", EXT_FLAG, NULL, NULL, 0, 0 },
     { "inline_ascii_resp", EXT_FLAG, NULL, NULL, 0, 0 },
     { "no_chunked_items", EXT_FLAG, NULL, NULL, 0, 0 },
@@ -506,6 +506,8 @@ static int ext_applied(struct parse *p, const char *key, const char *val)
         if (!whole_uint(val) || strtoull(val, NULL, 10) > UINT32_MAX)
             return fail(p, "lru_crawler_tocrawl takes a numeric 32bit value\n");
         c->lru_crawler_tocrawl = (uint32_t)strtoull(val, NULL, 10);
+    } else if (strcmp(key, "track_sizes") == 0) {
+        c->track_sizes = true;
     } else if (strcmp(key, "slab_chunk_max") == 0) {
         if (val == NULL || !whole_uint(val))
             return fail(p, "could not parse argument to slab_chunk_max\n");

@@ -155,6 +155,7 @@ enum cache_status cache_link(struct table_stripe *s, uint64_t hash, struct item 
     atomic_fetch_or_explicit(&it->iflags, ITEM_LINKED, memory_order_release);
     s->total_items++;
     slab_count_link(item_class(it), 1, bytes);
+    cache_sizes_note(it, true);
     evict_note_new(it, hash);
     return CACHE_STORED;
 }
@@ -180,6 +181,8 @@ void cache_replace(struct table_stripe *s, uint64_t hash, struct item *old, stru
         slab_count_link(ocls, -1, old_bytes);
         slab_count_link(cls, 1, bytes);
     }
+    cache_sizes_note(old, false);
+    cache_sizes_note(it, true);
     item_unref(old);
 }
 
@@ -192,7 +195,8 @@ void cache_rescue(struct table_stripe *s, uint64_t hash, struct item *old, struc
     memcpy(it->data, old->data, bytes - ITEM_HEADER);
     set_exptime(it, item_exptime(old));
     set_time(it, item_atime(old));
-    /* The copy has no place in the small queue: it joins the main part. */
+    /* The copy has no place in the small queue: it joins the main part
+     * (and is counted in `stats sizes` as the original was). */
     uint8_t marks = atomic_load_explicit(&old->iflags, memory_order_relaxed) &
                     (uint8_t)~(ITEM_LINKED | ITEM_SMALL);
     atomic_store_explicit(&it->iflags, marks, memory_order_relaxed);
@@ -209,6 +213,7 @@ void cache_unlink(struct table_stripe *s, uint64_t hash, struct item *it)
     table_remove(s, hash, it, bytes);
     atomic_fetch_and_explicit(&it->iflags, (uint8_t)~ITEM_LINKED, memory_order_relaxed);
     slab_count_link(item_class(it), -1, bytes);
+    cache_sizes_note(it, false);
     item_unref(it);
 }
 

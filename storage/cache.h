@@ -319,6 +319,21 @@ struct cache_settings {
 };
 void cache_settings(struct cache_settings *out);
 
+/* `stats sizes`: counts of the items stored since tracking was turned on
+ * (`stats sizes_enable`), by memcached's size of each in 32-byte steps. */
+enum cache_sizes {
+    CACHE_SIZES_ENABLED,
+    CACHE_SIZES_DISABLED,
+    CACHE_SIZES_NO_CAS,         /* memcached needs CAS for it: refused with -C */
+};
+/* Turn tracking on (as -o track_sizes does at start). */
+enum cache_sizes cache_sizes_enable(void);
+/* Turn it off and forget the counts. */
+void cache_sizes_disable(void);
+/* Call fn for every size with items (size = a multiple of 32); false, and
+ * no call, when tracking is off. */
+bool cache_sizes_each(void (*fn)(size_t size, uint64_t count, void *arg), void *arg);
+
 /* One item as a walk shows it: copied while the item was held, so the
  * callback runs with no lock a writer could wait for. */
 struct cache_item_info {

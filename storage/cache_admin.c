@@ -9,6 +9,7 @@
  * and live; the callback then runs with no lock held, so a slow reader of
  * a dump never holds up a writer.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "cache_priv.h"
@@ -113,6 +114,75 @@ void cache_class_stats(unsigned cls, rel_time_t now, struct cache_class_stats *o
     out->direct_reclaims = k.direct_reclaims;
     if (!large)
         crawler_class_stats(cls, &out->crawler_reclaimed, &out->crawler_items_checked);
+}
+
+/* --- stats sizes ------------------------------------------------------- */
+
+static pthread_mutex_t sizes_lock = PTHREAD_MUTEX_INITIALIZER;
+static uint64_t *sizes_hist;            /* [sizes_lock], NULL when off */
+static size_t sizes_buckets;            /* [sizes_lock] */
+_Atomic bool cache_sizes_on;
+
+/* memcached's size of an item: its 48-byte header, the key and its NUL, the
+ * value and its \r\n, the CAS, the flags when not 0. */
+static size_t mc_size(const struct item *it)
+{
+    return 48 + it->nkey + 1 + item_vlen(it) + 2 + item_layout.cas_bytes +
+           ((item_size_bits(it) & ITEM_L_CFLAGS) ? 4 : 0);
+}
+
+void cache_sizes_count(struct item *it, bool add)
+{
+    pthread_mutex_lock(&sizes_lock);
+    uint8_t fl = atomic_load_explicit(&it->iflags, memory_order_relaxed);
+    if (sizes_hist != NULL && (add || (fl & ITEM_SIZED))) {
+        size_t bucket = (mc_size(it) + 31) / 32;
+        if (bucket < sizes_buckets) {
+            if (add) {
+                sizes_hist[bucket]++;
+                atomic_fetch_or_explicit(&it->iflags, ITEM_SIZED, memory_order_relaxed);
+            } else if (sizes_hist[bucket] > 0) {
+                sizes_hist[bucket]--;
+            }
+        }
+    }
+    pthread_mutex_unlock(&sizes_lock);
+}
+
+enum cache_sizes cache_sizes_enable(void)
+{
+    if (!cache_opts.use_cas)
+        return CACHE_SIZES_NO_CAS;
+    pthread_mutex_lock(&sizes_lock);
+    if (sizes_hist == NULL) {
+        sizes_buckets = cache_opts.item_size_max / 32 + 1;
+        sizes_hist = calloc(sizes_buckets, sizeof(*sizes_hist));
+    }
+    bool ok = sizes_hist != NULL;
+    atomic_store(&cache_sizes_on, ok);
+    pthread_mutex_unlock(&sizes_lock);
+    return ok ? CACHE_SIZES_ENABLED : CACHE_SIZES_DISABLED;
+}
+
+void cache_sizes_disable(void)
+{
+    pthread_mutex_lock(&sizes_lock);
+    atomic_store(&cache_sizes_on, false);
+    free(sizes_hist);
+    sizes_hist = NULL;
+    pthread_mutex_unlock(&sizes_lock);
+}
+
+bool cache_sizes_each(void (*fn)(size_t size, uint64_t count, void *arg), void *arg)
+{
+    pthread_mutex_lock(&sizes_lock);
+    bool on = sizes_hist != NULL;
+    for (size_t b = 0; on && b < sizes_buckets; b++) {
+        if (sizes_hist[b] != 0)
+            fn(b * 32, sizes_hist[b], arg);
+    }
+    pthread_mutex_unlock(&sizes_lock);
+    return on;
 }
 
 void cache_walk_start(struct cache_walk *w, const struct cache_class_set *classes)

@@ -41,6 +41,15 @@ bool cache_live(const struct item *it, rel_time_t now, enum cache_miss *why);
 void cache_mark_read(struct item *it);
 /* Bytes an item counts for in `bytes` and mem_requested. */
 size_t cache_item_bytes(const struct item *it);
+/* `stats sizes` tracking (cache_admin.c): whether it is on (read without a
+ * lock on every link), and the count of an item linked (add) or unlinked. */
+extern _Atomic bool cache_sizes_on;
+void cache_sizes_count(struct item *it, bool add);
+static inline void cache_sizes_note(struct item *it, bool add)
+{
+    if (atomic_load_explicit(&cache_sizes_on, memory_order_relaxed))
+        cache_sizes_count(it, add);
+}
 /* Take the administrative settings (cache_admin.c). */
 void cache_admin_setup(const struct cache_options *o);
 

@@ -63,6 +63,7 @@ enum item_flag {
     ITEM_FREQ_ONE = 16, /* two bits counting recent reads, up to 3 (evict.c) */
     ITEM_FREQ_MASK = 48,
     ITEM_SMALL = 64,    /* new and not yet read again: in its class's small queue (evict.c) */
+    ITEM_SIZED = 128,   /* counted in `stats sizes` (cache_admin.c) */
 };
 
 /* The layout bits in the size field, set at allocation. */

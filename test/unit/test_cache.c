@@ -445,6 +445,51 @@ static void test_stats_count_items_and_bytes(void **state)
     assert_int_equal(st.hash_buckets, 8192);   /* a bucket of 8 slots a stripe, at least */
 }
 
+struct size_seen {
+    size_t size[8];
+    uint64_t count[8];
+    int n;
+};
+
+static void size_record(size_t size, uint64_t count, void *arg)
+{
+    struct size_seen *s = arg;
+    if (s->n < 8) {
+        s->size[s->n] = size;
+        s->count[s->n++] = count;
+    }
+}
+
+/* `stats sizes`: items stored since tracking began, by memcached's size
+ * (48-byte header, key and NUL, value and \r\n, CAS) in 32-byte steps. */
+static void test_sizes_count_items_stored_while_tracking(void **state)
+{
+    (void)state;
+    struct size_seen seen = { .n = 0 };
+    put("before", "x", CACHE_SET, 0);
+    assert_false(cache_sizes_each(size_record, &seen));
+    assert_int_equal(cache_sizes_enable(), CACHE_SIZES_ENABLED);
+    put("a", "1", CACHE_SET, 0);            /* 48 + 2 + 3 + 8 = 61: the 64 bucket */
+    put("b", "2", CACHE_SET, 0);
+    put("c", "0123456789012345678901234567890123456789", CACHE_SET, 0);    /* 100: 128 */
+    cache_delete("b", 1, NOW, NULL);
+    cache_delete("before", 6, NOW, NULL);   /* never counted: no change */
+    assert_true(cache_sizes_each(size_record, &seen));
+    assert_int_equal(seen.n, 2);
+    assert_int_equal(seen.size[0], 64);
+    assert_int_equal(seen.count[0], 1);
+    assert_int_equal(seen.size[1], 128);
+    assert_int_equal(seen.count[1], 1);
+    cache_sizes_disable();
+    assert_false(cache_sizes_each(size_record, &seen));
+}
+
+static void test_sizes_need_cas(void **state)
+{
+    (void)state;
+    assert_int_equal(cache_sizes_enable(), CACHE_SIZES_NO_CAS);
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 int main(void)
@@ -479,6 +524,8 @@ int main(void)
         T(test_arith_leaves_a_value_being_read_untouched),
         T(test_arith_misses_and_non_numeric_values),
         T(test_arith_checks_the_value_before_the_unique),
+        T(test_sizes_count_items_stored_while_tracking),
+        cmocka_unit_test_setup_teardown(test_sizes_need_cas, setup_no_cas, teardown),
         T(test_arith_reports_the_items_class),
         T(test_get_marks_the_item_fetched_and_counts_the_read),
         T(test_deleted_item_stays_readable_until_unref),
