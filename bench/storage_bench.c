@@ -70,9 +70,20 @@ static uint64_t splitmix64(uint64_t *x)
     return z ^ (z >> 31);
 }
 
+/* "key:<id>": formatted by hand, so the harness's own work stays small
+ * beside the storage operation it times (snprintf cost as much as a set). */
 static size_t sb_key(char *buf, uint64_t id)
 {
-    return (size_t)snprintf(buf, 32, "key:%llu", (unsigned long long)id);
+    char digits[20];
+    int n = 0;
+    do {
+        digits[n++] = (char)('0' + id % 10);
+        id /= 10;
+    } while (id != 0);
+    memcpy(buf, "key:", 4);
+    for (int i = 0; i < n; i++)
+        buf[4 + i] = digits[n - 1 - i];
+    return (size_t)(4 + n);
 }
 
 /* The word whose repetition is the value of key `id`. */

@@ -237,7 +237,8 @@ static struct item *cache_alloc_chunk(unsigned cls, size_t size, size_t vlen, re
             struct item *it = slab_alloc_large(size, vlen);
             if (it != NULL)
                 return it;
-            if (!evict_large(now, size))
+            /* Free pages first: they hold nothing; then large items. */
+            if (slab_pool_release(1) == 0 && !evict_large(now, size))
                 break;
         }
     } else {

@@ -206,6 +206,11 @@ bool mover_move(unsigned src, unsigned dst, rel_time_t now, unsigned wait_ms)
 
 /* --- automove ------------------------------------------------------------ */
 
+static bool oom_pending(unsigned cls)
+{
+    return (atomic_load(&m.oom_bits[cls / 64]) >> (cls % 64)) & 1;
+}
+
 static bool oom_take(unsigned cls)
 {
     uint64_t bit = 1ULL << (cls % 64);
@@ -247,7 +252,7 @@ static unsigned window_fill(rel_time_t now, unsigned slot)
         evict_counters(c, &k);
         uint64_t oom = evict_oom_count(c);
         uint32_t pages = slab_class_npages(c);
-        bool failed = oom > w->oom;
+        bool failed = oom > w->oom || oom_pending(c);
         w->evicting[slot] = k.evicted > w->evicted;
         w->dirty[slot] = w->evicting[slot] || failed || pages > w->pages;
         w->age[slot] = pages ? evict_class_age(c, now) : 0;
@@ -329,8 +334,20 @@ static unsigned feed_reported(rel_time_t now)
         if (oom_take(c) && set.slab_automove != 0 && set.slab_reassign)
             moved += feed_starved(c, now);
     }
+    /* Large items take bytes, not pages: empty a page of the oldest class
+     * into the pool, and free it. */
+    unsigned large = slab_large_class();
+    if (oom_take(large) && set.slab_automove != 0 && set.slab_reassign) {
+        rel_time_t age;
+        unsigned src = slab_pool_pages() > 0 ? 0 : oldest_class(0, now, -1, &age);
+        if (src != 0 && mover_move(src, 0, now, 100))
+            moved++;
+        slab_pool_release(1);
+    }
     return moved;
 }
+
+static bool any_oom(void);
 
 static unsigned automove_window(void)
 {
@@ -364,8 +381,8 @@ unsigned mover_tick(rel_time_t now)
     }
     if (set.slab_automove == 0)
         return moved;
-    if (starved != 0)
-        return moved + feed_starved(starved, now);
+    if (starved != 0 || any_oom())
+        return moved + feed_reported(now);
     unsigned spare = class_with_spare(window);
     if (spare != 0) {
         if (move_page(spare, 0, emptiest_page(spare), now, MOVER_WAIT_MS))

@@ -971,6 +971,23 @@ void slab_set_limit(size_t maxbytes)
     }
 }
 
+unsigned slab_pool_release(unsigned n)
+{
+    unsigned done = 0;
+    while (done < n) {
+        struct slab_page *p = NULL;
+        pthread_mutex_lock(&pool_lock);
+        if (npool > 0)
+            p = pool[--npool];
+        pthread_mutex_unlock(&pool_lock);
+        if (p == NULL)
+            break;
+        page_release(p);
+        done++;
+    }
+    return done;
+}
+
 bool slab_page_available(void)
 {
     if (slab_pool_pages() > 0)

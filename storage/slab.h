@@ -164,6 +164,8 @@ void slab_budget_reset(void);
 size_t slab_mem_limit(void);
 /* Change the limit; pool pages beyond it are freed at once. */
 void slab_set_limit(size_t maxbytes);
+/* Give up to `n` pool pages back to the system (room for large items). */
+unsigned slab_pool_release(unsigned n);
 /* Whether one more page fits the budget. */
 bool slab_page_available(void);
 

@@ -213,6 +213,22 @@ static void test_a_lowered_limit_gives_pages_back(void **state)
     assert_int_equal(slab_class_npages(class_a()), 2);
 }
 
+/* Large items need bytes of the budget, which pages hold: a page of the
+ * oldest class is emptied and freed for them. */
+static void test_a_large_item_gets_room_from_the_pages(void **state)
+{
+    (void)state;
+    int cap = cap_a();
+    fill_a(0, 3 * cap, NOW);
+    static char huge[700 * 1024];
+    memset(huge, 'H', sizeof(huge) - 1);
+    assert_int_equal(put_full("huge", huge, CACHE_SET, 0, 0, 0, NOW + 5), CACHE_NO_MEMORY);
+    mover_tick(NOW + 5);
+    assert_int_equal(slab_class_npages(class_a()), 2);
+    assert_int_equal(put_full("huge", huge, CACHE_SET, 0, 0, 0, NOW + 5), CACHE_STORED);
+    assert_non_null(value("huge"));
+}
+
 static void test_slabs_reassign_answers_as_memcached(void **state)
 {
     (void)state;
@@ -248,6 +264,7 @@ int main(void)
         T3(test_automove_feeds_the_class_that_evicts_young),
         T3(test_a_class_with_spare_pages_gives_one_to_the_pool),
         T3(test_a_lowered_limit_gives_pages_back),
+        T3(test_a_large_item_gets_room_from_the_pages),
         T3(test_slabs_reassign_answers_as_memcached),
         cmocka_unit_test_setup_teardown(test_slabs_reassign_is_refused_when_disabled, setup_off,
                                         teardown),
