@@ -5,15 +5,16 @@
  * items for metadump and cachedump.
  *
  * A walk goes page by page through the chosen classes, then along the large
- * items.  Each item is pinned, and its facts copied only if it is linked
- * and live; the callback then runs with no lock held, so a slow reader of
- * a dump never holds up a writer.
+ * items.  Each item is pinned, and its facts copied under its stripe lock
+ * only if it is linked and live; the callback then runs with no lock held,
+ * so a slow reader of a dump never holds up a writer.
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "cache_priv.h"
 #include "expiry.h"
+#include "hash.h"
 
 /* Items copied per page pin during a walk. */
 #define WALK_BATCH 64
@@ -192,13 +193,26 @@ void cache_walk_start(struct cache_walk *w, const struct cache_class_set *classe
     w->cls = 1;
 }
 
-/* Copy a pinned chunk's facts if it is a linked, live item. */
+static void walk_fill(const struct item *it, struct cache_item_info *info);
+
+/* Copy a pinned chunk's facts if it is a linked, live item: under its
+ * stripe lock, which guards the unique and the times. */
 static bool walk_copy(struct item *it, rel_time_t now, struct cache_item_info *info)
 {
-    enum cache_miss why;
-    if (!(atomic_load_explicit(&it->iflags, memory_order_acquire) & ITEM_LINKED) ||
-        !cache_live(it, now, &why))
+    if (!(atomic_load_explicit(&it->iflags, memory_order_acquire) & ITEM_LINKED))
         return false;
+    struct table_stripe *s = table_stripe(hash_key(item_key(it), it->nkey));
+    pthread_mutex_lock(&s->lock);
+    enum cache_miss why;
+    bool live = item_has(it, ITEM_LINKED) && cache_live(it, now, &why);
+    if (live)
+        walk_fill(it, info);
+    pthread_mutex_unlock(&s->lock);
+    return live;
+}
+
+static void walk_fill(const struct item *it, struct cache_item_info *info)
+{
     info->nkey = item_nkey(it);
     memcpy(info->key, item_key(it), info->nkey);
     info->key_binary = item_key_binary(it);
@@ -209,7 +223,6 @@ static bool walk_copy(struct item *it, rel_time_t now, struct cache_item_info *i
     info->cls = item_class(it);
     info->vlen = item_vlen(it);
     info->flags = item_flags(it);
-    return true;
 }
 
 /* Copy up to `max` items from the walk's place in a slab class. */

@@ -620,15 +620,18 @@ void item_unref(struct item *it)
                                                   memory_order_acq_rel, memory_order_relaxed))
             return;
     }
-    if (item_is_large(it)) {
-        if (atomic_fetch_sub_explicit(&it->refcount, 1, memory_order_acq_rel) == 1)
-            slab_free_large(it);
-        return;
-    }
+    /* The item's layout may be read only once the count says it is ours:
+     * a walker's pin can end here while the chunk is being filled. */
     struct slab_tcache *t = tcache_self();
     spin_lock(&t->lock);
-    if (atomic_fetch_sub_explicit(&it->refcount, 1, memory_order_acq_rel) == 1)
+    if (atomic_fetch_sub_explicit(&it->refcount, 1, memory_order_acq_rel) == 1) {
+        if (item_is_large(it)) {
+            spin_unlock(&t->lock);
+            slab_free_large(it);
+            return;
+        }
         free_locked(t, it);
+    }
     spin_unlock(&t->lock);
 }
 
