@@ -99,6 +99,7 @@ struct proto_server_stats {
     uint64_t max_connections, curr_connections, total_connections;
     uint64_t rejected_connections, connection_structures;
     uint64_t listen_disabled_num;
+    uint64_t time_in_listen_disabled_us;
     bool accepting_conns;
     int threads;
     int verbosity;

@@ -97,7 +97,8 @@ void stats_general(const struct proto_env *env, struct stats_sink *out)
     STAT(out, "limit_maxbytes", "%llu", (unsigned long long)cs.limit_maxbytes);
     STAT(out, "accepting_conns", "%d", ss.accepting_conns ? 1 : 0);
     STAT(out, "listen_disabled_num", "%llu", (unsigned long long)ss.listen_disabled_num);
-    STAT(out, "time_in_listen_disabled_us", "%d", 0);
+    STAT(out, "time_in_listen_disabled_us", "%llu",
+         (unsigned long long)ss.time_in_listen_disabled_us);
     STAT(out, "threads", "%d", ss.threads);
     STAT(out, "conn_yields", "%llu", (unsigned long long)counter_get(&c->conn_yields));
     STAT(out, "hash_power_level", "%u", hashpower);

@@ -50,7 +50,8 @@ static void hook_server_stats(void *arg, struct proto_server_stats *out)
     out->total_connections = workers_total_conns();
     out->rejected_connections = acceptor_rejected();
     out->connection_structures = out->curr_connections;
-    out->accepting_conns = true;
+    acceptor_listen_stats(&out->accepting_conns, &out->listen_disabled_num,
+                          &out->time_in_listen_disabled_us);
     out->threads = nthreads;
     out->verbosity = log_level();
     workers_sum_counters(&out->sum);
@@ -239,7 +240,7 @@ int main(int argc, char **argv)
         exit_code = EX_OSERR;
         goto stop;
     }
-    if (acceptor_listen(&cfg) != 0) {
+    if (acceptor_listen(&cfg) != 0 || daemon_check_fds(&cfg) != 0) {
         exit_code = EX_OSERR;
         goto stop;
     }

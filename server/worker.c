@@ -64,7 +64,7 @@ static int nstarted;          /* threads created, for a partial start */
 static unsigned next_worker;
 static struct worker_options wopts;
 static _Atomic bool stopping;
-static _Atomic uint64_t curr_conns, total_conns;
+static _Atomic uint64_t curr_conns, total_conns, closed_conns;
 static struct timespec clock_origin;
 
 void clock_setup(void) { clock_gettime(CLOCK_MONOTONIC, &clock_origin); }
@@ -120,6 +120,7 @@ static void worker_close(struct worker *w, struct conn *c)
     pthread_mutex_unlock(&w->list_lock);
     conn_free(c);
     atomic_fetch_sub(&curr_conns, 1);
+    atomic_fetch_add(&closed_conns, 1);
 }
 
 static void worker_adopt(struct worker *w, int fd)
@@ -361,6 +362,8 @@ int workers_dispatch(int fd)
 uint64_t workers_curr_conns(void) { return atomic_load(&curr_conns); }
 
 uint64_t workers_total_conns(void) { return atomic_load(&total_conns); }
+
+uint64_t workers_closed(void) { return atomic_load(&closed_conns); }
 
 void workers_sum_counters(struct proto_counters *out)
 {

@@ -37,6 +37,9 @@ int workers_dispatch(int fd);
 uint64_t workers_curr_conns(void);
 /* Connections accepted since start. */
 uint64_t workers_total_conns(void);
+/* Client connections closed since start: the acceptor waits for it to
+ * change before accepting again after running out of descriptors. */
+uint64_t workers_closed(void);
 /* Sum every worker's counters into `out` (zeroed first). */
 void workers_sum_counters(struct proto_counters *out);
 /* Append `stats conns` lines for every client connection. */

@@ -1,10 +1,15 @@
 """Inputs a hostile client sends: each must leave the server up, serving
 everyone else, with what it stored intact."""
+import os
+import resource
 import socket
+import subprocess
+import tempfile
+import threading
 import time
 import unittest
 
-from harness import SLOW, Server, read_until, request
+from harness import HOST, MCD_BIN, SLOW, Server, free_port, read_until, request, user_args
 
 VALUE = b"x" * 1000
 
@@ -82,6 +87,124 @@ class ReferenceCountTest(unittest.TestCase):
             r.close()
         setter.close()
         self.check_still_serving()
+
+
+def cpu_seconds(pid):
+    """User + system CPU time the process has used."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def open_fds(pid):
+    return len(os.listdir("/proc/%d/fd" % pid))
+
+
+def stats(sock):
+    data = request(sock, b"stats\r\n")
+    return dict(line.split(b" ")[1:3] for line in data.split(b"\r\n") if line.startswith(b"STAT "))
+
+
+def nofile_limit(soft, hard):
+    """A preexec_fn: the child starts with this open-files limit (ulimit -n)."""
+    return lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+class DescriptorLimitTest(unittest.TestCase):
+    """-c connections must fit beside the descriptors mcd itself holds
+    (32 workers with -U hold ~100); when accept() still runs out, the
+    acceptor pauses instead of spinning, and resumes once one closes."""
+
+    ARGS = ["-t", "32", "-c", "150"]
+
+    def start(self, soft, hard, args):
+        """mcd under `ulimit -n` soft/hard, its output in a file; (proc, log)."""
+        port = free_port()
+        log = tempfile.TemporaryFile()
+        self.addCleanup(log.close)
+        cmd = [MCD_BIN, "-l", HOST, "-p", str(port), "-U", str(port), "-v"] + user_args() + args
+        proc = subprocess.Popen(cmd, stdout=log, stderr=log, stdin=subprocess.DEVNULL,
+                                preexec_fn=nofile_limit(soft, hard))
+        self.addCleanup(lambda: proc.poll() is None and (proc.kill(), proc.wait()))
+        deadline = time.monotonic() + 5 * SLOW
+        while proc.poll() is None and time.monotonic() < deadline:
+            try:
+                socket.create_connection((HOST, port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.02)
+        proc.port = port
+        return proc, log
+
+    def output(self, log):
+        log.seek(0)
+        return log.read().decode(errors="replace")
+
+    def connect(self, port, n):
+        socks = []
+        for _ in range(n):
+            s = socket.create_connection((HOST, port), timeout=5 * SLOW)
+            self.addCleanup(s.close)
+            socks.append(s)
+        return socks
+
+    def test_soft_limit_is_raised_for_every_connection_and_the_next_is_refused(self):
+        proc, log = self.start(200, 4096, self.ARGS)
+        socks = self.connect(proc.port, 150)
+        for s in socks[-10:]:
+            self.assertEqual(request(s, b"version\r\n", b"\r\n")[:8], b"VERSION ")
+        extra = self.connect(proc.port, 1)[0]
+        self.assertEqual(read_until(extra, lambda d: d.endswith(b"\r\n")),
+                         b"ERROR Too many open connections\r\n")
+        before = cpu_seconds(proc.pid)
+        time.sleep(1)
+        self.assertLess(cpu_seconds(proc.pid) - before, 0.2, "an idle mcd burns CPU")
+        self.assertNotIn("accept()", self.output(log))
+
+    def test_refuses_to_start_when_the_hard_limit_is_too_low(self):
+        # 130 connections beside ~100 descriptors do not fit under 200.
+        proc, log = self.start(200, 200, ["-t", "32", "-c", "130"])
+        try:
+            status = proc.wait(5 * SLOW)
+        except subprocess.TimeoutExpired:
+            self.fail("mcd started with too few descriptors")
+        self.assertNotEqual(status, 0)
+        self.assertIn("not enough file descriptors", self.output(log))
+
+    def test_out_of_descriptors_pauses_accepting_until_one_closes(self):
+        proc, log = self.start(4096, 4096, ["-t", "2", "-c", "1024"])
+        admin = self.connect(proc.port, 1)[0]
+        request(admin, b"version\r\n", b"\r\n")
+        held = open_fds(proc.pid)
+        # Room for five more: the sixth accept() fails with EMFILE.
+        resource.prlimit(proc.pid, resource.RLIMIT_NOFILE, (held + 5, 4096))
+        first = self.connect(proc.port, 5)
+        for s in first:
+            self.assertEqual(request(s, b"version\r\n", b"\r\n")[:8], b"VERSION ")
+        # The sixth waits in the backlog; once paused, the backlog is cut
+        # (as memcached does) and a seventh waits in connect().
+        waiting = self.connect(proc.port, 1)
+        time.sleep(0.3 * SLOW)
+        late = []
+        t = threading.Thread(target=lambda: late.append(
+            socket.create_connection((HOST, proc.port), timeout=10 * SLOW)))
+        t.start()
+        before = cpu_seconds(proc.pid)
+        time.sleep(1)
+        self.assertLess(cpu_seconds(proc.pid) - before, 0.2, "the acceptor spins on EMFILE")
+        st = stats(admin)
+        self.assertEqual((st[b"accepting_conns"], st[b"listen_disabled_num"]), (b"0", b"1"))
+        for s in first[:3]:
+            s.close()
+        t.join()
+        self.addCleanup(late[0].close)
+        for s in waiting + late:
+            self.assertEqual(request(s, b"version\r\n", b"\r\n")[:8], b"VERSION ")
+        st = stats(admin)
+        self.assertEqual(st[b"accepting_conns"], b"1")
+        self.assertGreater(int(st[b"time_in_listen_disabled_us"]), 500000)
+        out = self.output(log)
+        self.assertEqual(out.count("Too many open connections"), 1, out[-2000:])
 
 
 if __name__ == "__main__":
