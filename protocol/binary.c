@@ -594,21 +594,23 @@ void bin_session_reset(struct bin_session *s)
 }
 
 size_t bin_feed(struct bin_session *s, const struct proto_env *env, const char *buf,
-                size_t len, struct reply *out)
+                size_t len, struct reply *out, enum proto_status *st)
 {
     size_t pos = 0;
     int served = 0;
     /* Replies memcached would have written already: those of earlier
      * reads, and those up to a NOOP, which makes it write. */
     size_t kept_seg = reply_mark(out), kept_buf = out->len;
-    s->yielded = false;
+    *st = PROTO_WANT_INPUT;
     while (!s->close) {
         if (s->state == BIN_STATE_SWALLOW) {
             size_t n = len - pos < s->swallow ? len - pos : s->swallow;
             pos += n;
             s->swallow -= n;
-            if (s->swallow > 0)
+            if (s->swallow > 0) {
+                *st = PROTO_HOLD;
                 break;
+            }
             s->state = BIN_STATE_HEADER;
             continue;
         }
@@ -625,8 +627,9 @@ size_t bin_feed(struct bin_session *s, const struct proto_env *env, const char *
         }
         /* -R as in text_feed: a yield counts once the quota is served. */
         if (served >= env->settings->reqs_per_event) {
-            s->yielded = pos < len;
             counter_inc(&env->counters->conn_yields);
+            if (pos < len)
+                *st = PROTO_YIELD;
             break;
         }
         if (len - pos < BIN_HEADER_LEN)
@@ -652,5 +655,7 @@ size_t bin_feed(struct bin_session *s, const struct proto_env *env, const char *
             kept_buf = out->len;
         }
     }
+    if (s->close)
+        *st = PROTO_CLOSE;
     return pos;
 }

@@ -49,6 +49,24 @@ struct proto_counters {
     struct proto_class_counters cls[SLAB_MAX_CLASSES + 1];
 };
 
+/* What a protocol's feed asks of its transport once it returns. */
+enum proto_status {
+    PROTO_WANT_INPUT = 0,   /* all input served: send the reply, read more */
+    PROTO_HOLD,             /* read more before sending: memcached answers a refused
+                             * value only once its data block has been dropped */
+    PROTO_YIELD,            /* -R requests served with input left: let others run */
+    PROTO_DRAIN,            /* the reply reached its bound: send it, then feed again */
+    PROTO_CLOSE,            /* send the reply, then close */
+};
+
+/* The longest request a transport must be able to hold whole in its input
+ * buffer: memcached's cap on a multi-get line. */
+#define PROTO_INPUT_MAX (2 * 1024 * 1024)
+
+/* Reply bytes past which a session stops producing until they are sent:
+ * a client that does not read cannot make one request grow our memory. */
+#define PROTO_REPLY_BOUND (256 * 1024)
+
 /* Which protocols a connection may speak (-B). */
 enum proto_mode {
     PROTO_MODE_AUTO = 0,        /* the first byte decides: 0x80 is binary */
@@ -88,6 +106,7 @@ struct proto_settings {
     bool maxconns_fast;
     char prefix_delimiter;      /* -D */
     enum proto_mode protocol;   /* -B */
+    size_t reply_bound;         /* PROTO_REPLY_BOUND; tests set it lower */
 };
 
 /* Server-wide figures for `stats`, filled by the server on request. */

@@ -167,6 +167,26 @@ void reply_boundary(struct reply *r, bool keep)
     r->nbounds++;
 }
 
+size_t reply_response_len(const struct reply *r, size_t i, bool *keep)
+{
+    size_t end = i + 1 < r->nbounds ? r->bounds[i + 1].off : reply_pending(r);
+    *keep = r->bounds[i].keep;
+    return end - r->bounds[i].off;
+}
+
+void reply_drop_responses(struct reply *r, size_t n)
+{
+    if (n == 0)
+        return;
+    size_t bytes = n < r->nbounds ? r->bounds[n].off : reply_pending(r);
+    size_t left = n < r->nbounds ? r->nbounds - n : 0;
+    memmove(r->bounds, r->bounds + n, left * sizeof(*r->bounds));
+    for (size_t i = 0; i < left; i++)
+        r->bounds[i].off -= bytes;
+    reply_consumed(r, bytes);
+    r->nbounds = left;  /* reply_consumed forgets them when all is sent */
+}
+
 void reply_rollback(struct reply *r, size_t mark, size_t buf_mark)
 {
     for (size_t i = mark; i < r->nsegs; i++) {

@@ -75,6 +75,13 @@ void reply_rollback(struct reply *r, size_t mark, size_t buf_mark);
 /* Note that a new response starts here (only when tracking bounds); `keep`
  * marks one that is sent even if nothing is added to it. */
 void reply_boundary(struct reply *r, bool keep);
+/* Responses noted so far (when tracking bounds). */
+static inline size_t reply_responses(const struct reply *r) { return r->nbounds; }
+/* Bytes of response i, and whether it is sent even when empty. */
+size_t reply_response_len(const struct reply *r, size_t i, bool *keep);
+/* Forget the first n responses as written (UDP sends them as they are
+ * complete, before the rest of a long reply is built). */
+void reply_drop_responses(struct reply *r, size_t n);
 /* A read position in an unsent reply, from its first unsent byte on. */
 struct reply_cursor {
     size_t seg, off;

@@ -17,7 +17,7 @@
 /* A line without '\n' longer than this closes the connection, unless it is a get. */
 #define TEXT_LINE_MAX 2048
 /* Hard cap on a multi-get line, so a client cannot grow our buffer forever. */
-#define TEXT_GET_LINE_MAX (2 * 1024 * 1024)
+#define TEXT_GET_LINE_MAX PROTO_INPUT_MAX
 
 enum text_cmd {
     TEXT_CMD_ERROR = 0,         /* unknown or malformed: reply with `err` */
@@ -88,7 +88,6 @@ struct text_session {
     bool noreply;
     size_t swallow;             /* bytes of a refused data block still to drop */
     bool close;                 /* close once the reply is sent */
-    bool yielded;               /* stopped at -R with bytes left to serve */
     struct text_meta_set mset;
 };
 
@@ -98,12 +97,12 @@ int text_tokenize(const char *line, size_t len, struct text_token *tok, int max)
 void text_parse(const char *line, size_t len, struct text_req *req);
 /*
  * Consume as much of `buf` as possible, appending replies to `out`.
- * Returns the bytes consumed; stops early when a line is incomplete, when
- * -R requests were served (session->yielded) or when the connection must
- * close (session->close).
+ * Returns the bytes consumed; stops when a line is incomplete, when -R
+ * requests were served or when the connection must close, and says which
+ * in *st.  (Transports call proto_feed, which calls this.)
  */
 size_t text_feed(struct text_session *s, const struct proto_env *env, const char *buf,
-                 size_t len, struct reply *out);
+                 size_t len, struct reply *out, enum proto_status *st);
 /* The reply line (without \r\n) for a parse error. */
 const char *text_err_string(enum text_err e);
 /* Release what a session holds (a half-read item). */

@@ -452,18 +452,20 @@ static void text_check_partial(struct text_session *s, const char *buf, size_t l
 }
 
 size_t text_feed(struct text_session *s, const struct proto_env *env, const char *buf,
-                 size_t len, struct reply *out)
+                 size_t len, struct reply *out, enum proto_status *st)
 {
     size_t pos = 0;
     int served = 0;
-    s->yielded = false;
+    *st = PROTO_WANT_INPUT;
     while (!s->close) {
         if (s->state == TEXT_STATE_SWALLOW) {
             size_t n = len - pos < s->swallow ? len - pos : s->swallow;
             pos += n;
             s->swallow -= n;
-            if (s->swallow > 0)
+            if (s->swallow > 0) {
+                *st = PROTO_HOLD;
                 break;
+            }
             s->state = TEXT_STATE_CMD;
             continue;
         }
@@ -476,8 +478,9 @@ size_t text_feed(struct text_session *s, const struct proto_env *env, const char
         /* memcached counts a yield once -R requests were served, whatever
          * is left; only bytes still waiting make us come back. */
         if (served >= env->settings->reqs_per_event) {
-            s->yielded = pos < len;
             counter_inc(&env->counters->conn_yields);
+            if (pos < len)
+                *st = PROTO_YIELD;
             break;
         }
         if (pos == len)
@@ -498,5 +501,7 @@ size_t text_feed(struct text_session *s, const struct proto_env *env, const char
         text_exec(s, env, &req, out);
         served++;
     }
+    if (s->close)
+        *st = PROTO_CLOSE;
     return pos;
 }

@@ -128,6 +128,7 @@ static void settings_from_config(const struct config *cfg, struct proto_settings
     s->unix_mask = cfg->unix_mask;
     s->maxconns_fast = cfg->maxconns_fast;
     s->prefix_delimiter = cfg->prefix_delimiter;
+    s->reply_bound = PROTO_REPLY_BOUND;
     s->protocol = cfg->protocol == CONFIG_PROTO_ASCII    ? PROTO_MODE_ASCII
                   : cfg->protocol == CONFIG_PROTO_BINARY ? PROTO_MODE_BINARY
                                                          : PROTO_MODE_AUTO;

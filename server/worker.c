@@ -50,7 +50,7 @@ struct worker {
     unsigned qhead, qlen;
     pthread_mutex_t list_lock;      /* guards the conn list against `stats conns` */
     struct conn *conns;
-    struct conn *current;           /* the connection being served */
+    _Atomic(struct conn *) current; /* the connection being served (stats conns) */
     struct conn *yield_head;
     struct udp_port *udp[WORKER_UDP_MAX];
     int nudp;
@@ -98,12 +98,12 @@ static void addr_str(const struct sockaddr_storage *ss, socklen_t len, char *out
 
 static void worker_watch(struct worker *w, struct conn *c, enum conn_wait want)
 {
-    if (c->waiting == want)
+    if (atomic_load_explicit(&c->waiting, memory_order_relaxed) == (int)want)
         return;
     struct epoll_event ev = { .events = want == CONN_WAIT_WRITE ? EPOLLOUT : EPOLLIN,
                               .data.ptr = c };
     epoll_ctl(w->epfd, EPOLL_CTL_MOD, c->fd, &ev);
-    c->waiting = want;
+    atomic_store_explicit(&c->waiting, (int)want, memory_order_relaxed);
 }
 
 static void worker_close(struct worker *w, struct conn *c)
@@ -142,8 +142,8 @@ static void worker_adopt(struct worker *w, int fd)
         if (ss.ss_family == AF_UNIX)
             memcpy(c->addr, c->listen_addr, sizeof(c->addr));
     }
-    c->last_cmd = w->env.now;
-    c->waiting = CONN_WAIT_READ;
+    atomic_store_explicit(&c->last_cmd, w->env.now, memory_order_relaxed);
+    atomic_store_explicit(&c->waiting, CONN_WAIT_READ, memory_order_relaxed);
     struct epoll_event ev = { .events = EPOLLIN, .data.ptr = c };
     if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
         conn_free(c);
@@ -180,16 +180,16 @@ static void worker_drain_queue(struct worker *w)
 
 static void worker_step(struct worker *w, struct conn *c)
 {
-    w->current = c;
+    atomic_store_explicit(&w->current, c, memory_order_relaxed);
     enum conn_wait r = conn_run(c, &w->env);
-    w->current = NULL;
+    atomic_store_explicit(&w->current, NULL, memory_order_relaxed);
     if (r == CONN_CLOSE) {
         worker_close(w, c);
         return;
     }
     if (r == CONN_YIELD) {
-        c->yielded = true;
-        c->ynext = w->yield_head;
+        c->queued = true;
+        c->qnext = w->yield_head;
         w->yield_head = c;
         r = CONN_WAIT_READ;
     }
@@ -201,8 +201,8 @@ static void worker_idle_sweep(struct worker *w)
     struct conn *c = w->conns, *next;
     for (; c != NULL; c = next) {
         next = c->next;
-        if (!c->yielded && reply_empty(&c->out) &&
-            w->env.now - c->last_cmd > (rel_time_t)wopts.idle_timeout) {
+        rel_time_t last = atomic_load_explicit(&c->last_cmd, memory_order_relaxed);
+        if (!c->queued && !conn_writing(c) && w->env.now - last > (rel_time_t)wopts.idle_timeout) {
             log_msg(LOG_INFO, "idle timeout: closing connection %d", c->fd);
             worker_close(w, c);
         }
@@ -232,13 +232,13 @@ static void *worker_main(void *arg)
                 continue;
             }
             struct conn *c = ev[i].data.ptr;
-            if (!c->yielded)
+            if (!c->queued)
                 worker_step(w, c);
         }
         while (again != NULL) {
             struct conn *c = again;
-            again = c->ynext;
-            c->yielded = false;
+            again = c->qnext;
+            c->queued = false;
             worker_step(w, c);
         }
         if (wopts.idle_timeout > 0 && w->env.now != last_sweep) {
@@ -384,15 +384,17 @@ void workers_conn_stats(struct reply *r, rel_time_t now)
         pthread_mutex_lock(&w->list_lock);
         for (int k = 0; k < w->nudp; k++)
             udp_port_stats(w->udp[k], r, now);
+        struct conn *current = atomic_load_explicit(&w->current, memory_order_relaxed);
         for (struct conn *c = w->conns; c != NULL; c = c->next) {
-            const char *state = c == w->current ? "conn_parse_cmd"
-                                : c->waiting == CONN_WAIT_WRITE ? "conn_mwrite"
-                                                                : "conn_waiting";
+            int waiting = atomic_load_explicit(&c->waiting, memory_order_relaxed);
+            rel_time_t last = atomic_load_explicit(&c->last_cmd, memory_order_relaxed);
+            const char *state = c == current ? "conn_parse_cmd"
+                                : waiting == CONN_WAIT_WRITE ? "conn_mwrite" : "conn_waiting";
             reply_printf(r, "STAT %d:addr %s\r\n", c->fd, c->addr);
             reply_printf(r, "STAT %d:listen_addr %s\r\n", c->fd, c->listen_addr);
             reply_printf(r, "STAT %d:state %s\r\n", c->fd, state);
             reply_printf(r, "STAT %d:secs_since_last_cmd %u\r\n", c->fd,
-                         now >= c->last_cmd ? now - c->last_cmd : 0);
+                         now >= last ? now - last : 0);
         }
         pthread_mutex_unlock(&w->list_lock);
     }
