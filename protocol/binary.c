@@ -622,7 +622,12 @@ size_t bin_feed(struct bin_session *s, const struct proto_env *env, const char *
             pos += n;
             if (n < need)
                 break;
+            size_t mark = reply_mark(out), buf_mark = out->len;
             bin_update_done(s, env, out);
+            if (out->oom) {
+                reply_rollback(out, mark, buf_mark);
+                s->close = true;
+            }
             continue;
         }
         /* -R as in text_feed: a yield counts once the quota is served. */
@@ -634,6 +639,11 @@ size_t bin_feed(struct bin_session *s, const struct proto_env *env, const char *
         }
         if (len - pos < BIN_HEADER_LEN)
             break;
+        /* Past the bound, the reply is written before more is served. */
+        if (served > 0 && reply_pending(out) >= env->settings->reply_bound) {
+            *st = PROTO_DRAIN;
+            break;
+        }
         struct bin_header h;
         bin_parse_header(buf + pos, &h);
         if (h.magic != BIN_REQ_MAGIC) {
@@ -647,9 +657,16 @@ size_t bin_feed(struct bin_session *s, const struct proto_env *env, const char *
             break;
         const char *ext = buf + pos + BIN_HEADER_LEN;
         pos += need;
+        size_t mark = reply_mark(out), buf_mark = out->len;
         reply_boundary(out, false);
         bin_dispatch(s, env, &h, ext, ext + h.extlen, out);
         served++;
+        /* A reply cut short by a memory failure: take it back and close,
+         * as memcached closes a connection it cannot answer. */
+        if (out->oom) {
+            reply_rollback(out, mark, buf_mark);
+            s->close = true;
+        }
         if (h.opcode == BIN_CMD_NOOP) {
             kept_seg = reply_mark(out);
             kept_buf = out->len;

@@ -14,6 +14,8 @@
 
 #include <string.h>
 
+#include "num.h"
+
 static const char META_E_FORMAT[] = "CLIENT_ERROR bad command line format";
 static const char META_E_TOKEN[] = "CLIENT_ERROR bad token in command line format";
 
@@ -104,7 +106,7 @@ static bool meta_decode_key(struct meta_req *r)
 /* A flag's value: the token after its letter. */
 static bool flag_i32(const struct text_token *t, int32_t *v)
 {
-    return text_parse_i32(t->p + 1, t->len - 1, v);
+    return num_parse_i32(t->p + 1, t->len - 1, v);
 }
 
 /*
@@ -143,11 +145,11 @@ static bool meta_flags(struct meta_req *r, int start, const char **err)
         }
         case 'F':
             /* memcached leaves the error string as it was here. */
-            if (!text_parse_u32(t->p + 1, t->len - 1, &r->client_flags))
+            if (!num_parse_u32(t->p + 1, t->len - 1, &r->client_flags))
                 failed = true;
             break;
         case 'C':
-            if (!text_parse_u64(t->p + 1, t->len - 1, &r->cas)) {
+            if (!num_parse_u64(t->p + 1, t->len - 1, &r->cas)) {
                 *err = META_E_TOKEN;
                 failed = true;
             }
@@ -161,13 +163,13 @@ static bool meta_flags(struct meta_req *r, int start, const char **err)
             }
             break;
         case 'J':
-            if (!text_parse_u64(t->p + 1, t->len - 1, &r->initial)) {
+            if (!num_parse_u64(t->p + 1, t->len - 1, &r->initial)) {
                 *err = "CLIENT_ERROR invalid numeric initial value";
                 failed = true;
             }
             break;
         case 'D':
-            if (!text_parse_u64(t->p + 1, t->len - 1, &r->delta)) {
+            if (!num_parse_u64(t->p + 1, t->len - 1, &r->delta)) {
                 *err = "CLIENT_ERROR invalid numeric delta value";
                 failed = true;
             }
@@ -208,7 +210,7 @@ static void meta_parse_debug(struct meta_req *r)
 static void meta_parse_set(struct meta_req *r)
 {
     int32_t vlen;
-    if (!text_parse_i32(r->tok[2].p, r->tok[2].len, &vlen) || vlen < 0 || vlen > INT32_MAX - 2) {
+    if (!num_parse_i32(r->tok[2].p, r->tok[2].len, &vlen) || vlen < 0 || vlen > INT32_MAX - 2) {
         r->err = META_E_FORMAT;
         return;
     }

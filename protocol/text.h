@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "cache.h"
+#include "msg.h"
 #include "proto.h"
 #include "reply.h"
 
@@ -32,17 +33,6 @@ enum text_cmd {
     TEXT_CMD_CLOSE,             /* looks like HTTP: close without a reply */
 };
 
-/* Parse errors; each maps to one reply string in text.c. */
-enum text_err {
-    TEXT_OK = 0,
-    TEXT_E_ERROR,               /* ERROR */
-    TEXT_E_FORMAT,              /* CLIENT_ERROR bad command line format */
-    TEXT_E_DELETE_USAGE,
-    TEXT_E_DELTA,
-    TEXT_E_EXPTIME,
-    TEXT_E_SHUTDOWN_MODE,
-};
-
 struct text_token {
     const char *p;
     size_t len;
@@ -51,7 +41,7 @@ struct text_token {
 /* One parsed request line. */
 struct text_req {
     enum text_cmd cmd;
-    enum text_err err;
+    enum msg err;               /* MSG_NONE, or the reply refusing the request */
     bool noreply;
     const char *key;
     size_t nkey;
@@ -77,6 +67,20 @@ struct text_meta_set {
     char ret[48];               /* return flags in request order: " O<opaque>", " k", " c" */
 };
 
+/* A multi-get stopped at the reply's bound (text_get.c): its line stays in
+ * the transport's buffer, these say where in it to go on. */
+struct text_get_state {
+    bool active;
+    bool touch, with_cas;
+    bool checked;               /* no key past the stop point is too long */
+    bool discard;               /* one is: look keys up without replying, then refuse */
+    bool prev_hit;
+    unsigned nkeys;
+    rel_time_t exptime;         /* gat's new expiry */
+    size_t next, end;           /* offsets in the line: the next key, the last key's end */
+    size_t consume;             /* the line with its line end: consumed when done */
+};
+
 /* Per-connection protocol state. */
 struct text_session {
     enum text_state state;
@@ -89,6 +93,7 @@ struct text_session {
     size_t swallow;             /* bytes of a refused data block still to drop */
     bool close;                 /* close once the reply is sent */
     struct text_meta_set mset;
+    struct text_get_state get;
 };
 
 /* Split a line into memcached's tokens (at most `max`, terminal included). */
@@ -103,16 +108,15 @@ void text_parse(const char *line, size_t len, struct text_req *req);
  */
 size_t text_feed(struct text_session *s, const struct proto_env *env, const char *buf,
                  size_t len, struct reply *out, enum proto_status *st);
-/* The reply line (without \r\n) for a parse error. */
-const char *text_err_string(enum text_err e);
 /* Release what a session holds (a half-read item). */
 void text_session_reset(struct text_session *s);
-/* Parse a decimal unsigned number as memcached's safe_strtoull does. */
-bool text_parse_u64(const char *p, size_t n, uint64_t *out);
-/* Parse as safe_strtoul (32-bit result). */
-bool text_parse_u32(const char *p, size_t n, uint32_t *out);
-/* Parse as safe_strtol (32-bit signed result). */
-bool text_parse_i32(const char *p, size_t n, int32_t *out);
+/* get/gets/gat/gats (text_get.c): serve the keys of `r`, parsed from
+ * `line`, until done (true) or until the reply reaches its bound (false:
+ * s->get.active, the line must be passed again to text_get_resume). */
+bool text_get_start(struct text_session *s, const struct proto_env *env, const struct text_req *r,
+                    const char *line, struct reply *out);
+bool text_get_resume(struct text_session *s, const struct proto_env *env, const char *line,
+                     struct reply *out);
 
 /* `stats ...` (text_stats.c): append the reply for the subcommand tokens. */
 void text_stats(const struct proto_env *env, const struct text_req *req, struct reply *out);

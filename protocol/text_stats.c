@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "cache.h"
+#include "num.h"
 #include "lru.h"
 #include "prefix_stats.h"
 #include "slab.h"
@@ -301,8 +302,8 @@ static void stats_cachedump(const struct proto_env *env, const struct text_req *
         reply_str(out, "CLIENT_ERROR bad command line\r\n");
         return;
     }
-    if (!text_parse_u32(r->tok[2].p, r->tok[2].len, &cls) ||
-        !text_parse_u32(r->tok[3].p, r->tok[3].len, &limit)) {
+    if (!num_parse_u32(r->tok[2].p, r->tok[2].len, &cls) ||
+        !num_parse_u32(r->tok[3].p, r->tok[3].len, &limit)) {
         reply_str(out, "CLIENT_ERROR bad command line format\r\n");
         return;
     }

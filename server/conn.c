@@ -123,13 +123,15 @@ static bool conn_room(struct conn *c)
 static enum conn_wait conn_answer(struct conn *c, const struct proto_env *env)
 {
     enum proto_status st = PROTO_DRAIN;
-    for (;;) {
+    for (int n_feeds = 0;; n_feeds++) {
         int fl = conn_flush(c, env);
         if (fl < 0 || (fl > 0 && c->closing))
             return CONN_CLOSE;
         if (fl == 0)
             return CONN_WAIT_WRITE;
-        if (st == PROTO_YIELD)
+        /* A drained reply that goes on (a long multi-get, a dump) lets the
+         * worker's other connections run first, as -R does. */
+        if (st == PROTO_YIELD || (st == PROTO_DRAIN && n_feeds > 0))
             return CONN_YIELD;
         if (st == PROTO_WANT_INPUT)
             return CONN_WAIT_READ;

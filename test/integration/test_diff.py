@@ -117,6 +117,13 @@ CASES = {
     # memcached 1.6.18: a get/gets/gat/gats refused for a key over 250 bytes
     # drops every reply still queued from the same read, its own VALUEs and
     # those of earlier commands (here STORED and the VERSIONs).
+    # Replies past mcd's reply bound (256 KB): built as they are sent, the
+    # same bytes in the same order.
+    "multiget_past_the_reply_bound": [b"set a 0 0 1000\r\n" + b"x" * 1000 + b"\r\n",
+                                      b"get" + b" a" * 600 + b" b\r\ngets a\r\n"],
+    "multiget_long_key_past_the_reply_bound": [
+        b"set a 0 0 1000\r\n" + b"x" * 1000 + b"\r\n",
+        b"get" + b" a" * 600 + b" " + K251 + b" a\r\nget a\r\n"],
     "key_251_delete_keeps_queued_replies": [b"version\r\ndelete " + K251 + b"\r\nversion\r\n"],
     "key_control_chars": [b"set a\x01b 0 0 1\r\n1\r\nset a\tb 0 0 1\r\n2\r\nset a\x7fb 0 0 1\r\n3\r\n"
                           b"get a\x01b a\tb a\x7fb\r\n"],

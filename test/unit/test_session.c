@@ -273,6 +273,174 @@ static void test_refused_value_holds_the_reply_until_dropped(void **state)
     assert_string_equal(replies(), "SERVER_ERROR object too large for cache\r\n");
 }
 
+
+/* Serve `req` as a transport would: feed, write the reply out, feed again
+ * while the session drains; the whole reply in rbuf, its length returned.
+ * *feeds counts the calls, *peak the largest reply held at once. */
+static size_t serve_all(const char *req, size_t n, int *feeds, size_t *peak)
+{
+    struct reply *r = proto_session_reply(sess);
+    size_t len = 0;
+    *feeds = 0;
+    *peak = 0;
+    memcpy(in + inlen, req, n);
+    inlen += n;
+    do {
+        size_t used = proto_feed(sess, &env, in, inlen, &last_status);
+        memmove(in, in + used, inlen - used);
+        inlen -= used;
+        (*feeds)++;
+        if (reply_pending(r) > *peak)
+            *peak = reply_pending(r);
+        drain_into(rbuf, sizeof(rbuf) - 1, &len);
+    } while (last_status == PROTO_DRAIN);
+    rbuf[len] = '\0';
+    return len;
+}
+
+static char value500[501];
+
+/* "get" and n keys "a", and the reply memcached sends for it when a holds value500. */
+static size_t get_line(char *buf, const char *cmd, int n)
+{
+    size_t len = (size_t)sprintf(buf, "%s", cmd);
+    for (int i = 0; i < n; i++)
+        len += (size_t)sprintf(buf + len, " a");
+    return len + (size_t)sprintf(buf + len, "\r\n");
+}
+
+static size_t get_reply(char *buf, int n)
+{
+    size_t len = 0;
+    for (int i = 0; i < n; i++)
+        len += (size_t)sprintf(buf + len, "VALUE a 0 500\r\n%s\r\n", value500);
+    return len + (size_t)sprintf(buf + len, "END\r\n");
+}
+
+static void set_a(void)
+{
+    memset(value500, 'v', 500);
+    char req[600];
+    feed_n(req, (size_t)sprintf(req, "set a 0 0 500\r\n%s\r\n", value500));
+    assert_string_equal(replies(), "STORED\r\n");
+}
+
+static void test_multiget_stops_at_the_bound_and_resumes_with_the_same_bytes(void **state)
+{
+    (void)state;
+    static char req[1024], want[100 * 600];
+    set_a();
+    settings.reply_bound = 4096;
+    size_t n = get_line(req, "get", 100);
+    int feeds;
+    size_t peak;
+    size_t len = serve_all(req, n, &feeds, &peak);
+    assert_int_equal(last_status, PROTO_WANT_INPUT);
+    assert_int_equal(inlen, 0);
+    assert_int_equal(len, get_reply(want, 100));
+    assert_memory_equal(rbuf, want, len);
+    assert_true(feeds >= 10);
+    assert_true(peak < 4096 + 600);
+    assert_int_equal(counter_get(&counters.cmd_get), 100);
+}
+
+static void test_pipelined_requests_after_a_stopped_get_wait_their_turn(void **state)
+{
+    (void)state;
+    static char req[1024], want[40 * 600];
+    set_a();
+    settings.reply_bound = 2048;
+    size_t n = get_line(req, "get", 20);
+    n += (size_t)sprintf(req + n, "version\r\nget b\r\n");
+    int feeds;
+    size_t peak;
+    size_t len = serve_all(req, n, &feeds, &peak);
+    size_t wlen = get_reply(want, 20);
+    wlen += (size_t)sprintf(want + wlen, "VERSION 1.6.18\r\nEND\r\n");
+    assert_int_equal(len, wlen);
+    assert_memory_equal(rbuf, want, len);
+    assert_int_equal(inlen, 0);
+}
+
+static void test_every_call_serves_a_key_even_past_the_bound(void **state)
+{
+    (void)state;
+    static char req[1024], want[10 * 600];
+    set_a();
+    settings.reply_bound = 1;
+    int feeds;
+    size_t peak;
+    size_t len = serve_all(req, get_line(req, "get", 10), &feeds, &peak);
+    assert_int_equal(feeds, 10);
+    assert_int_equal(len, get_reply(want, 10));
+}
+
+static void test_long_key_past_the_bound_answers_only_the_error(void **state)
+{
+    (void)state;
+    static char req[2048];
+    set_a();
+    settings.reply_bound = 2048;
+    size_t n = get_line(req, "get", 20) - 2;
+    req[n++] = ' ';
+    memset(req + n, 'k', 251);
+    n += 251;
+    n += (size_t)sprintf(req + n, " a\r\n");
+    int feeds;
+    size_t peak;
+    serve_all(req, n, &feeds, &peak);
+    assert_string_equal(rbuf, "CLIENT_ERROR bad command line format\r\n");
+    /* memcached looked up (and counted) the keys before the long one. */
+    assert_int_equal(counter_get(&counters.cmd_get), 20);
+    assert_int_equal(inlen, 0);
+}
+
+static void test_get_out_of_memory_answers_an_error_never_a_miss(void **state)
+{
+    (void)state;
+    static char req[1024];
+    set_a();
+    proto_session_reply(sess)->limit = 8192;
+    int feeds;
+    size_t peak;
+    serve_all(req, get_line(req, "get", 40), &feeds, &peak);
+    assert_string_equal(rbuf, "SERVER_ERROR out of memory writing get response\r\n");
+    assert_int_equal(last_status, PROTO_WANT_INPUT);
+    /* The connection goes on, framing intact. */
+    feed("get a\r\n");
+    char want[600];
+    get_reply(want, 1);
+    assert_string_equal(replies(), want);
+}
+
+static void test_out_of_memory_elsewhere_keeps_earlier_replies_and_closes(void **state)
+{
+    (void)state;
+    /* Room for VERSION, not for the stats. */
+    proto_session_reply(sess)->limit = 2048;
+    feed("version\r\nstats\r\nversion\r\n");
+    assert_int_equal(last_status, PROTO_CLOSE);
+    assert_string_equal(replies(), "VERSION 1.6.18\r\n");
+}
+
+static void test_binary_pipeline_stops_at_the_bound(void **state)
+{
+    (void)state;
+    static char req[64 * 40];
+    set_a();
+    proto_session_reset(sess);      /* the next bytes pick binary */
+    settings.reply_bound = 2048;
+    size_t n = 0;
+    for (int i = 0; i < 10; i++)
+        n += pack(req + n, BIN_CMD_GETK, "a", NULL, 0, NULL, 0);
+    int feeds;
+    size_t peak;
+    size_t len = serve_all(req, n, &feeds, &peak);
+    assert_int_equal(len, 10 * (24 + 4 + 1 + 500));
+    assert_true(feeds >= 3);
+    assert_true(peak < 2048 + 600);
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
@@ -289,6 +457,13 @@ int main(void)
         T(test_quit_closes_and_leaves_the_rest_unread),
         T(test_binary_quit_closes),
         T(test_refused_value_holds_the_reply_until_dropped),
+        T(test_multiget_stops_at_the_bound_and_resumes_with_the_same_bytes),
+        T(test_pipelined_requests_after_a_stopped_get_wait_their_turn),
+        T(test_every_call_serves_a_key_even_past_the_bound),
+        T(test_long_key_past_the_bound_answers_only_the_error),
+        T(test_get_out_of_memory_answers_an_error_never_a_miss),
+        T(test_out_of_memory_elsewhere_keeps_earlier_replies_and_closes),
+        T(test_binary_pipeline_stops_at_the_bound),
     };
 #undef T
     return cmocka_run_group_tests(tests, NULL, NULL);
