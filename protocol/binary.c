@@ -4,21 +4,17 @@
  * bin_feed() waits until a request's 24-byte header, its extras and its
  * key are buffered, then runs it; a storage command's value is copied
  * straight from the connection's buffer into the newly allocated item,
- * piece by piece if it arrives that way, and the item gets the "\r\n" our
- * item layout keeps after every value, so text and binary clients read the
- * same items.  Values of gets are referenced in place, as in text.c.
+ * piece by piece if it arrives that way (items hold values without the
+ * text protocol's "\r\n", so text and binary clients read the same items).
+ * Values of gets are referenced in place, as in text_get.c; the cas checks
+ * of DELETE, APPEND/PREPEND and INCREMENT/DECREMENT are made by the cache
+ * under the key's lock (cache_delete_cas, cache_store, cache_arith_ex).
  *
  * The behaviour is memcached 1.6.18's proto_bin.c, quirks included: which
  * request shapes are a protocol error (EINVAL, then close), that errors are
  * sent even for quiet commands, that an unknown command swallows `bodylen`
  * bytes after its key, that TOUCH answers with the flags.  Clients were
  * written against those bytes.
- *
- * Three request fields have no counterpart in the cache API: a cas on
- * DELETE, APPEND/PREPEND and INCREMENT/DECREMENT, and the cas an
- * INCREMENT's reply carries.  They are checked and read with a separate
- * lookup, so a writer racing between the two can slip through; memcached
- * does both under one item lock.
  */
 #include "binary.h"
 
@@ -395,6 +391,28 @@ static bool key_is(const char *key, size_t nkey, const char *word)
     return nkey == strlen(word) && memcmp(key, word, nkey) == 0;
 }
 
+/* The binary protocol's stats sink: one STAT packet per statistic, each
+ * echoing the request's opaque; the end is an empty one. */
+struct bin_sink {
+    struct stats_sink base;     /* first: the lists see only this */
+    struct reply *out;
+    uint32_t opaque;
+};
+
+static void bin_sink_stat(struct stats_sink *s, const char *name, size_t nname, const char *val,
+                          size_t nval)
+{
+    struct bin_sink *b = (struct bin_sink *)s;
+    char hdr[BIN_HEADER_LEN];
+    bin_write_header(hdr, BIN_CMD_STAT, BIN_OK, (uint16_t)nname, 0, (uint32_t)(nname + nval),
+                     b->opaque, 0);
+    reply_add(b->out, hdr, sizeof(hdr));
+    reply_add(b->out, name, nname);
+    reply_add(b->out, val, nval);
+}
+
+static void bin_sink_end(struct stats_sink *s) { bin_sink_stat(s, "", 0, "", 0); }
+
 /* `stats detail dump`: the text dump as the value of one "detailed" stat. */
 static void bin_stat_detail_dump(struct stats_sink *sink)
 {
@@ -409,20 +427,21 @@ static void bin_stat_detail_dump(struct stats_sink *sink)
 static void bin_stat(struct bin_session *s, const struct proto_env *env, const char *key,
                      uint16_t nkey, struct reply *out)
 {
-    struct stats_sink sink;
-    stats_sink_bin(&sink, out, s->opaque);
+    struct bin_sink b = { .base = { .stat = bin_sink_stat, .end = bin_sink_end },
+                          .out = out, .opaque = s->opaque };
+    struct stats_sink *sink = &b.base;
     if (nkey == 0) {
-        stats_general(env, &sink);
+        stats_general(env, sink);
     } else if (key_starts(key, nkey, "reset")) {
         env->hooks->stats_reset(env->hooks->arg);
         cache_stats_reset();
     } else if (key_starts(key, nkey, "settings")) {
-        stats_settings(env, &sink);
+        stats_settings(env, sink);
     } else if (key_starts(key, nkey, "detail")) {
         const char *sub = key + 6;
         size_t nsub = nkey - 6u;
         if (key_starts(sub, nsub, " dump")) {
-            bin_stat_detail_dump(&sink);
+            bin_stat_detail_dump(sink);
         } else if (key_starts(sub, nsub, " on")) {
             prefix_stats_enable(true);
         } else if (key_starts(sub, nsub, " off")) {
@@ -432,16 +451,22 @@ static void bin_stat(struct bin_session *s, const struct proto_env *env, const c
             return;
         }
     } else if (key_is(key, nkey, "items")) {
-        stats_items(env, &sink);
+        stats_items(env, sink);
     } else if (key_is(key, nkey, "slabs")) {
-        stats_slabs(env, &sink);
+        stats_slabs(env, sink);
     } else if (key_is(key, nkey, "sizes")) {
-        stats_sizes(&sink);
+        stats_sizes(env, sink);
+    } else if (key_is(key, nkey, "sizes_enable")) {
+        stats_sizes_enable(env, sink);      /* memcached sends no end packet here */
+        return;
+    } else if (key_is(key, nkey, "sizes_disable")) {
+        stats_sizes_disable(env, sink);
+        return;
     } else {
         bin_error(s, out, BIN_KEY_ENOENT, NULL);
         return;
     }
-    stats_end(&sink);
+    stats_end(sink);
 }
 
 /* The command without its quiet bit; sets *quiet. */

@@ -15,15 +15,11 @@
 #include <string.h>
 
 #include "expiry.h"
+#include "mc_layout.h"
 #include "meta.h"
 
 /* Longest reply line: status, numbers, a 32-byte opaque, a base64 key. */
 #define META_LINE_MAX 1024
-/* memcached's -n and -f defaults, and its largest slab chunk (half a page). */
-#define META_MC_CHUNK 48
-#define META_MC_FACTOR 1.25
-#define META_MC_CHUNK_MAX (512 * 1024)
-#define META_MC_HEADER 48
 
 struct line {
     char buf[META_LINE_MAX];
@@ -460,23 +456,6 @@ static void meta_arith(const struct proto_env *env, const struct meta_req *r, st
     finish(&l, out);
 }
 
-/* The slab class memcached would give an item of `size` bytes with its default -n and -f. */
-static unsigned meta_mc_class(size_t size)
-{
-    unsigned cls = 0;
-    unsigned chunk = META_MC_HEADER + META_MC_CHUNK;
-    while (++cls < 63) {
-        if (chunk >= META_MC_CHUNK_MAX / META_MC_FACTOR)
-            break;
-        if (chunk % 8 != 0)
-            chunk += 8 - chunk % 8;
-        if (size <= chunk)
-            return cls;
-        chunk = (unsigned)(chunk * META_MC_FACTOR);
-    }
-    return cls;
-}
-
 /* me: memcached's debug line, its sizes counted as memcached lays an item out. */
 static void meta_debug(const struct proto_env *env, const struct meta_req *r, struct reply *out)
 {
@@ -492,14 +471,12 @@ static void meta_debug(const struct proto_env *env, const struct meta_req *r, st
         l.p += meta_base64_encode(r->key, r->nkey, l.p);
     else
         put(&l, r->key, r->nkey);
-    /* memcached's layout: its header, the key and its NUL, the value and its \r\n. */
-    size_t size = META_MC_HEADER + r->nkey + 1 + f.vlen + 2 + (cache_use_cas() ? 8 : 0) +
-                  (f.flags != 0 ? 4 : 0);
+    size_t size = mc_item_size(r->nkey, f.vlen, f.flags, cache_use_cas());
     l.p += sprintf(l.p, " exp=%d la=%llu cas=%llu fetch=%s cls=%u size=%zu\r\n",
                    f.exptime_before == 0 ? -1 : (int)(env->now - f.exptime_before),
                    (unsigned long long)(uint32_t)(env->now - f.atime),
                    (unsigned long long)f.cas, f.fetched_before ? "yes" : "no",
-                   meta_mc_class(size), size);
+                   mc_item_class(size), size);
     reply_add(out, l.buf, (size_t)(l.p - l.buf));
 }
 

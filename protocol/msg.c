@@ -61,6 +61,7 @@ static const struct msg_line lines[MSG_COUNT] = {
     [MSG_E_OOM] = L("SERVER_ERROR out of memory"),
     [MSG_E_OOM_NEW_ITEM] = L("SERVER_ERROR Out of memory allocating new item"),
     [MSG_E_OOM_GET] = L("SERVER_ERROR out of memory writing get response"),
+    [MSG_E_OOM_STATS] = L("SERVER_ERROR out of memory writing stats"),
     [MSG_E_STATS_DETAIL] = L("CLIENT_ERROR usage: stats detail on|off|dump"),
     [MSG_E_CACHEDUMP_DISABLED] = L("CLIENT_ERROR stats cachedump not allowed"),
     [MSG_E_SLAB_ID] = L("CLIENT_ERROR Illegal slab id"),

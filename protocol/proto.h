@@ -13,9 +13,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cache.h"
 #include "item.h"
 #include "reply.h"
-#include "slab.h"
 
 /* A counter with one writer: the owner bumps it, others only read it. */
 typedef _Atomic uint64_t counter_t;
@@ -46,7 +46,8 @@ struct proto_counters {
     counter_t delete_misses, incr_misses, decr_misses, cas_misses, touch_misses;
     counter_t store_too_large, store_no_memory;
     counter_t bytes_read, bytes_written, conn_yields;
-    struct proto_class_counters cls[SLAB_MAX_CLASSES + 1];
+    counter_t idle_kicks;       /* connections closed by -o idle_timeout */
+    struct proto_class_counters cls[CACHE_MAX_CLASSES + 1];
 };
 
 /* What a protocol's feed asks of its transport once it returns. */
@@ -82,10 +83,12 @@ static inline const char *proto_mode_name(enum proto_mode m)
 
 /* Settings that shape replies. */
 struct proto_settings {
-    const char *version;        /* after "VERSION " */
+    const char *version;        /* memcached's version mcd speaks: "VERSION", stats version */
+    const char *mcd_version;    /* mcd's own: stats mcd_version */
     bool use_cas;
     bool flush_enabled;
-    bool dump_enabled;
+    bool dump_enabled;          /* false with -X: no cachedump, no metadump */
+    bool watch_enabled;         /* false with -W */
     bool shutdown_enabled;
     bool evict_to_free;
     size_t item_size_max;
@@ -98,6 +101,8 @@ struct proto_settings {
     int backlog;
     int hashpower;
     int chunk_size;
+    size_t slab_chunk_max;
+    unsigned slab_automove_window;
     double factor;
     int idle_timeout;
     const char *inter;          /* -l as given, or NULL */

@@ -298,6 +298,15 @@ void text_parse(const char *line, size_t len, struct text_req *r)
         text_parse_verbosity(r);
     } else if (tok_is(c, "cache_memlimit")) {
         text_parse_memlimit(r);
+    } else if (tok_is(c, "slabs")) {
+        r->cmd = TEXT_CMD_SLABS;
+    } else if (tok_is(c, "lru_crawler")) {
+        r->cmd = TEXT_CMD_LRU_CRAWLER;
+    } else if (tok_is(c, "watch")) {
+        r->cmd = TEXT_CMD_WATCH;
+    } else if (tok_is(c, "lru")) {
+        if (text_want(r, 3, 0))
+            r->cmd = TEXT_CMD_LRU;
     } else if (tok_is(c, "bget")) {
         /* memcached still takes the ancient "binary get" as a get. */
         if (text_want(r, 3, 0))

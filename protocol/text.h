@@ -30,6 +30,7 @@ enum text_cmd {
     TEXT_CMD_STATS, TEXT_CMD_FLUSH_ALL, TEXT_CMD_VERSION, TEXT_CMD_QUIT,
     TEXT_CMD_SHUTDOWN, TEXT_CMD_VERBOSITY, TEXT_CMD_CACHE_MEMLIMIT,
     TEXT_CMD_META,              /* a two-letter m command: meta.c */
+    TEXT_CMD_SLABS, TEXT_CMD_LRU_CRAWLER, TEXT_CMD_LRU, TEXT_CMD_WATCH,   /* text_admin.c */
     TEXT_CMD_CLOSE,             /* looks like HTTP: close without a reply */
 };
 
@@ -81,6 +82,17 @@ struct text_get_state {
     size_t consume;             /* the line with its line end: consumed when done */
 };
 
+/* A dump going on across turns (text_dump.c): the walk and what it printed. */
+struct text_dump_state {
+    bool active;
+    bool meta;                  /* lru_crawler metadump; else stats cachedump */
+    bool stop;                  /* cachedump's limit or 2 MB reached */
+    bool ended;                 /* a metadump just ended: write it before what follows */
+    uint32_t limit, shown;      /* cachedump: items asked for (0 = all), items listed */
+    size_t bytes;               /* cachedump: reply bytes so far */
+    struct cache_walk walk;
+};
+
 /* Per-connection protocol state. */
 struct text_session {
     enum text_state state;
@@ -94,6 +106,8 @@ struct text_session {
     bool close;                 /* close once the reply is sent */
     struct text_meta_set mset;
     struct text_get_state get;
+    struct text_dump_state dump;
+    bool watching;              /* after `watch`: input is ignored (text_admin.c) */
 };
 
 /* Split a line into memcached's tokens (at most `max`, terminal included). */
@@ -119,6 +133,21 @@ bool text_get_resume(struct text_session *s, const struct proto_env *env, const 
                      struct reply *out);
 
 /* `stats ...` (text_stats.c): append the reply for the subcommand tokens. */
-void text_stats(const struct proto_env *env, const struct text_req *req, struct reply *out);
+void text_stats(struct text_session *s, const struct proto_env *env, const struct text_req *req,
+                struct reply *out);
+
+/* slabs, lru_crawler, lru and watch (text_admin.c). */
+void text_admin(struct text_session *s, const struct proto_env *env, const struct text_req *r,
+                struct reply *out);
+
+/* Dumps (text_dump.c): list the items of a class (`stats cachedump`, at
+ * most `limit`, 0 = all) or of a set of classes (`lru_crawler metadump`)
+ * until done or until the reply reaches its bound (s->dump.active: call
+ * text_dump_resume once it is written; true when the dump is over). */
+void text_cachedump(struct text_session *s, const struct proto_env *env, unsigned cls,
+                    uint32_t limit, struct reply *out);
+void text_metadump(struct text_session *s, const struct proto_env *env,
+                   const struct cache_class_set *classes, struct reply *out);
+bool text_dump_resume(struct text_session *s, const struct proto_env *env, struct reply *out);
 
 #endif

@@ -251,7 +251,7 @@ static bool text_exec(struct text_session *s, const struct proto_env *env,
         }
         break;
     case TEXT_CMD_STATS:
-        text_stats(env, r, out);
+        text_stats(s, env, r, out);
         break;
     case TEXT_CMD_FLUSH_ALL:
         text_flush(env, r, out);
@@ -282,6 +282,12 @@ static bool text_exec(struct text_session *s, const struct proto_env *env,
         break;
     case TEXT_CMD_CACHE_MEMLIMIT:
         text_memlimit(env, r, out);
+        break;
+    case TEXT_CMD_SLABS:
+    case TEXT_CMD_LRU_CRAWLER:
+    case TEXT_CMD_LRU:
+    case TEXT_CMD_WATCH:
+        text_admin(s, env, r, out);
         break;
     case TEXT_CMD_ERROR:
         break;
@@ -362,6 +368,11 @@ size_t text_feed(struct text_session *s, const struct proto_env *env, const char
     int served = 0;
     *st = PROTO_WANT_INPUT;
     while (!s->close) {
+        /* A watcher's input means nothing (memcached stops reading it). */
+        if (s->watching) {
+            pos = len;
+            break;
+        }
         if (s->state == TEXT_STATE_SWALLOW) {
             size_t n = len - pos < s->swallow ? len - pos : s->swallow;
             pos += n;
@@ -383,6 +394,16 @@ size_t text_feed(struct text_session *s, const struct proto_env *env, const char
                 s->close = true;
             }
             continue;
+        }
+        /* A dump stopped at the bound goes on first. */
+        if (s->dump.active && !text_dump_resume(s, env, out)) {
+            *st = PROTO_DRAIN;
+            break;
+        }
+        if (s->dump.ended) {
+            s->dump.ended = false;
+            *st = PROTO_DRAIN;
+            break;
         }
         /* A multi-get stopped at the bound: its line is still at pos. */
         if (s->get.active) {
@@ -426,6 +447,11 @@ size_t text_feed(struct text_session *s, const struct proto_env *env, const char
         }
         pos = (size_t)(nl - buf) + 1;
         served++;
+        if (s->dump.active || s->dump.ended) {
+            s->dump.ended = false;
+            *st = PROTO_DRAIN;
+            break;
+        }
     }
     if (s->close)
         *st = PROTO_CLOSE;

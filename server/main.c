@@ -38,8 +38,9 @@ static void hook_server_stats(void *arg, struct proto_server_stats *out)
     (void)arg;
     rel_time_t now = clock_rel_now();
     out->pid = (long)getpid();
-    out->uptime = now >= 2 ? now - 2 : 0;
-    out->time = start_unix + out->uptime;
+    /* memcached's: 2 s at start, and the unix time cache time counts from. */
+    out->uptime = now - (CLOCK_REL_START - 2);
+    out->time = start_unix - CLOCK_REL_START + now;
     struct rusage ru;
     if (getrusage(RUSAGE_SELF, &ru) == 0) {
         out->rusage_user = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6;
@@ -106,10 +107,12 @@ static void settings_from_config(const struct config *cfg, struct proto_settings
                                  char *inter, size_t ninter)
 {
     memset(s, 0, sizeof(*s));
-    s->version = MCD_VERSION;
+    s->version = MCD_MEMCACHED_VERSION;
+    s->mcd_version = MCD_VERSION;
     s->use_cas = cfg->use_cas;
     s->flush_enabled = cfg->flush_enabled;
     s->dump_enabled = cfg->dump_enabled;
+    s->watch_enabled = cfg->watch_enabled;
     s->shutdown_enabled = cfg->shutdown_enabled;
     s->evict_to_free = cfg->evict_to_free;
     s->item_size_max = cfg->item_size_max;
@@ -122,6 +125,9 @@ static void settings_from_config(const struct config *cfg, struct proto_settings
     s->backlog = cfg->backlog;
     s->hashpower = cfg->hashpower;
     s->chunk_size = cfg->chunk_size;
+    /* memcached's default: half its 1 MB page. */
+    s->slab_chunk_max = cfg->slab_chunk_max ? cfg->slab_chunk_max : 512 * 1024;
+    s->slab_automove_window = cfg->slab_automove_window;
     s->factor = cfg->factor;
     s->idle_timeout = cfg->idle_timeout;
     s->unix_socket = cfg->unix_socket;
@@ -204,7 +210,7 @@ int main(int argc, char **argv)
         .lru_crawler_sleep = cfg.lru_crawler_sleep,
         .lru_crawler_tocrawl = cfg.lru_crawler_tocrawl,
         .slab_chunk_max = cfg.slab_chunk_max,
-        .started = start_unix - 2,
+        .started = start_unix - CLOCK_REL_START,
     };
     if ((rc = cache_setup(&co)) != 0) {
         fprintf(stderr, "failed to set up the cache: %s\n", strerror(-rc));
@@ -252,7 +258,8 @@ int main(int argc, char **argv)
         goto stop;
     }
     daemon_signals(acceptor_stop);
-    log_msg(LOG_INFO, "mcd %s: %d worker threads, %zu MB", MCD_VERSION, cfg.threads,
+    log_msg(LOG_INFO, "mcd %s (memcached %s): %d worker threads, %zu MB", MCD_VERSION,
+            MCD_MEMCACHED_VERSION, cfg.threads,
             cfg.maxbytes / (1024 * 1024));
 
     acceptor_run();

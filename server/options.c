@@ -61,6 +61,7 @@ void options_defaults(struct config *c)
     c->hashpower = 16;
     c->flush_enabled = true;
     c->dump_enabled = true;
+    c->watch_enabled = true;
     c->lru_crawler = true;
     c->lru_crawler_sleep = 100;
     c->slab_reassign = true;
@@ -72,7 +73,7 @@ void options_defaults(struct config *c)
 
 void options_usage(FILE *f)
 {
-    fputs("mcd " MCD_VERSION "\n"
+    fputs("mcd " MCD_VERSION " (memcached " MCD_MEMCACHED_VERSION ")\n"
 "-p, --port=<num>          TCP port to listen on (default: 11211)\n"
 "-U, --udp-port=<num>      UDP port to listen on (default: 0, off)\n"
 "-s, --unix-socket=<file>  UNIX socket to listen on (disables network support)\n"
@@ -113,7 +114,7 @@ void options_usage(FILE *f)
 "-S, --enable-sasl         refused: mcd has no SASL authentication\n"
 "-F, --disable-flush-all   disable flush_all command\n"
 "-X, --disable-dumping     disable stats cachedump and lru_crawler metadump\n"
-"-W, --disable-watch       accepted, no effect: mcd has no watch command\n"
+"-W, --disable-watch       disable watch commands (live logging)\n"
 "-Y, --auth-file=<file>    refused: mcd has no ASCII authentication\n"
 "-e, --memory-file=<file>  accepted, no effect: mcd has no restartable cache\n"
 "-Z, --enable-ssl          refused: mcd has no TLS\n"
@@ -644,12 +645,6 @@ static int flag_unsupported(struct parse *p, int ch, const char *arg)
     case 'L':
         note(p, "mcd: ignoring -L: jemalloc decides page sizes in mcd\n");
         return 0;
-    case 'X':
-        p->cfg->dump_enabled = false;
-        return 0;
-    case 'W':
-        note(p, "mcd: ignoring -W: mcd has no watch command\n");
-        return 0;
     case 'e':
         note(p, "mcd: ignoring -e %s: mcd has no restartable cache\n", arg);
         return 0;
@@ -724,7 +719,7 @@ static int flag_value(struct parse *p, int ch, const char *arg)
 
 static void license(FILE *f)
 {
-    fputs("mcd " MCD_VERSION "\n\n"
+    fputs("mcd " MCD_VERSION " (memcached " MCD_MEMCACHED_VERSION ")\n\n"
           "mcd is a memcached-compatible server written from scratch; it contains no\n"
           "memcached or libevent code.  See the license file of your mcd distribution.\n", f);
 }
@@ -741,10 +736,14 @@ static int flag(struct parse *p, int ch, const char *arg)
     case 'M': c->evict_to_free = false; break;
     case 'C': c->use_cas = false; break;
     case 'F': c->flush_enabled = false; break;
+    case 'X': c->dump_enabled = false; break;
+    case 'W': c->watch_enabled = false; break;
     case 'v': c->verbose++; break;
     case 'h': options_usage(p->out); return OPTIONS_EXIT_OK;
     case 'i': license(p->out); return OPTIONS_EXIT_OK;
-    case 'V': fputs("mcd " MCD_VERSION "\n", p->out); return OPTIONS_EXIT_OK;
+    case 'V':
+        fputs("mcd " MCD_VERSION " (memcached " MCD_MEMCACHED_VERSION ")\n", p->out);
+        return OPTIONS_EXIT_OK;
     default: {
         int rc = flag_value(p, ch, arg);
         if (rc != 1)

@@ -73,7 +73,7 @@ rel_time_t clock_rel_now(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-    return (rel_time_t)(ts.tv_sec - clock_origin.tv_sec + 2);
+    return (rel_time_t)(ts.tv_sec - clock_origin.tv_sec + CLOCK_REL_START);
 }
 
 /* memcached's "tcp:ADDR:PORT" / "unix:PATH" form of a socket address. */
@@ -204,6 +204,7 @@ static void worker_idle_sweep(struct worker *w)
         rel_time_t last = atomic_load_explicit(&c->last_cmd, memory_order_relaxed);
         if (!c->queued && !conn_writing(c) && w->env.now - last > (rel_time_t)wopts.idle_timeout) {
             log_msg(LOG_INFO, "idle timeout: closing connection %d", c->fd);
+            counter_inc(&w->counters.idle_kicks);
             worker_close(w, c);
         }
     }

@@ -1,6 +1,7 @@
 """Inputs a hostile client sends: each must leave the server up, serving
 everyone else, with what it stored intact."""
 import os
+import re
 import resource
 import socket
 import subprocess
@@ -156,6 +157,76 @@ class LongReplyTest(unittest.TestCase):
         self.assertEqual(got.count(b"VALUE"), self.KEYS)
         self.assertEqual(got, want)
         r.close()
+
+
+def read_ends(sock, n, timeout=60):
+    """Read until n replies ending in END\r\n are in (counted as they come)."""
+    chunks, ends, tail = [], 0, b""
+    sock.settimeout(timeout * SLOW)
+    while ends < n:
+        chunk = sock.recv(1 << 20)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        ends += (tail + chunk).count(b"END\r\n") - tail.count(b"END\r\n")
+        tail = chunk[-4:]
+    return b"".join(chunks)
+
+
+class DumpTest(unittest.TestCase):
+    """`stats cachedump` and `lru_crawler metadump` over a class of 300,000
+    items: memcached caps cachedump at 2 MB; neither may hold up writers
+    while it lists (the old cachedump held every LRU lock of the class for
+    its whole, uncapped reply: a set waited 762 ms behind a million items)."""
+
+    ITEMS = 300000
+    LINE = len(b"ITEM key0000000 [10 b; 0 s]\r\n")
+
+    @classmethod
+    def setUpClass(cls):
+        cls.server = Server(args=["-t", "2", "-m", "256"])
+        s = cls.server.connect(timeout=60)
+        for start in range(0, cls.ITEMS, 50000):
+            s.sendall(b"".join(b"set key%07d 0 0 10 noreply\r\nvvvvvvvvvv\r\n" % i
+                               for i in range(start, start + 50000)))
+        items = request(s, b"stats items\r\n", timeout=60)
+        s.close()
+        cls.cls = int(re.search(rb"STAT items:(\d+):number %d\r" % cls.ITEMS, items).group(1))
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.stop()
+
+    def test_cachedump_stops_at_memcacheds_2_mb(self):
+        s = self.server.connect(timeout=60)
+        data = request(s, b"stats cachedump %d 0\r\n" % self.cls, timeout=60)
+        s.close()
+        self.assertTrue(data.endswith(b"END\r\n"))
+        # memcached adds a line while it and "END\r\0" fit in 2 MB.
+        self.assertEqual(data.count(b"\r\n") - 1, (2 * 1024 * 1024 - 6) // self.LINE)
+        self.assertEqual(len(data), (2 * 1024 * 1024 - 6) // self.LINE * self.LINE + 5)
+
+    def test_dumps_do_not_hold_up_writers(self):
+        dumper = self.server.connect(timeout=60)
+        writer = self.server.connect()
+        for cmd in (b"stats cachedump %d 0\r\n" % self.cls, b"lru_crawler metadump all\r\n"):
+            worst = 0.0
+            dumper.sendall(cmd * 3)
+            deadline = time.monotonic() + 0.5 * SLOW
+            while time.monotonic() < deadline:
+                t = time.monotonic()
+                self.assertEqual(request(writer, b"set w 0 0 1\r\n1\r\n", b"\r\n"),
+                                 b"STORED\r\n")
+                worst = max(worst, time.monotonic() - t)
+            self.assertLess(worst, 0.1 * SLOW, "a set waited %.0f ms behind %r"
+                            % (worst * 1000, cmd.strip()))
+            # Every dump arrives whole: three caps, three full metadumps.
+            got = read_ends(dumper, 3)
+            self.assertEqual(got.count(b"END\r\n"), 3)
+            if cmd.startswith(b"lru"):
+                self.assertEqual(got.count(b"\nkey=key") + 1, 3 * self.ITEMS)
+        dumper.close()
+        writer.close()
 
 
 def cpu_seconds(pid):

@@ -183,8 +183,9 @@ class ServerProcessTest(unittest.TestCase):
         self.assertEqual(p.returncode, 0)
         for flag in (b"--port", b"--threads", b"--memory-limit", b"--extended"):
             self.assertIn(flag, p.stdout)
+        # mcd's own version, and the memcached release whose protocol it speaks.
         p = subprocess.run([MCD_BIN, "-V"], capture_output=True, timeout=10)
-        self.assertTrue(p.stdout.startswith(b"mcd 1.6.18"))
+        self.assertRegex(p.stdout, rb"^mcd \d+\.\d+\S* \(memcached 1\.6\.18\)\n$")
 
     def test_memory_limit_evicts_instead_of_failing(self):
         with Server(args=["-m", "2"]) as server:
