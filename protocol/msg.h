@@ -15,8 +15,8 @@ enum msg {
     /* status lines */
     MSG_ERROR, MSG_STORED, MSG_NOT_STORED, MSG_EXISTS, MSG_NOT_FOUND, MSG_DELETED,
     MSG_TOUCHED, MSG_OK, MSG_END, MSG_RESET,
-    /* meta status lines */
-    MSG_MN, MSG_EN, MSG_HD, MSG_NS, MSG_EX, MSG_NF,
+    /* meta status lines without return flags */
+    MSG_MN, MSG_EN,
     /* request errors */
     MSG_E_FORMAT,               /* CLIENT_ERROR bad command line format */
     MSG_E_LINE,                 /* CLIENT_ERROR bad command line */

@@ -114,6 +114,8 @@ struct proto_settings {
     size_t reply_bound;         /* PROTO_REPLY_BOUND; tests set it lower */
 };
 
+struct stats_sink;
+
 /* Server-wide figures for `stats`, filled by the server on request. */
 struct proto_server_stats {
     long pid;
@@ -134,8 +136,9 @@ struct proto_hooks {
     void *arg;
     /* Fill `out`. */
     void (*server_stats)(void *arg, struct proto_server_stats *out);
-    /* Append one `STAT <fd>:... ` block per connection (stats conns). */
-    void (*conn_stats)(void *arg, struct reply *r);
+    /* Write one "<fd>:..." group of statistics per listener and connection
+     * (stats conns) to the sink (struct stats_sink, stats.h). */
+    void (*conn_stats)(void *arg, struct stats_sink *s);
     /* Make the current counters the new zero (stats reset). */
     void (*stats_reset)(void *arg);
     /* Stop the server (shutdown, with -A). */

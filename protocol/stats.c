@@ -395,6 +395,11 @@ void stats_slabs(const struct proto_env *env, struct stats_sink *out)
     STAT(out, "total_malloced", "%llu", U64(cs.total_malloced));
 }
 
+void stats_conns(const struct proto_env *env, struct stats_sink *out)
+{
+    env->hooks->conn_stats(env->hooks->arg, out);
+}
+
 /* Item counts by size: bucket i holds sizes in (32(i-1), 32i]. */
 struct sizes_hist {
     uint32_t *count;

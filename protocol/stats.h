@@ -37,6 +37,8 @@ void stats_settings(const struct proto_env *env, struct stats_sink *s);
 void stats_items(const struct proto_env *env, struct stats_sink *s);
 /* `stats slabs`: per-class memory and command figures. */
 void stats_slabs(const struct proto_env *env, struct stats_sink *s);
+/* `stats conns`: the server's listeners and connections (env->hooks). */
+void stats_conns(const struct proto_env *env, struct stats_sink *s);
 /* `stats sizes`: live items by memcached's size, in 32-byte steps, once
  * `stats sizes_enable` asked for it (a walk over every item). */
 void stats_sizes(const struct proto_env *env, struct stats_sink *s);

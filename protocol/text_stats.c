@@ -91,8 +91,7 @@ void text_stats(struct text_session *s, const struct proto_env *env, const struc
     } else if (tok_eq(sub, "sizes_disable")) {
         text_list(env, out, false, stats_sizes_disable);
     } else if (tok_eq(sub, "conns")) {
-        env->hooks->conn_stats(env->hooks->arg, out);
-        msg_reply(out, MSG_END);
+        text_list(env, out, true, stats_conns);
     } else if (tok_eq(sub, "detail")) {
         const struct text_token *arg = &r->tok[2];
         if (r->ntokens >= 4 && tok_eq(arg, "on")) {

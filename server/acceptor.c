@@ -100,9 +100,11 @@ static int listen_unix(const struct config *cfg)
     mode_t old = umask((mode_t)(~cfg->unix_mask & 0777));
     int rc = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
     umask(old);
+    /* memcached's words: what failed, then where. */
     if (rc != 0 || listen(fd, cfg->backlog) != 0) {
         int e = errno;
-        log_msg(LOG_ERROR, "failed to listen on unix socket %s: %s", sa.sun_path, strerror(e));
+        log_msg(LOG_ERROR, "%s(): %s", rc != 0 ? "bind" : "listen", strerror(e));
+        log_msg(LOG_ERROR, "failed to listen on UNIX socket: %s: %s", sa.sun_path, strerror(e));
         close(fd);
         return -e;
     }
@@ -304,12 +306,17 @@ void acceptor_listen_stats(bool *accepting, uint64_t *disabled_num, uint64_t *di
     *disabled_us = atomic_load(&pause_state.disabled_us);
 }
 
-void acceptor_conn_stats(struct reply *r, rel_time_t now)
+void acceptor_conn_stats(struct stats_sink *s, rel_time_t now)
 {
     (void)now;
+    char name[32];
     for (int i = 0; i < nlisteners; i++) {
-        reply_printf(r, "STAT %d:addr %s\r\n", listeners[i].fd, listeners[i].name);
-        reply_printf(r, "STAT %d:state conn_listening\r\n", listeners[i].fd);
-        reply_printf(r, "STAT %d:secs_since_last_cmd %u\r\n", listeners[i].fd, 0u);
+        int fd = listeners[i].fd;
+        snprintf(name, sizeof(name), "%d:addr", fd);
+        stats_add(s, name, "%s", listeners[i].name);
+        snprintf(name, sizeof(name), "%d:state", fd);
+        stats_add(s, name, "%s", "conn_listening");
+        snprintf(name, sizeof(name), "%d:secs_since_last_cmd", fd);
+        stats_add(s, name, "%u", 0u);
     }
 }

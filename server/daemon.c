@@ -175,8 +175,13 @@ int daemon_drop_privileges(const struct config *cfg)
         fprintf(stderr, "can't find the user %s to switch to\n", cfg->user);
         return -ENOENT;
     }
-    if (setgroups(0, NULL) != 0 && pw->pw_uid != 0)
-        log_msg(LOG_INFO, "setgroups: %s", strerror(errno));
+    /* EPERM means we are already as unprivileged as it gets: go on. */
+    if (setgroups(0, NULL) != 0) {
+        int e = errno;
+        fprintf(stderr, "failed to drop supplementary groups: %s\n", strerror(e));
+        if (e != EPERM)
+            return -e;
+    }
     if (setgid(pw->pw_gid) < 0 || setuid(pw->pw_uid) < 0) {
         fprintf(stderr, "failed to assume identity of user %s\n", cfg->user);
         return -EPERM;

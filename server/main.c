@@ -65,12 +65,12 @@ static void hook_server_stats(void *arg, struct proto_server_stats *out)
     pthread_mutex_unlock(&baseline_lock);
 }
 
-static void hook_conn_stats(void *arg, struct reply *r)
+static void hook_conn_stats(void *arg, struct stats_sink *s)
 {
     (void)arg;
     rel_time_t now = clock_rel_now();
-    acceptor_conn_stats(r, now);
-    workers_conn_stats(r, now);
+    acceptor_conn_stats(s, now);
+    workers_conn_stats(s, now);
 }
 
 static void hook_stats_reset(void *arg)
@@ -186,9 +186,17 @@ int main(int argc, char **argv)
         options_free(&cfg);
         return EX_USAGE;
     }
-    if (daemon_set_limits(&cfg) != 0 || daemon_detach(&cfg) != 0) {
+    /* memcached's order: the open-files limit while still root, then drop
+     * root before anything is bound (a unix socket is then created as the
+     * -u user, who must be able to write there and remove it at exit),
+     * then detach. */
+    if (daemon_set_limits(&cfg) != 0) {
         options_free(&cfg);
         return EX_OSERR;
+    }
+    if ((rc = daemon_drop_privileges(&cfg)) != 0 || daemon_detach(&cfg) != 0) {
+        options_free(&cfg);
+        return rc == -ENOENT ? EX_NOUSER : EX_OSERR;
     }
     daemon_lock_memory(&cfg);
 
@@ -253,10 +261,6 @@ int main(int argc, char **argv)
     }
     daemon_write_pidfile(cfg.pidfile);
     wrote_pid = true;
-    if (daemon_drop_privileges(&cfg) != 0) {
-        exit_code = EX_OSERR;
-        goto stop;
-    }
     daemon_signals(acceptor_stop);
     log_msg(LOG_INFO, "mcd %s (memcached %s): %d worker threads, %zu MB", MCD_VERSION,
             MCD_MEMCACHED_VERSION, cfg.threads,

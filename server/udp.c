@@ -183,11 +183,16 @@ void udp_port_serve(struct udp_port *u, const struct proto_env *env)
     }
 }
 
-void udp_port_stats(const struct udp_port *u, struct reply *r, rel_time_t now)
+void udp_port_stats(const struct udp_port *u, struct stats_sink *s, rel_time_t now)
 {
-    reply_printf(r, "STAT %d:UDP UDP\r\n", u->fd);
-    reply_printf(r, "STAT %d:addr %s\r\n", u->fd, u->addr);
-    reply_printf(r, "STAT %d:state conn_read\r\n", u->fd);
+    char name[32];
     rel_time_t last = atomic_load_explicit(&u->last_cmd, memory_order_relaxed);
-    reply_printf(r, "STAT %d:secs_since_last_cmd %u\r\n", u->fd, now >= last ? now - last : 0);
+    snprintf(name, sizeof(name), "%d:UDP", u->fd);
+    stats_add(s, name, "%s", "UDP");
+    snprintf(name, sizeof(name), "%d:addr", u->fd);
+    stats_add(s, name, "%s", u->addr);
+    snprintf(name, sizeof(name), "%d:state", u->fd);
+    stats_add(s, name, "%s", "conn_read");
+    snprintf(name, sizeof(name), "%d:secs_since_last_cmd", u->fd);
+    stats_add(s, name, "%u", now >= last ? now - last : 0);
 }

@@ -378,25 +378,28 @@ void workers_sum_counters(struct proto_counters *out)
     }
 }
 
-void workers_conn_stats(struct reply *r, rel_time_t now)
+void workers_conn_stats(struct stats_sink *s, rel_time_t now)
 {
+    char name[32];
+#define CONN_STAT(fd, what, fmt, v) \
+    (snprintf(name, sizeof(name), "%d:" what, fd), stats_add(s, name, fmt, v))
     for (int i = 0; i < nworkers; i++) {
         struct worker *w = &workers[i];
         pthread_mutex_lock(&w->list_lock);
         for (int k = 0; k < w->nudp; k++)
-            udp_port_stats(w->udp[k], r, now);
+            udp_port_stats(w->udp[k], s, now);
         struct conn *current = atomic_load_explicit(&w->current, memory_order_relaxed);
         for (struct conn *c = w->conns; c != NULL; c = c->next) {
             int waiting = atomic_load_explicit(&c->waiting, memory_order_relaxed);
             rel_time_t last = atomic_load_explicit(&c->last_cmd, memory_order_relaxed);
             const char *state = c == current ? "conn_parse_cmd"
                                 : waiting == CONN_WAIT_WRITE ? "conn_mwrite" : "conn_waiting";
-            reply_printf(r, "STAT %d:addr %s\r\n", c->fd, c->addr);
-            reply_printf(r, "STAT %d:listen_addr %s\r\n", c->fd, c->listen_addr);
-            reply_printf(r, "STAT %d:state %s\r\n", c->fd, state);
-            reply_printf(r, "STAT %d:secs_since_last_cmd %u\r\n", c->fd,
-                         now >= last ? now - last : 0);
+            CONN_STAT(c->fd, "addr", "%s", c->addr);
+            CONN_STAT(c->fd, "listen_addr", "%s", c->listen_addr);
+            CONN_STAT(c->fd, "state", "%s", state);
+            CONN_STAT(c->fd, "secs_since_last_cmd", "%u", now >= last ? now - last : 0);
         }
         pthread_mutex_unlock(&w->list_lock);
     }
+#undef CONN_STAT
 }

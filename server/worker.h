@@ -10,6 +10,7 @@
 #include "config.h"
 #include "proto.h"
 #include "reply.h"
+#include "stats.h"
 
 /* What workers need to serve requests. */
 struct worker_options {
@@ -43,7 +44,7 @@ uint64_t workers_closed(void);
 /* Sum every worker's counters into `out` (zeroed first). */
 void workers_sum_counters(struct proto_counters *out);
 /* Append `stats conns` lines for every client connection. */
-void workers_conn_stats(struct reply *r, rel_time_t now);
+void workers_conn_stats(struct stats_sink *s, rel_time_t now);
 
 /* Cache time at process start: memcached's (ITEM_UPDATE_INTERVAL + 2), so
  * relative times clients see computed from it (meta's t flag on an item

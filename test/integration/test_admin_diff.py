@@ -140,6 +140,33 @@ class AdminDiffTest(DiffMixin, unittest.TestCase):
         self.compare(QUIET_CASES, BASE, mode="quiet")
 
 
+class IdleKicksTest(unittest.TestCase):
+    """Under -o idle_timeout memcached prints idle_kicks, and counts them."""
+
+    def test_idle_kicks_counted_as_memcached(self):
+        args = BASE + ("-o", "idle_timeout=1")
+        servers = [Server(MEMCACHED_BIN, args), Server(MCD_BIN, args)]
+        for server in servers:
+            self.addCleanup(server.stop)
+        idle = [server.connect() for server in servers]
+        time.sleep(3.5)
+        kicked = []
+        for sock in idle:
+            kicked.append(read_until(sock, lambda d: False, timeout=0.5) == b"")
+            sock.close()
+        self.assertEqual(kicked, [True, True])
+        counts = []
+        for server in servers:
+            s = server.connect()
+            stats = request(s, b"stats\r\n")
+            s.close()
+            counts.append(re.search(rb"STAT idle_kicks (\d+)\r\n", stats))
+        self.assertIsNotNone(counts[0], "memcached prints no idle_kicks")
+        self.assertIsNotNone(counts[1], "mcd prints no idle_kicks")
+        self.assertEqual(counts[1].group(1), counts[0].group(1))
+        self.assertEqual(counts[1].group(1), b"1")
+
+
 class VersionTest(unittest.TestCase):
     """Clients parse `version` (Perl's version->parse in Cache::Memcached::
     Fast, feature gates in others): it must be a plain memcached version."""

@@ -23,10 +23,10 @@ static inline void stub_server_stats(void *arg, struct proto_server_stats *out)
     calls.server_stats++;
     out->pid = 4242;
 }
-static inline void stub_conn_stats(void *arg, struct reply *r)
+static inline void stub_conn_stats(void *arg, struct stats_sink *s)
 {
     (void)arg;
-    (void)r;
+    (void)s;
     calls.conn_stats++;
 }
 static inline void stub_stats_reset(void *arg) { (void)arg; calls.stats_reset++; }
