@@ -58,7 +58,15 @@ struct text_req {
     struct text_token tok[TEXT_MAX_TOKENS];
 };
 
-enum text_state { TEXT_STATE_CMD = 0, TEXT_STATE_DATA, TEXT_STATE_SWALLOW };
+/* What the next bytes of a session are for. */
+enum text_state {
+    TEXT_STATE_CMD = 0,         /* a request line */
+    TEXT_STATE_DATA,            /* the data block of a storage command */
+    TEXT_STATE_SWALLOW,         /* the data block of a refused one: dropped */
+    TEXT_STATE_GET,             /* nothing new: a multi-get stopped at the bound goes on */
+    TEXT_STATE_DUMP,            /* nothing new: a dump goes on */
+    TEXT_STATE_WATCH,           /* after `watch`: input means nothing */
+};
 
 /* What an ms remembers until its data block is in (filled by meta.c). */
 struct text_meta_set {
@@ -71,7 +79,6 @@ struct text_meta_set {
 /* A multi-get stopped at the reply's bound (text_get.c): its line stays in
  * the transport's buffer, these say where in it to go on. */
 struct text_get_state {
-    bool active;
     bool touch, with_cas;
     bool checked;               /* no key past the stop point is too long */
     bool discard;               /* one is: look keys up without replying, then refuse */
@@ -84,10 +91,8 @@ struct text_get_state {
 
 /* A dump going on across turns (text_dump.c): the walk and what it printed. */
 struct text_dump_state {
-    bool active;
     bool meta;                  /* lru_crawler metadump; else stats cachedump */
     bool stop;                  /* cachedump's limit or 2 MB reached */
-    bool ended;                 /* a metadump just ended: write it before what follows */
     uint32_t limit, shown;      /* cachedump: items asked for (0 = all), items listed */
     size_t bytes;               /* cachedump: reply bytes so far */
     struct cache_walk walk;
@@ -107,7 +112,6 @@ struct text_session {
     struct text_meta_set mset;
     struct text_get_state get;
     struct text_dump_state dump;
-    bool watching;              /* after `watch`: input is ignored (text_admin.c) */
 };
 
 /* Split a line into memcached's tokens (at most `max`, terminal included). */
@@ -126,27 +130,32 @@ size_t text_feed(struct text_session *s, const struct proto_env *env, const char
 void text_session_reset(struct text_session *s);
 /* get/gets/gat/gats (text_get.c): serve the keys of `r`, parsed from
  * `line`, until done (true) or until the reply reaches its bound (false:
- * s->get.active, the line must be passed again to text_get_resume). */
+ * TEXT_STATE_GET, the line must be passed again to text_get_resume). */
 bool text_get_start(struct text_session *s, const struct proto_env *env, const struct text_req *r,
                     const char *line, struct reply *out);
 bool text_get_resume(struct text_session *s, const struct proto_env *env, const char *line,
                      struct reply *out);
 
-/* `stats ...` (text_stats.c): append the reply for the subcommand tokens. */
-void text_stats(struct text_session *s, const struct proto_env *env, const struct text_req *req,
+/* `stats ...` (text_stats.c): append the reply for the subcommand tokens;
+ * true when it must be written before the next request (a cachedump). */
+bool text_stats(struct text_session *s, const struct proto_env *env, const struct text_req *req,
                 struct reply *out);
 
-/* slabs, lru_crawler, lru and watch (text_admin.c). */
-void text_admin(struct text_session *s, const struct proto_env *env, const struct text_req *r,
+/* slabs, lru_crawler, lru and watch (text_admin.c).  true when the reply
+ * must be written before the next request (a metadump). */
+bool text_admin(struct text_session *s, const struct proto_env *env, const struct text_req *r,
                 struct reply *out);
 
 /* Dumps (text_dump.c): list the items of a class (`stats cachedump`, at
  * most `limit`, 0 = all) or of a set of classes (`lru_crawler metadump`)
- * until done or until the reply reaches its bound (s->dump.active: call
- * text_dump_resume once it is written; true when the dump is over). */
-void text_cachedump(struct text_session *s, const struct proto_env *env, unsigned cls,
+ * until done or until the reply reaches its bound (TEXT_STATE_DUMP: call
+ * text_dump_resume once it is written).  Both return true when the reply
+ * must be written before the next request: the dump goes on, or it was a
+ * metadump (memcached hands a connection back from its crawler with
+ * nothing queued, so a metadump after it is no pipelined one). */
+bool text_cachedump(struct text_session *s, const struct proto_env *env, unsigned cls,
                     uint32_t limit, struct reply *out);
-void text_metadump(struct text_session *s, const struct proto_env *env,
+bool text_metadump(struct text_session *s, const struct proto_env *env,
                    const struct cache_class_set *classes, struct reply *out);
 bool text_dump_resume(struct text_session *s, const struct proto_env *env, struct reply *out);
 

@@ -132,7 +132,7 @@ static void crawler_crawl(const struct text_req *r, struct reply *out)
 }
 
 /* `lru_crawler metadump <classes>`: the dump goes on in text_dump.c. */
-static void crawler_metadump(struct text_session *s, const struct proto_env *env,
+static bool crawler_metadump(struct text_session *s, const struct proto_env *env,
                              const struct text_req *r, struct reply *out)
 {
     struct cache_class_set set;
@@ -144,7 +144,8 @@ static void crawler_metadump(struct text_session *s, const struct proto_env *env
     else if (!crawl_classes(&r->tok[2], &set, &hash))
         msg_reply(out, MSG_CRAWLER_BADCLASS);
     else
-        text_metadump(s, env, &set, out);
+        return text_metadump(s, env, &set, out);
+    return false;
 }
 
 /* `lru_crawler enable|disable`: memcached refuses to start a crawler that
@@ -161,7 +162,7 @@ static void crawler_switch(bool on, struct reply *out)
         msg_reply(out, MSG_OK);
 }
 
-static void lru_crawler(struct text_session *s, const struct proto_env *env,
+static bool lru_crawler(struct text_session *s, const struct proto_env *env,
                         const struct text_req *r, struct reply *out)
 {
     const struct text_token *sub = &r->tok[1], *arg = &r->tok[2];
@@ -174,7 +175,7 @@ static void lru_crawler(struct text_session *s, const struct proto_env *env,
         else if (is(sub, "crawl"))
             crawler_crawl(r, out);
         else
-            crawler_metadump(s, env, r, out);
+            return crawler_metadump(s, env, r, out);
     } else if (r->ntokens == 4 && (is(sub, "tocrawl") || is(sub, "sleep"))) {
         if (!num_parse_u32(arg->p, arg->len, &n)) {
             msg_reply(out, MSG_E_FORMAT);
@@ -192,6 +193,7 @@ static void lru_crawler(struct text_session *s, const struct proto_env *env,
     } else {
         msg_reply(out, MSG_ERROR);
     }
+    return false;
 }
 
 /* `lru tune <hot pct> <warm pct> <hot factor> <warm factor>` */
@@ -276,10 +278,10 @@ static void watch(struct text_session *s, const struct proto_env *env, const str
     }
     /* memcached's logger says OK whatever noreply said. */
     msg_reply(out, MSG_OK);
-    s->watching = true;
+    s->state = TEXT_STATE_WATCH;
 }
 
-void text_admin(struct text_session *s, const struct proto_env *env, const struct text_req *r,
+bool text_admin(struct text_session *s, const struct proto_env *env, const struct text_req *r,
                 struct reply *out)
 {
     switch (r->cmd) {
@@ -292,8 +294,7 @@ void text_admin(struct text_session *s, const struct proto_env *env, const struc
             msg_reply(out, MSG_ERROR);
         break;
     case TEXT_CMD_LRU_CRAWLER:
-        lru_crawler(s, env, r, out);
-        break;
+        return lru_crawler(s, env, r, out);
     case TEXT_CMD_LRU:
         lru(r, out);
         break;
@@ -301,4 +302,5 @@ void text_admin(struct text_session *s, const struct proto_env *env, const struc
         watch(s, env, r, out);
         break;
     }
+    return false;
 }

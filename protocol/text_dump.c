@@ -95,7 +95,8 @@ static void metadump_item(const struct cache_item_info *it, void *arg)
     reply_add(x->out, line, n);
 }
 
-bool text_dump_resume(struct text_session *s, const struct proto_env *env, struct reply *out)
+/* List what the bound allows; true when the dump is over. */
+static bool dump_step(struct text_session *s, const struct proto_env *env, struct reply *out)
 {
     struct text_dump_state *d = &s->dump;
     struct dump_ctx ctx = { .d = d, .out = out, .started = cache_started() };
@@ -110,10 +111,7 @@ bool text_dump_resume(struct text_session *s, const struct proto_env *env, struc
         if (out->oom)
             break;
     }
-    d->active = false;
-    /* memcached hands a connection back from its crawler with nothing
-     * queued: a metadump after this one is no pipelined one. */
-    d->ended = d->meta;
+    s->state = TEXT_STATE_CMD;
     if (!out->oom)
         msg_reply(out, MSG_END);
     if (out->oom) {
@@ -128,8 +126,13 @@ bool text_dump_resume(struct text_session *s, const struct proto_env *env, struc
     return true;
 }
 
+bool text_dump_resume(struct text_session *s, const struct proto_env *env, struct reply *out)
+{
+    return !dump_step(s, env, out) || s->dump.meta;
+}
+
 /* Start a walk over `classes` and list what the first turn allows. */
-static void dump_start(struct text_session *s, const struct proto_env *env,
+static bool dump_start(struct text_session *s, const struct proto_env *env,
                        const struct cache_class_set *classes, bool meta, uint32_t limit,
                        struct reply *out)
 {
@@ -137,16 +140,16 @@ static void dump_start(struct text_session *s, const struct proto_env *env,
     memset(d, 0, sizeof(*d));
     d->meta = meta;
     d->limit = limit;
-    d->active = true;
+    s->state = TEXT_STATE_DUMP;
     cache_walk_start(&d->walk, classes);
     /* No class to walk: nothing to look at in the whole table. */
     struct cache_class_set none;
     memset(&none, 0, sizeof(none));
     d->stop = memcmp(classes, &none, sizeof(none)) == 0;
-    text_dump_resume(s, env, out);
+    return text_dump_resume(s, env, out);
 }
 
-void text_cachedump(struct text_session *s, const struct proto_env *env, unsigned cls,
+bool text_cachedump(struct text_session *s, const struct proto_env *env, unsigned cls,
                     uint32_t limit, struct reply *out)
 {
     struct cache_class_set classes;
@@ -154,11 +157,11 @@ void text_cachedump(struct text_session *s, const struct proto_env *env, unsigne
     /* Class 0 and classes mcd does not have are empty, as in memcached. */
     if (cls >= 1 && cls <= cache_nclasses())
         cache_class_set_add(&classes, cls);
-    dump_start(s, env, &classes, false, limit, out);
+    return dump_start(s, env, &classes, false, limit, out);
 }
 
-void text_metadump(struct text_session *s, const struct proto_env *env,
+bool text_metadump(struct text_session *s, const struct proto_env *env,
                    const struct cache_class_set *classes, struct reply *out)
 {
-    dump_start(s, env, classes, true, 0, out);
+    return dump_start(s, env, classes, true, 0, out);
 }

@@ -199,23 +199,29 @@ static void text_memlimit(const struct proto_env *env, const struct text_req *r,
     }
 }
 
-/* Run one parsed request line; false if it stopped at the reply's bound
- * (a multi-get) and must go on later from `line`. */
-static bool text_exec(struct text_session *s, const struct proto_env *env,
-                      const struct text_req *r, const char *line, struct reply *out)
+/* What a request leaves to do before the next one is served. */
+enum text_next {
+    TEXT_NEXT = 0,              /* nothing: serve the next request */
+    TEXT_STOPPED,               /* a multi-get stopped at the bound: its line stays */
+    TEXT_DRAIN,                 /* write the reply first: a dump goes on, or just ended */
+};
+
+/* Run one parsed request line. */
+static enum text_next text_exec(struct text_session *s, const struct proto_env *env,
+                                const struct text_req *r, const char *line, struct reply *out)
 {
     struct proto_counters *c = env->counters;
     unsigned cls = 0;
     if (r->err != MSG_NONE) {
         out_msg(out, r->noreply, r->err);
-        return true;
+        return TEXT_NEXT;
     }
     switch (r->cmd) {
     case TEXT_CMD_GET:
     case TEXT_CMD_GETS:
     case TEXT_CMD_GAT:
     case TEXT_CMD_GATS:
-        return text_get_start(s, env, r, line, out);
+        return text_get_start(s, env, r, line, out) ? TEXT_NEXT : TEXT_STOPPED;
     case TEXT_CMD_SET:
     case TEXT_CMD_ADD:
     case TEXT_CMD_REPLACE:
@@ -251,8 +257,7 @@ static bool text_exec(struct text_session *s, const struct proto_env *env,
         }
         break;
     case TEXT_CMD_STATS:
-        text_stats(s, env, r, out);
-        break;
+        return text_stats(s, env, r, out) ? TEXT_DRAIN : TEXT_NEXT;
     case TEXT_CMD_FLUSH_ALL:
         text_flush(env, r, out);
         break;
@@ -287,12 +292,11 @@ static bool text_exec(struct text_session *s, const struct proto_env *env,
     case TEXT_CMD_LRU_CRAWLER:
     case TEXT_CMD_LRU:
     case TEXT_CMD_WATCH:
-        text_admin(s, env, r, out);
-        break;
+        return text_admin(s, env, r, out) ? TEXT_DRAIN : TEXT_NEXT;
     case TEXT_CMD_ERROR:
         break;
     }
-    return true;
+    return TEXT_NEXT;
 }
 
 void text_session_reset(struct text_session *s)
@@ -341,24 +345,82 @@ static void text_check_partial(struct text_session *s, const char *buf, size_t l
         s->close = true;
 }
 
-/* Run one request line (`line`, its end at `next`); false if it stopped
- * at the reply's bound.  A reply cut short by a memory failure is taken
- * back and the connection closes. */
-static bool text_request(struct text_session *s, const struct proto_env *env, const char *line,
-                         size_t llen, size_t next, struct reply *out)
+/* Run one request line (`line`, `next` bytes with its end).  A reply cut
+ * short by a memory failure is taken back and the connection closes. */
+static enum text_next text_request(struct text_session *s, const struct proto_env *env,
+                                   const char *line, size_t llen, size_t next, struct reply *out)
 {
     size_t mark = reply_mark(out), buf_mark = out->len;
     struct text_req req;
     reply_boundary(out, false);
     text_parse(line, llen, &req);
-    bool done = text_exec(s, env, &req, line, out);
-    if (!done)
+    enum text_next then = text_exec(s, env, &req, line, out);
+    if (then == TEXT_STOPPED)
         s->get.consume = next;
     if (out->oom) {
         reply_rollback(out, mark, buf_mark);
         s->close = true;
     }
-    return done;
+    return then;
+}
+
+/*
+ * Go on with what fills the session when no new request may start: a data
+ * block, one being dropped, a stopped multi-get or dump, a watch.  Returns
+ * false when the feed must stop here, with *st set.
+ */
+static bool text_continue(struct text_session *s, const struct proto_env *env, const char *buf,
+                          size_t len, size_t *pos, int *served, struct reply *out,
+                          enum proto_status *st)
+{
+    switch (s->state) {
+    case TEXT_STATE_SWALLOW: {
+        size_t n = len - *pos < s->swallow ? len - *pos : s->swallow;
+        *pos += n;
+        s->swallow -= n;
+        if (s->swallow > 0) {
+            *st = PROTO_HOLD;
+            return false;
+        }
+        s->state = TEXT_STATE_CMD;
+        return true;
+    }
+    case TEXT_STATE_DATA: {
+        if (text_fill(s, buf, len, pos))
+            return false;
+        size_t mark = reply_mark(out), buf_mark = out->len;
+        text_update_done(s, env, out);
+        if (out->oom) {
+            reply_rollback(out, mark, buf_mark);
+            s->close = true;
+        }
+        return true;
+    }
+    case TEXT_STATE_GET:
+        /* Its line is still at *pos, whole: the transport passes unconsumed
+         * bytes again. */
+        if (len - *pos < s->get.consume)
+            return false;
+        if (!text_get_resume(s, env, buf + *pos, out)) {
+            *st = PROTO_DRAIN;
+            return false;
+        }
+        *pos += s->get.consume;
+        (*served)++;
+        return true;
+    case TEXT_STATE_DUMP:
+        if (text_dump_resume(s, env, out)) {
+            *st = PROTO_DRAIN;
+            return false;
+        }
+        return true;
+    case TEXT_STATE_WATCH:
+        /* memcached reads nothing more from a watcher. */
+        *pos = len;
+        return false;
+    default:
+        return true;
+    }
 }
 
 size_t text_feed(struct text_session *s, const struct proto_env *env, const char *buf,
@@ -368,53 +430,9 @@ size_t text_feed(struct text_session *s, const struct proto_env *env, const char
     int served = 0;
     *st = PROTO_WANT_INPUT;
     while (!s->close) {
-        /* A watcher's input means nothing (memcached stops reading it). */
-        if (s->watching) {
-            pos = len;
-            break;
-        }
-        if (s->state == TEXT_STATE_SWALLOW) {
-            size_t n = len - pos < s->swallow ? len - pos : s->swallow;
-            pos += n;
-            s->swallow -= n;
-            if (s->swallow > 0) {
-                *st = PROTO_HOLD;
+        if (s->state != TEXT_STATE_CMD) {
+            if (!text_continue(s, env, buf, len, &pos, &served, out, st))
                 break;
-            }
-            s->state = TEXT_STATE_CMD;
-            continue;
-        }
-        if (s->state == TEXT_STATE_DATA) {
-            if (text_fill(s, buf, len, &pos))
-                break;
-            size_t mark = reply_mark(out), buf_mark = out->len;
-            text_update_done(s, env, out);
-            if (out->oom) {
-                reply_rollback(out, mark, buf_mark);
-                s->close = true;
-            }
-            continue;
-        }
-        /* A dump stopped at the bound goes on first. */
-        if (s->dump.active && !text_dump_resume(s, env, out)) {
-            *st = PROTO_DRAIN;
-            break;
-        }
-        if (s->dump.ended) {
-            s->dump.ended = false;
-            *st = PROTO_DRAIN;
-            break;
-        }
-        /* A multi-get stopped at the bound: its line is still at pos. */
-        if (s->get.active) {
-            if (len - pos < s->get.consume)
-                break;      /* the transport lost the line: cannot happen */
-            if (!text_get_resume(s, env, buf + pos, out)) {
-                *st = PROTO_DRAIN;
-                break;
-            }
-            pos += s->get.consume;
-            served++;
             continue;
         }
         /* memcached counts a yield once -R requests were served, whatever
@@ -441,14 +459,14 @@ size_t text_feed(struct text_session *s, const struct proto_env *env, const char
         size_t llen = (size_t)(nl - line);
         if (llen > 1 && line[llen - 1] == '\r')
             llen--;
-        if (!text_request(s, env, line, llen, (size_t)(nl - line) + 1, out)) {
+        enum text_next then = text_request(s, env, line, llen, (size_t)(nl - line) + 1, out);
+        if (then == TEXT_STOPPED) {
             *st = PROTO_DRAIN;
             break;
         }
         pos = (size_t)(nl - buf) + 1;
         served++;
-        if (s->dump.active || s->dump.ended) {
-            s->dump.ended = false;
+        if (then == TEXT_DRAIN) {
             *st = PROTO_DRAIN;
             break;
         }

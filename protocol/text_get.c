@@ -233,13 +233,17 @@ bool text_get_start(struct text_session *s, const struct proto_env *env, const s
     g->exptime = g->touch ? expiry_from_client(r->exptime, env->now, cache_started()) : 0;
     g->next = r->rest != NULL ? (size_t)(r->rest - line) : 0;
     g->end = r->rest != NULL ? (size_t)(r->rest + r->nrest - line) : 0;
-    g->active = !text_get_keys(s, env, line, out);
-    return !g->active;
+    bool done = text_get_keys(s, env, line, out);
+    if (!done)
+        s->state = TEXT_STATE_GET;
+    return done;
 }
 
 bool text_get_resume(struct text_session *s, const struct proto_env *env, const char *line,
                      struct reply *out)
 {
-    s->get.active = !text_get_keys(s, env, line, out);
-    return !s->get.active;
+    bool done = text_get_keys(s, env, line, out);
+    if (done)
+        s->state = TEXT_STATE_CMD;
+    return done;
 }

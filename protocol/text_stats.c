@@ -46,32 +46,28 @@ static bool tok_eq(const struct text_token *t, const char *s)
 }
 
 /* `stats cachedump <class> <limit>`, checked as memcached checks it. */
-static void stats_cachedump(struct text_session *s, const struct proto_env *env,
+static bool stats_cachedump(struct text_session *s, const struct proto_env *env,
                             const struct text_req *r, struct reply *out)
 {
     uint32_t cls, limit;
-    if (r->ntokens < 5) {
+    if (r->ntokens < 5)
         msg_reply(out, MSG_E_LINE);
-        return;
-    }
-    if (!num_parse_u32(r->tok[2].p, r->tok[2].len, &cls) ||
-        !num_parse_u32(r->tok[3].p, r->tok[3].len, &limit)) {
+    else if (!num_parse_u32(r->tok[2].p, r->tok[2].len, &cls) ||
+             !num_parse_u32(r->tok[3].p, r->tok[3].len, &limit))
         msg_reply(out, MSG_E_FORMAT);
-        return;
-    }
-    if (cls > MC_MAX_CLASS) {
+    else if (cls > MC_MAX_CLASS)
         msg_reply(out, MSG_E_SLAB_ID);
-        return;
-    }
-    text_cachedump(s, env, cls, limit, out);
+    else
+        return text_cachedump(s, env, cls, limit, out);
+    return false;
 }
 
-void text_stats(struct text_session *s, const struct proto_env *env, const struct text_req *r,
+bool text_stats(struct text_session *s, const struct proto_env *env, const struct text_req *r,
                 struct reply *out)
 {
     if (r->ntokens == 2) {
         text_list(env, out, true, stats_general);
-        return;
+        return false;
     }
     const struct text_token *sub = &r->tok[1];
     if (tok_eq(sub, "reset")) {
@@ -107,10 +103,10 @@ void text_stats(struct text_session *s, const struct proto_env *env, const struc
         }
     } else if (tok_eq(sub, "cachedump")) {
         if (env->settings->dump_enabled)
-            stats_cachedump(s, env, r, out);
-        else
-            msg_reply(out, MSG_E_CACHEDUMP_DISABLED);
+            return stats_cachedump(s, env, r, out);
+        msg_reply(out, MSG_E_CACHEDUMP_DISABLED);
     } else {
         msg_reply(out, MSG_ERROR);
     }
+    return false;
 }
