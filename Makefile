@@ -92,10 +92,11 @@ test: deps mcd
 
 # --- set-up ----------------------------------------------------------------
 
-# Packages the build and the tests need, installed when missing.
+# Packages the build and the tests need, installed when missing (perl runs
+# memcached-tool, from the memcached package, and its version module).
 BUILD_PKGS := gcc make libjemalloc-dev
 TEST_PKGS  := libcmocka-dev memcached python3 python3-memcache python3-pymemcache \
-              libmemcached-tools
+              libmemcached-tools perl
 
 # Install the Debian packages in $(1) that are not installed yet.
 define ensure_packages

@@ -515,9 +515,25 @@ static void test_i32_parser_refuses_what_strtol_refuses(void **state)
     assert_false(num_parse_i32("", 0, &v));
 }
 
+/* Every reply line of the table is a line: text ending in one \r\n. */
+static void test_every_message_is_one_line(void **state)
+{
+    (void)state;
+    for (int m = MSG_NONE + 1; m < MSG_COUNT; m++) {
+        size_t n;
+        const char *line = msg_line((enum msg)m, &n);
+        assert_non_null(line);
+        assert_true(n > 2);
+        assert_int_equal(strlen(line), n);
+        assert_ptr_equal(strchr(line, '\r'), line + n - 2);
+        assert_ptr_equal(strchr(line, '\n'), line + n - 1);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_every_message_is_one_line),
         cmocka_unit_test(test_set_parses_every_field),
         cmocka_unit_test(test_add_replace_append_prepend_parse_like_set),
         cmocka_unit_test(test_cas_parses_its_unique),
