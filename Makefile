@@ -75,7 +75,7 @@ integration: mcd bench/mcd-bench
 # ThreadSanitizer gets the modules where threads and connections meet; the
 # differential modules (one connection per case, protocol logic only) run
 # under ASan/UBSan and unsanitized, which keeps `make test` short.
-TSAN_SKIP    := test_diff test_meta_diff test_binary
+TSAN_SKIP    := test_diff test_meta_diff test_binary test_admin_diff
 TSAN_MODULES := $(filter-out $(TSAN_SKIP),$(basename $(notdir $(wildcard test/integration/test_*.py))))
 ASAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined -DMCD_SANITIZE
 TSAN := -fsanitize=thread -DMCD_SANITIZE

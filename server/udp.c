@@ -75,8 +75,6 @@ void udp_port_free(struct udp_port *u)
     free(u);
 }
 
-int udp_port_fd(const struct udp_port *u) { return u->fd; }
-
 /* Send the next `len` bytes of the reply, from the cursor on, as one
  * response's datagrams.  Each datagram is copied into one buffer: a reply
  * may hold many small segments, and UDP is not the fast path.  A datagram

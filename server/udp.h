@@ -15,8 +15,6 @@ struct udp_port;
 struct udp_port *udp_port_new(int fd);
 /* Close the socket and free the endpoint. */
 void udp_port_free(struct udp_port *u);
-/* The socket, for epoll. */
-int udp_port_fd(const struct udp_port *u);
 /* Serve the datagrams waiting on the socket (a bounded batch). */
 void udp_port_serve(struct udp_port *u, const struct proto_env *env);
 /* Append the `stats conns` lines for this endpoint. */

@@ -84,9 +84,12 @@ static size_t pack(char *buf, uint8_t op, const char *key, const char *ext, size
     bin_write_header(buf, op, 0, (uint16_t)nkey, (uint8_t)next, (uint32_t)(next + nkey + nval),
                      0, 0);
     buf[0] = (char)BIN_REQ_MAGIC;
-    memcpy(buf + 24, ext, next);
-    memcpy(buf + 24 + next, key, nkey);
-    memcpy(buf + 24 + next + nkey, val, nval);
+    if (next > 0)
+        memcpy(buf + 24, ext, next);
+    if (nkey > 0)
+        memcpy(buf + 24 + next, key, nkey);
+    if (nval > 0)
+        memcpy(buf + 24 + next + nkey, val, nval);
     return 24 + next + nkey + nval;
 }
 
