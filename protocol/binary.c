@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "expiry.h"
+#include "msg.h"
 #include "prefix_stats.h"
 #include "stats.h"
 
@@ -128,15 +129,38 @@ static void bin_error(const struct bin_session *s, struct reply *out, enum bin_s
     bin_reply(s, out, (uint16_t)st, NULL, 0, NULL, 0, msg, (uint32_t)strlen(msg), 0);
 }
 
+/* ENOMEM with memcached's message for what failed: the text protocol's
+ * line without its "SERVER_ERROR " and "\r\n", as its out_of_memory(). */
+static void bin_oom(const struct bin_session *s, struct reply *out, enum msg m)
+{
+    static const char prefix[] = "SERVER_ERROR ";
+    size_t n;
+    const char *line = msg_line(m, &n);
+    size_t skip = strncmp(line, prefix, sizeof(prefix) - 1) == 0 ? sizeof(prefix) - 1 : 0;
+    bin_reply(s, out, BIN_ENOMEM, NULL, 0, NULL, 0, line + skip, (uint32_t)(n - skip - 2), 0);
+}
+
+/* Drop the `n` bytes of request body still to come before the next request. */
+static void bin_swallow(struct bin_session *s, size_t n)
+{
+    if (n > 0) {
+        s->state = BIN_STATE_SWALLOW;
+        s->swallow = n;
+    }
+}
+
 /* An error whose request body is still to come: drop it first. */
 static void bin_error_swallow(struct bin_session *s, struct reply *out, enum bin_status st,
                               const char *msg, size_t swallow)
 {
     bin_error(s, out, st, msg);
-    if (swallow > 0) {
-        s->state = BIN_STATE_SWALLOW;
-        s->swallow = swallow;
-    }
+    bin_swallow(s, swallow);
+}
+
+static void bin_oom_swallow(struct bin_session *s, struct reply *out, enum msg m, size_t swallow)
+{
+    bin_oom(s, out, m);
+    bin_swallow(s, swallow);
 }
 
 /* A request of a shape memcached refuses: EINVAL, then close. */
@@ -238,7 +262,7 @@ static void bin_update(struct bin_session *s, const struct proto_env *env, uint8
         if (err == CACHE_TOO_LARGE)
             bin_error_swallow(s, out, BIN_E2BIG, NULL, vlen);
         else
-            bin_error_swallow(s, out, BIN_ENOMEM, "Out of memory allocating item", vlen);
+            bin_oom_swallow(s, out, MSG_E_OOM_ITEM, vlen);
         /* A failed set must not leave the old value to be served. */
         if (cmd == BIN_CMD_SET)
             cache_delete(key, h->keylen, env->now, NULL);
@@ -356,8 +380,7 @@ static void bin_arith(struct bin_session *s, const struct proto_env *env, uint8_
     default:
         /* Allocation fails rarely; a creating request most likely failed
          * to create, one that may not create failed to grow the number. */
-        bin_error(s, out, BIN_ENOMEM, o.vivify ? "Out of memory allocating new item"
-                                               : "Out of memory incrementing value");
+        bin_oom(s, out, o.vivify ? MSG_E_OOM_NEW_ITEM : MSG_E_OOM_INCR);
         break;
     }
 }

@@ -1,7 +1,8 @@
 /*
  * msg: the reply lines of the text and meta protocols.  See msg.h.  Each is
  * memcached 1.6.18's, byte for byte (proto_text.c); the binary protocol's
- * messages are a status code's, in binary.c.
+ * messages are a status code's, in binary.c, or for running out of memory
+ * one of these without "SERVER_ERROR ", as memcached's out_of_memory() sends.
  */
 #include "msg.h"
 
@@ -58,6 +59,8 @@ static const struct msg_line lines[MSG_COUNT] = {
     [MSG_E_OOM_NEW_ITEM] = L("SERVER_ERROR Out of memory allocating new item"),
     [MSG_E_OOM_GET] = L("SERVER_ERROR out of memory writing get response"),
     [MSG_E_OOM_STATS] = L("SERVER_ERROR out of memory writing stats"),
+    [MSG_E_OOM_ITEM] = L("SERVER_ERROR Out of memory allocating item"),
+    [MSG_E_OOM_INCR] = L("SERVER_ERROR Out of memory incrementing value"),
     [MSG_E_STATS_DETAIL] = L("CLIENT_ERROR usage: stats detail on|off|dump"),
     [MSG_E_CACHEDUMP_DISABLED] = L("CLIENT_ERROR stats cachedump not allowed"),
     [MSG_E_SLAB_ID] = L("CLIENT_ERROR Illegal slab id"),

@@ -375,6 +375,37 @@ static void test_too_large_value_is_swallowed_then_e2big(void **state)
     assert_pkt(&p[0], BIN_CMD_SETQ, BIN_E2BIG, "Too large.");
 }
 
+/* memcached's out_of_memory(): the text line without "SERVER_ERROR ". */
+static void test_full_cache_under_M_is_enomem_with_memcacheds_message(void **state)
+{
+    (void)state;
+    cache_teardown();
+    struct cache_options o = {
+        .maxbytes = 2 * 1024 * 1024, .item_size_max = 1024 * 1024, .factor = 1.25,
+        .min_chunk = 48, .hashpower = 10, .use_cas = true, .evict_to_free = false,
+        .started = 1700000000,
+    };
+    assert_int_equal(cache_setup(&o), 0);
+    static char req[1100 * 1024];
+    static char val[100 * 1024 + 1];
+    memset(val, 'x', sizeof(val) - 1);
+    struct pkt p[4];
+    for (int i = 0; i < 1000; i++) {
+        char key[16];
+        snprintf(key, sizeof(key), "k%d", i);
+        feed_n(req, pack_set(req, BIN_CMD_SET, key, val, 0, 0));
+        assert_int_equal(replies(p, 4), 1);
+        if (p[0].h.vbucket != BIN_OK)
+            break;
+    }
+    assert_pkt(&p[0], BIN_CMD_SET, BIN_ENOMEM, "Out of memory allocating item");
+    /* The value was swallowed: the connection goes on. */
+    char noop[24];
+    feed_n(noop, pack_simple(noop, BIN_CMD_NOOP, NULL));
+    assert_int_equal(replies(p, 4), 1);
+    assert_pkt(&p[0], BIN_CMD_NOOP, BIN_OK, "");
+}
+
 static void test_flush_disabled_is_auth_error(void **state)
 {
     (void)state;
@@ -461,6 +492,8 @@ int main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_too_large_value_is_swallowed_then_e2big, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_full_cache_under_M_is_enomem_with_memcacheds_message,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_flush_disabled_is_auth_error, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stat_packets_end_with_an_empty_one, setup, teardown),
         cmocka_unit_test_setup_teardown(test_quit_answers_and_closes_quitq_only_closes, setup,
