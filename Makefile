@@ -78,7 +78,7 @@ integration: mcd bench/mcd-bench
 # ThreadSanitizer gets the modules where threads and connections meet; the
 # differential modules (one connection per case, protocol logic only) run
 # under ASan/UBSan and unsanitized, which keeps `make test` short.
-TSAN_SKIP    := test_diff test_meta_diff test_binary
+TSAN_SKIP    := test_diff test_meta_diff test_binary test_admin_diff
 TSAN_MODULES := $(filter-out $(TSAN_SKIP),$(basename $(notdir $(wildcard test/integration/test_*.py))))
 ASAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined -DMCD_SANITIZE
 TSAN := -fsanitize=thread -DMCD_SANITIZE
@@ -95,10 +95,11 @@ test: deps mcd
 
 # --- set-up ----------------------------------------------------------------
 
-# Packages the build and the tests need, installed when missing.
+# Packages the build and the tests need, installed when missing (perl runs
+# memcached-tool, from the memcached package, and its version module).
 BUILD_PKGS := gcc make libjemalloc-dev
 TEST_PKGS  := libcmocka-dev memcached python3 python3-memcache python3-pymemcache \
-              libmemcached-tools
+              libmemcached-tools perl
 
 # Install the Debian packages in $(1) that are not installed yet.
 define ensure_packages

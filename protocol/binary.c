@@ -4,21 +4,17 @@
  * bin_feed() waits until a request's 24-byte header, its extras and its
  * key are buffered, then runs it; a storage command's value is copied
  * straight from the connection's buffer into the newly allocated item,
- * piece by piece if it arrives that way, and the item gets the "\r\n" our
- * item layout keeps after every value, so text and binary clients read the
- * same items.  Values of gets are referenced in place, as in text.c.
+ * piece by piece if it arrives that way (items hold values without the
+ * text protocol's "\r\n", so text and binary clients read the same items).
+ * Values of gets are referenced in place, as in text_get.c; the cas checks
+ * of DELETE, APPEND/PREPEND and INCREMENT/DECREMENT are made by the cache
+ * under the key's lock (cache_delete_cas, cache_store, cache_arith_ex).
  *
  * The behaviour is memcached 1.6.18's proto_bin.c, quirks included: which
  * request shapes are a protocol error (EINVAL, then close), that errors are
  * sent even for quiet commands, that an unknown command swallows `bodylen`
  * bytes after its key, that TOUCH answers with the flags.  Clients were
  * written against those bytes.
- *
- * Three request fields have no counterpart in the cache API: a cas on
- * DELETE, APPEND/PREPEND and INCREMENT/DECREMENT, and the cas an
- * INCREMENT's reply carries.  They are checked and read with a separate
- * lookup, so a writer racing between the two can slip through; memcached
- * does both under one item lock.
  */
 #include "binary.h"
 
@@ -26,6 +22,7 @@
 #include <string.h>
 
 #include "expiry.h"
+#include "msg.h"
 #include "prefix_stats.h"
 #include "stats.h"
 
@@ -132,15 +129,38 @@ static void bin_error(const struct bin_session *s, struct reply *out, enum bin_s
     bin_reply(s, out, (uint16_t)st, NULL, 0, NULL, 0, msg, (uint32_t)strlen(msg), 0);
 }
 
+/* ENOMEM with memcached's message for what failed: the text protocol's
+ * line without its "SERVER_ERROR " and "\r\n", as its out_of_memory(). */
+static void bin_oom(const struct bin_session *s, struct reply *out, enum msg m)
+{
+    static const char prefix[] = "SERVER_ERROR ";
+    size_t n;
+    const char *line = msg_line(m, &n);
+    size_t skip = strncmp(line, prefix, sizeof(prefix) - 1) == 0 ? sizeof(prefix) - 1 : 0;
+    bin_reply(s, out, BIN_ENOMEM, NULL, 0, NULL, 0, line + skip, (uint32_t)(n - skip - 2), 0);
+}
+
+/* Drop the `n` bytes of request body still to come before the next request. */
+static void bin_swallow(struct bin_session *s, size_t n)
+{
+    if (n > 0) {
+        s->state = BIN_STATE_SWALLOW;
+        s->swallow = n;
+    }
+}
+
 /* An error whose request body is still to come: drop it first. */
 static void bin_error_swallow(struct bin_session *s, struct reply *out, enum bin_status st,
                               const char *msg, size_t swallow)
 {
     bin_error(s, out, st, msg);
-    if (swallow > 0) {
-        s->state = BIN_STATE_SWALLOW;
-        s->swallow = swallow;
-    }
+    bin_swallow(s, swallow);
+}
+
+static void bin_oom_swallow(struct bin_session *s, struct reply *out, enum msg m, size_t swallow)
+{
+    bin_oom(s, out, m);
+    bin_swallow(s, swallow);
 }
 
 /* A request of a shape memcached refuses: EINVAL, then close. */
@@ -242,7 +262,7 @@ static void bin_update(struct bin_session *s, const struct proto_env *env, uint8
         if (err == CACHE_TOO_LARGE)
             bin_error_swallow(s, out, BIN_E2BIG, NULL, vlen);
         else
-            bin_error_swallow(s, out, BIN_ENOMEM, "Out of memory allocating item", vlen);
+            bin_oom_swallow(s, out, MSG_E_OOM_ITEM, vlen);
         /* A failed set must not leave the old value to be served. */
         if (cmd == BIN_CMD_SET)
             cache_delete(key, h->keylen, env->now, NULL);
@@ -360,8 +380,7 @@ static void bin_arith(struct bin_session *s, const struct proto_env *env, uint8_
     default:
         /* Allocation fails rarely; a creating request most likely failed
          * to create, one that may not create failed to grow the number. */
-        bin_error(s, out, BIN_ENOMEM, o.vivify ? "Out of memory allocating new item"
-                                               : "Out of memory incrementing value");
+        bin_oom(s, out, o.vivify ? MSG_E_OOM_NEW_ITEM : MSG_E_OOM_INCR);
         break;
     }
 }
@@ -395,6 +414,28 @@ static bool key_is(const char *key, size_t nkey, const char *word)
     return nkey == strlen(word) && memcmp(key, word, nkey) == 0;
 }
 
+/* The binary protocol's stats sink: one STAT packet per statistic, each
+ * echoing the request's opaque; the end is an empty one. */
+struct bin_sink {
+    struct stats_sink base;     /* first: the lists see only this */
+    struct reply *out;
+    uint32_t opaque;
+};
+
+static void bin_sink_stat(struct stats_sink *s, const char *name, size_t nname, const char *val,
+                          size_t nval)
+{
+    struct bin_sink *b = (struct bin_sink *)s;
+    char hdr[BIN_HEADER_LEN];
+    bin_write_header(hdr, BIN_CMD_STAT, BIN_OK, (uint16_t)nname, 0, (uint32_t)(nname + nval),
+                     b->opaque, 0);
+    reply_add(b->out, hdr, sizeof(hdr));
+    reply_add(b->out, name, nname);
+    reply_add(b->out, val, nval);
+}
+
+static void bin_sink_end(struct stats_sink *s) { bin_sink_stat(s, "", 0, "", 0); }
+
 /* `stats detail dump`: the text dump as the value of one "detailed" stat. */
 static void bin_stat_detail_dump(struct stats_sink *sink)
 {
@@ -409,20 +450,21 @@ static void bin_stat_detail_dump(struct stats_sink *sink)
 static void bin_stat(struct bin_session *s, const struct proto_env *env, const char *key,
                      uint16_t nkey, struct reply *out)
 {
-    struct stats_sink sink;
-    stats_sink_bin(&sink, out, s->opaque);
+    struct bin_sink b = { .base = { .stat = bin_sink_stat, .end = bin_sink_end },
+                          .out = out, .opaque = s->opaque };
+    struct stats_sink *sink = &b.base;
     if (nkey == 0) {
-        stats_general(env, &sink);
+        stats_general(env, sink);
     } else if (key_starts(key, nkey, "reset")) {
         env->hooks->stats_reset(env->hooks->arg);
         cache_stats_reset();
     } else if (key_starts(key, nkey, "settings")) {
-        stats_settings(env, &sink);
+        stats_settings(env, sink);
     } else if (key_starts(key, nkey, "detail")) {
         const char *sub = key + 6;
         size_t nsub = nkey - 6u;
         if (key_starts(sub, nsub, " dump")) {
-            bin_stat_detail_dump(&sink);
+            bin_stat_detail_dump(sink);
         } else if (key_starts(sub, nsub, " on")) {
             prefix_stats_enable(true);
         } else if (key_starts(sub, nsub, " off")) {
@@ -432,16 +474,22 @@ static void bin_stat(struct bin_session *s, const struct proto_env *env, const c
             return;
         }
     } else if (key_is(key, nkey, "items")) {
-        stats_items(env, &sink);
+        stats_items(env, sink);
     } else if (key_is(key, nkey, "slabs")) {
-        stats_slabs(env, &sink);
+        stats_slabs(env, sink);
     } else if (key_is(key, nkey, "sizes")) {
-        stats_sizes(&sink);
+        stats_sizes(env, sink);
+    } else if (key_is(key, nkey, "sizes_enable")) {
+        stats_sizes_enable(env, sink);      /* memcached sends no end packet here */
+        return;
+    } else if (key_is(key, nkey, "sizes_disable")) {
+        stats_sizes_disable(env, sink);
+        return;
     } else {
         bin_error(s, out, BIN_KEY_ENOENT, NULL);
         return;
     }
-    stats_end(&sink);
+    stats_end(sink);
 }
 
 /* The command without its quiet bit; sets *quiet. */
@@ -594,21 +642,23 @@ void bin_session_reset(struct bin_session *s)
 }
 
 size_t bin_feed(struct bin_session *s, const struct proto_env *env, const char *buf,
-                size_t len, struct reply *out)
+                size_t len, struct reply *out, enum proto_status *st)
 {
     size_t pos = 0;
     int served = 0;
     /* Replies memcached would have written already: those of earlier
      * reads, and those up to a NOOP, which makes it write. */
     size_t kept_seg = reply_mark(out), kept_buf = out->len;
-    s->yielded = false;
+    *st = PROTO_WANT_INPUT;
     while (!s->close) {
         if (s->state == BIN_STATE_SWALLOW) {
             size_t n = len - pos < s->swallow ? len - pos : s->swallow;
             pos += n;
             s->swallow -= n;
-            if (s->swallow > 0)
+            if (s->swallow > 0) {
+                *st = PROTO_HOLD;
                 break;
+            }
             s->state = BIN_STATE_HEADER;
             continue;
         }
@@ -620,17 +670,28 @@ size_t bin_feed(struct bin_session *s, const struct proto_env *env, const char *
             pos += n;
             if (n < need)
                 break;
+            size_t mark = reply_mark(out), buf_mark = out->len;
             bin_update_done(s, env, out);
+            if (out->oom) {
+                reply_rollback(out, mark, buf_mark);
+                s->close = true;
+            }
             continue;
         }
         /* -R as in text_feed: a yield counts once the quota is served. */
         if (served >= env->settings->reqs_per_event) {
-            s->yielded = pos < len;
             counter_inc(&env->counters->conn_yields);
+            if (pos < len)
+                *st = PROTO_YIELD;
             break;
         }
         if (len - pos < BIN_HEADER_LEN)
             break;
+        /* Past the bound, the reply is written before more is served. */
+        if (served > 0 && reply_pending(out) >= env->settings->reply_bound) {
+            *st = PROTO_DRAIN;
+            break;
+        }
         struct bin_header h;
         bin_parse_header(buf + pos, &h);
         if (h.magic != BIN_REQ_MAGIC) {
@@ -644,13 +705,22 @@ size_t bin_feed(struct bin_session *s, const struct proto_env *env, const char *
             break;
         const char *ext = buf + pos + BIN_HEADER_LEN;
         pos += need;
+        size_t mark = reply_mark(out), buf_mark = out->len;
         reply_boundary(out, false);
         bin_dispatch(s, env, &h, ext, ext + h.extlen, out);
         served++;
+        /* A reply cut short by a memory failure: take it back and close,
+         * as memcached closes a connection it cannot answer. */
+        if (out->oom) {
+            reply_rollback(out, mark, buf_mark);
+            s->close = true;
+        }
         if (h.opcode == BIN_CMD_NOOP) {
             kept_seg = reply_mark(out);
             kept_buf = out->len;
         }
     }
+    if (s->close)
+        *st = PROTO_CLOSE;
     return pos;
 }

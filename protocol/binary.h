@@ -76,7 +76,6 @@ struct bin_session {
     bool quiet;
     size_t swallow;             /* body bytes of a refused request still to drop */
     bool close;                 /* close once the reply is sent */
-    bool yielded;               /* stopped at -R with bytes left to serve */
 };
 
 /* Decode the 24 header bytes at `p` (network order) into `h`. */
@@ -88,18 +87,13 @@ void bin_write_header(char *out, uint8_t opcode, uint16_t status, uint16_t keyle
 const char *bin_status_string(enum bin_status st);
 /*
  * Consume as much of `buf` as possible, appending replies to `out`.
- * Returns the bytes consumed; stops early when a request's header, extras
- * and key are not all there yet, when -R requests were served
- * (session->yielded) or when the connection must close (session->close).
+ * Returns the bytes consumed; stops when a request's header, extras and
+ * key are not all there yet, when -R requests were served or when the
+ * connection must close, and says which in *st.  (Transports call
+ * proto_feed, which calls this.)
  */
 size_t bin_feed(struct bin_session *s, const struct proto_env *env, const char *buf,
-                size_t len, struct reply *out);
-/* True while replies must wait: memcached answers a refused value only
- * once its body has been swallowed. */
-static inline bool bin_swallowing(const struct bin_session *s)
-{
-    return s->state == BIN_STATE_SWALLOW;
-}
+                size_t len, struct reply *out, enum proto_status *st);
 /* Release what a session holds (a half-read item). */
 void bin_session_reset(struct bin_session *s);
 

@@ -14,8 +14,7 @@
 
 #include <string.h>
 
-static const char META_E_FORMAT[] = "CLIENT_ERROR bad command line format";
-static const char META_E_TOKEN[] = "CLIENT_ERROR bad token in command line format";
+#include "num.h"
 
 static const char b64_chars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
@@ -104,7 +103,7 @@ static bool meta_decode_key(struct meta_req *r)
 /* A flag's value: the token after its letter. */
 static bool flag_i32(const struct text_token *t, int32_t *v)
 {
-    return text_parse_i32(t->p + 1, t->len - 1, v);
+    return num_parse_i32(t->p + 1, t->len - 1, v);
 }
 
 /*
@@ -113,21 +112,21 @@ static bool flag_i32(const struct text_token *t, int32_t *v)
  * error is remembered and the pass goes on (a later error's string wins).
  * Returns false on an error, with *err set.
  */
-static bool meta_flags(struct meta_req *r, int start, const char **err)
+static bool meta_flags(struct meta_req *r, int start, enum msg *err)
 {
     bool failed = false;
     for (int i = start; i < r->ntokens && r->tok[i].len != 0; i++) {
         const struct text_token *t = &r->tok[i];
         unsigned char o = (unsigned char)t->p[0];
         if (o >= 127 || meta_has(r, (char)o)) {
-            *err = "CLIENT_ERROR duplicate flag";
+            *err = MSG_E_DUP_FLAG;
             return false;
         }
         r->seen[o / 64] |= (uint64_t)1 << (o % 64);
         switch (o) {
         case 'b':
             if (!meta_decode_key(r)) {
-                *err = "CLIENT_ERROR error decoding key";
+                *err = MSG_E_DECODE_KEY;
                 failed = true;
             }
             break;
@@ -136,39 +135,39 @@ static bool meta_flags(struct meta_req *r, int start, const char **err)
         case 'R': {
             int32_t *dst = o == 'N' ? &r->vivify_ttl : o == 'T' ? &r->ttl : &r->recache_ttl;
             if (!flag_i32(t, dst)) {
-                *err = META_E_TOKEN;
+                *err = MSG_E_TOKEN;
                 failed = true;
             }
             break;
         }
         case 'F':
             /* memcached leaves the error string as it was here. */
-            if (!text_parse_u32(t->p + 1, t->len - 1, &r->client_flags))
+            if (!num_parse_u32(t->p + 1, t->len - 1, &r->client_flags))
                 failed = true;
             break;
         case 'C':
-            if (!text_parse_u64(t->p + 1, t->len - 1, &r->cas)) {
-                *err = META_E_TOKEN;
+            if (!num_parse_u64(t->p + 1, t->len - 1, &r->cas)) {
+                *err = MSG_E_TOKEN;
                 failed = true;
             }
             break;
         case 'M':
             if (t->len != 2) {
-                *err = "CLIENT_ERROR incorrect length for M token";
+                *err = MSG_E_M_LENGTH;
                 failed = true;
             } else {
                 r->mode = t->p[1];
             }
             break;
         case 'J':
-            if (!text_parse_u64(t->p + 1, t->len - 1, &r->initial)) {
-                *err = "CLIENT_ERROR invalid numeric initial value";
+            if (!num_parse_u64(t->p + 1, t->len - 1, &r->initial)) {
+                *err = MSG_E_INITIAL;
                 failed = true;
             }
             break;
         case 'D':
-            if (!text_parse_u64(t->p + 1, t->len - 1, &r->delta)) {
-                *err = "CLIENT_ERROR invalid numeric delta value";
+            if (!num_parse_u64(t->p + 1, t->len - 1, &r->delta)) {
+                *err = MSG_E_DELTA_VALUE;
                 failed = true;
             }
             break;
@@ -176,7 +175,7 @@ static bool meta_flags(struct meta_req *r, int start, const char **err)
         case 'c': case 'f': case 'v': case 'h': case 'u': case 'q': case 'I':
             break;
         default:
-            *err = "CLIENT_ERROR invalid flag";
+            *err = MSG_E_FLAG;
             return false;
         }
     }
@@ -196,29 +195,29 @@ static bool meta_opaque_too_long(const struct meta_req *r, int start)
 static void meta_parse_debug(struct meta_req *r)
 {
     if (r->ntokens < 3 || r->tok[1].len > ITEM_KEY_MAX) {
-        r->err = META_E_FORMAT;
+        r->err = MSG_E_FORMAT;
         return;
     }
     /* me takes only "b", and only as the token right after the key. */
     if (r->ntokens >= 4 && r->tok[2].len == 1 && r->tok[2].p[0] == 'b' && !meta_decode_key(r))
-        r->err = META_E_FORMAT;
+        r->err = MSG_E_FORMAT;
 }
 
 /* ms: the data length comes before the flags; errors after it swallow the data. */
 static void meta_parse_set(struct meta_req *r)
 {
     int32_t vlen;
-    if (!text_parse_i32(r->tok[2].p, r->tok[2].len, &vlen) || vlen < 0 || vlen > INT32_MAX - 2) {
-        r->err = META_E_FORMAT;
+    if (!num_parse_i32(r->tok[2].p, r->tok[2].len, &vlen) || vlen < 0 || vlen > INT32_MAX - 2) {
+        r->err = MSG_E_FORMAT;
         return;
     }
     r->vlen = vlen;
-    const char *err = META_E_FORMAT;
+    enum msg err = MSG_E_FORMAT;
     bool ok = meta_flags(r, 3, &err);
     if (ok && r->mode != 0 && !strchr("EAPRS", r->mode))
-        err = "CLIENT_ERROR invalid mode for ms M token", ok = false;
+        err = MSG_E_MS_MODE, ok = false;
     else if (ok && meta_opaque_too_long(r, 2))
-        err = "CLIENT_ERROR opaque token too long", ok = false;
+        err = MSG_E_OPAQUE, ok = false;
     if (!ok) {
         r->err = err;
         r->swallow = true;
@@ -227,7 +226,7 @@ static void meta_parse_set(struct meta_req *r)
 
 static void meta_parse_other(struct meta_req *r)
 {
-    const char *err = META_E_FORMAT;
+    enum msg err = MSG_E_FORMAT;
     bool ok = meta_flags(r, 2, &err);
     if (r->cmd == META_CMD_GET) {
         if (!ok)
@@ -236,13 +235,13 @@ static void meta_parse_other(struct meta_req *r)
         return;
     }
     if (!ok) {
-        r->err = "CLIENT_ERROR invalid or duplicate flag";
+        r->err = MSG_E_BAD_FLAG;
     } else if (r->cmd == META_CMD_DELETE) {
         if (meta_opaque_too_long(r, 2))
-            r->err = "CLIENT_ERROR opaque token too long";
+            r->err = MSG_E_OPAQUE;
     } else {
         if (r->mode != 0 && !strchr("I+D-", r->mode))
-            r->err = "CLIENT_ERROR invalid mode for ma M token";
+            r->err = MSG_E_MA_MODE;
         r->opaque_too_long = meta_opaque_too_long(r, 2);
     }
 }
@@ -261,7 +260,7 @@ void meta_parse_tokens(const struct text_token *tok, int ntokens, struct meta_re
     case 'n': r->cmd = META_CMD_NOOP; return;
     case 'e': r->cmd = META_CMD_DEBUG; break;
     default:
-        r->err = "ERROR";
+        r->err = MSG_ERROR;
         return;
     }
     if (ntokens >= 2) {
@@ -273,16 +272,16 @@ void meta_parse_tokens(const struct text_token *tok, int ntokens, struct meta_re
         return;
     }
     if (ntokens < 3) {
-        r->err = "ERROR";
+        r->err = MSG_ERROR;
         return;
     }
     if (tok[1].len > ITEM_KEY_MAX || (r->cmd == META_CMD_SET && ntokens == 3)) {
-        r->err = META_E_FORMAT;
+        r->err = MSG_E_FORMAT;
         return;
     }
     if (ntokens > META_MAX_TOKENS) {
-        r->err = r->cmd == META_CMD_GET ? "CLIENT_ERROR options flags are too long"
-                                        : "CLIENT_ERROR options flags too long";
+        r->err = r->cmd == META_CMD_GET ? MSG_E_MG_FLAGS_LONG
+                                        : MSG_E_FLAGS_LONG;
         return;
     }
     if (r->cmd == META_CMD_SET)
@@ -296,7 +295,7 @@ void meta_parse(const char *line, size_t len, struct text_token *tok, struct met
     int n = text_tokenize(line, len, tok, TEXT_MAX_TOKENS);
     if (n < 2 || tok[0].len != 2 || tok[0].p[0] != 'm') {
         memset(r, 0, offsetof(struct meta_req, keybuf));
-        r->err = "ERROR";
+        r->err = MSG_ERROR;
         return;
     }
     meta_parse_tokens(tok, n, r);

@@ -24,7 +24,7 @@ enum meta_cmd {
 /* One parsed meta request line. */
 struct meta_req {
     enum meta_cmd cmd;
-    const char *err;            /* reply line (without \r\n) when refused, else NULL */
+    enum msg err;               /* the reply refusing the request, else MSG_NONE */
     bool swallow;               /* a refused ms: drop its data block of vlen + 2 bytes */
     bool opaque_too_long;       /* mg/ma refuse it only after acting, as memcached does */
     const char *key;            /* the token, or keybuf once base64-decoded */

@@ -15,15 +15,11 @@
 #include <string.h>
 
 #include "expiry.h"
+#include "mc_layout.h"
 #include "meta.h"
 
 /* Longest reply line: status, numbers, a 32-byte opaque, a base64 key. */
 #define META_LINE_MAX 1024
-/* memcached's -n and -f defaults, and its largest slab chunk (half a page). */
-#define META_MC_CHUNK 48
-#define META_MC_FACTOR 1.25
-#define META_MC_CHUNK_MAX (512 * 1024)
-#define META_MC_HEADER 48
 
 struct line {
     char buf[META_LINE_MAX];
@@ -85,12 +81,6 @@ static void finish(struct line *l, struct reply *out)
 {
     put(l, "\r\n", 2);
     reply_add(out, l->buf, (size_t)(l->p - l->buf));
-}
-
-static void reply_err(struct reply *out, const char *err)
-{
-    reply_str(out, err);
-    reply_add(out, "\r\n", 2);
 }
 
 static rel_time_t meta_time(const struct proto_env *env, int32_t t)
@@ -201,7 +191,7 @@ static void put_echo(struct line *l, const struct meta_req *r)
 static void meta_get(const struct proto_env *env, const struct meta_req *r, struct reply *out)
 {
     if (r->opaque_too_long) {
-        reply_err(out, "CLIENT_ERROR opaque token too long");
+        msg_reply(out, MSG_E_OPAQUE);
         return;
     }
     struct cache_fetch_opts o = {
@@ -242,8 +232,8 @@ static void meta_set(struct text_session *s, const struct proto_env *env,
                      const struct meta_req *r, struct reply *out)
 {
     size_t nbytes = (size_t)r->vlen + 2;
-    if (r->err != NULL) {
-        reply_err(out, r->err);
+    if (r->err != MSG_NONE) {
+        msg_reply(out, r->err);
         if (r->swallow) {
             s->state = TEXT_STATE_SWALLOW;
             s->swallow = nbytes;
@@ -257,10 +247,10 @@ static void meta_set(struct text_session *s, const struct proto_env *env,
     if (it == NULL) {
         if (err == CACHE_TOO_LARGE) {
             counter_inc(&env->counters->store_too_large);
-            reply_err(out, "SERVER_ERROR object too large for cache");
+            msg_reply(out, MSG_E_TOO_LARGE);
         } else {
             counter_inc(&env->counters->store_no_memory);
-            reply_err(out, "SERVER_ERROR out of memory storing object");
+            msg_reply(out, MSG_E_OOM_STORE);
         }
         /* A failed store must not leave the old value to be served. */
         cache_delete(r->key, r->nkey, env->now, NULL);
@@ -317,7 +307,7 @@ void meta_set_done(struct text_session *s, const struct proto_env *env, struct r
     counter_inc(&env->counters->cls[item_class(it)].cmd_set);
     if (s->tail[0] != '\r' || s->tail[1] != '\n') {
         /* Errors are never quiet in meta mode. */
-        reply_str(out, "CLIENT_ERROR bad data chunk\r\n");
+        msg_reply(out, MSG_E_DATA_CHUNK);
         item_unref(it);
         return;
     }
@@ -431,18 +421,17 @@ static void meta_arith(const struct proto_env *env, const struct meta_req *r, st
         if (!res.created)
             counter_inc(incr ? &c->cls[res.cls].incr_hits : &c->cls[res.cls].decr_hits);
         if (r->opaque_too_long) {
-            reply_err(out, "CLIENT_ERROR opaque token too long");
+            msg_reply(out, MSG_E_OPAQUE);
         } else if (!meta_has(r, 'q') || res.created) {
             /* memcached quiets a hit but not a vivified miss. */
             meta_arith_reply(env, r, &res, out);
         }
         return;
     case CACHE_NON_NUMERIC:
-        reply_err(out, "CLIENT_ERROR cannot increment or decrement non-numeric value");
+        msg_reply(out, MSG_E_NON_NUMERIC);
         return;
     case CACHE_NO_MEMORY:
-        reply_err(out, o.vivify ? "SERVER_ERROR Out of memory allocating new item"
-                                : "SERVER_ERROR out of memory");
+        msg_reply(out, o.vivify ? MSG_E_OOM_NEW_ITEM : MSG_E_OOM);
         return;
     case CACHE_NOT_FOUND:
         counter_inc(incr ? &c->incr_misses : &c->decr_misses);
@@ -453,28 +442,11 @@ static void meta_arith(const struct proto_env *env, const struct meta_req *r, st
         break;
     }
     if (r->opaque_too_long) {
-        reply_err(out, "CLIENT_ERROR opaque token too long");
+        msg_reply(out, MSG_E_OPAQUE);
         return;
     }
     put_echo(&l, r);
     finish(&l, out);
-}
-
-/* The slab class memcached would give an item of `size` bytes with its default -n and -f. */
-static unsigned meta_mc_class(size_t size)
-{
-    unsigned cls = 0;
-    unsigned chunk = META_MC_HEADER + META_MC_CHUNK;
-    while (++cls < 63) {
-        if (chunk >= META_MC_CHUNK_MAX / META_MC_FACTOR)
-            break;
-        if (chunk % 8 != 0)
-            chunk += 8 - chunk % 8;
-        if (size <= chunk)
-            return cls;
-        chunk = (unsigned)(chunk * META_MC_FACTOR);
-    }
-    return cls;
 }
 
 /* me: memcached's debug line, its sizes counted as memcached lays an item out. */
@@ -483,7 +455,7 @@ static void meta_debug(const struct proto_env *env, const struct meta_req *r, st
     struct cache_fetch f;
     counter_inc(&env->counters->cmd_meta);
     if (!cache_peek(r->key, r->nkey, env->now, &f)) {
-        reply_add(out, "EN\r\n", 4);
+        msg_reply(out, MSG_EN);
         return;
     }
     struct line l = { .p = l.buf };
@@ -492,14 +464,12 @@ static void meta_debug(const struct proto_env *env, const struct meta_req *r, st
         l.p += meta_base64_encode(r->key, r->nkey, l.p);
     else
         put(&l, r->key, r->nkey);
-    /* memcached's layout: its header, the key and its NUL, the value and its \r\n. */
-    size_t size = META_MC_HEADER + r->nkey + 1 + f.vlen + 2 + (cache_use_cas() ? 8 : 0) +
-                  (f.flags != 0 ? 4 : 0);
+    size_t size = mc_item_size(r->nkey, f.vlen, f.flags, cache_use_cas());
     l.p += sprintf(l.p, " exp=%d la=%llu cas=%llu fetch=%s cls=%u size=%zu\r\n",
                    f.exptime_before == 0 ? -1 : (int)(env->now - f.exptime_before),
                    (unsigned long long)(uint32_t)(env->now - f.atime),
                    (unsigned long long)f.cas, f.fetched_before ? "yes" : "no",
-                   meta_mc_class(size), size);
+                   mc_item_class(size), size);
     reply_add(out, l.buf, (size_t)(l.p - l.buf));
 }
 
@@ -512,8 +482,8 @@ void meta_exec(struct text_session *s, const struct proto_env *env, const struct
         meta_set(s, env, &r, out);
         return;
     }
-    if (r.err != NULL) {
-        reply_err(out, r.err);
+    if (r.err != MSG_NONE) {
+        msg_reply(out, r.err);
         return;
     }
     switch (r.cmd) {
@@ -521,7 +491,7 @@ void meta_exec(struct text_session *s, const struct proto_env *env, const struct
     case META_CMD_DELETE: meta_delete(env, &r, out); break;
     case META_CMD_ARITH: meta_arith(env, &r, out); break;
     case META_CMD_DEBUG: meta_debug(env, &r, out); break;
-    case META_CMD_NOOP: reply_add(out, "MN\r\n", 4); break;
+    case META_CMD_NOOP: msg_reply(out, MSG_MN); break;
     case META_CMD_SET:
     case META_CMD_UNKNOWN: break;
     }

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "hash.h"
+#include "msg.h"
 
 #define PREFIX_BUCKETS 256
 
@@ -101,5 +102,5 @@ void prefix_stats_dump(struct reply *r)
                          (unsigned long long)p->sets, (unsigned long long)p->deletes);
     }
     pthread_mutex_unlock(&lock);
-    reply_add(r, "END\r\n", 5);
+    msg_reply(r, MSG_END);
 }

@@ -13,9 +13,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cache.h"
 #include "item.h"
 #include "reply.h"
-#include "cache.h"
 
 /* A counter with one writer: the owner bumps it, others only read it. */
 typedef _Atomic uint64_t counter_t;
@@ -46,8 +46,27 @@ struct proto_counters {
     counter_t delete_misses, incr_misses, decr_misses, cas_misses, touch_misses;
     counter_t store_too_large, store_no_memory;
     counter_t bytes_read, bytes_written, conn_yields;
+    counter_t idle_kicks;       /* connections closed by -o idle_timeout */
     struct proto_class_counters cls[CACHE_MAX_CLASSES + 1];
 };
+
+/* What a protocol's feed asks of its transport once it returns. */
+enum proto_status {
+    PROTO_WANT_INPUT = 0,   /* all input served: send the reply, read more */
+    PROTO_HOLD,             /* read more before sending: memcached answers a refused
+                             * value only once its data block has been dropped */
+    PROTO_YIELD,            /* -R requests served with input left: let others run */
+    PROTO_DRAIN,            /* the reply reached its bound: send it, then feed again */
+    PROTO_CLOSE,            /* send the reply, then close */
+};
+
+/* The longest request a transport must be able to hold whole in its input
+ * buffer: memcached's cap on a multi-get line. */
+#define PROTO_INPUT_MAX (2 * 1024 * 1024)
+
+/* Reply bytes past which a session stops producing until they are sent:
+ * a client that does not read cannot make one request grow our memory. */
+#define PROTO_REPLY_BOUND (256 * 1024)
 
 /* Which protocols a connection may speak (-B). */
 enum proto_mode {
@@ -64,10 +83,12 @@ static inline const char *proto_mode_name(enum proto_mode m)
 
 /* Settings that shape replies. */
 struct proto_settings {
-    const char *version;        /* after "VERSION " */
+    const char *version;        /* memcached's version mcd speaks: "VERSION", stats version */
+    const char *mcd_version;    /* mcd's own: stats mcd_version */
     bool use_cas;
     bool flush_enabled;
-    bool dump_enabled;
+    bool dump_enabled;          /* false with -X: no cachedump, no metadump */
+    bool watch_enabled;         /* false with -W */
     bool shutdown_enabled;
     bool evict_to_free;
     size_t item_size_max;
@@ -80,6 +101,8 @@ struct proto_settings {
     int backlog;
     int hashpower;
     int chunk_size;
+    size_t slab_chunk_max;
+    unsigned slab_automove_window;
     double factor;
     int idle_timeout;
     const char *inter;          /* -l as given, or NULL */
@@ -88,7 +111,10 @@ struct proto_settings {
     bool maxconns_fast;
     char prefix_delimiter;      /* -D */
     enum proto_mode protocol;   /* -B */
+    size_t reply_bound;         /* PROTO_REPLY_BOUND; tests set it lower */
 };
+
+struct stats_sink;
 
 /* Server-wide figures for `stats`, filled by the server on request. */
 struct proto_server_stats {
@@ -99,6 +125,7 @@ struct proto_server_stats {
     uint64_t max_connections, curr_connections, total_connections;
     uint64_t rejected_connections, connection_structures;
     uint64_t listen_disabled_num;
+    uint64_t time_in_listen_disabled_us;
     bool accepting_conns;
     int threads;
     int verbosity;
@@ -109,8 +136,9 @@ struct proto_hooks {
     void *arg;
     /* Fill `out`. */
     void (*server_stats)(void *arg, struct proto_server_stats *out);
-    /* Append one `STAT <fd>:... ` block per connection (stats conns). */
-    void (*conn_stats)(void *arg, struct reply *r);
+    /* Write one "<fd>:..." group of statistics per listener and connection
+     * (stats conns) to the sink (struct stats_sink, stats.h). */
+    void (*conn_stats)(void *arg, struct stats_sink *s);
     /* Make the current counters the new zero (stats reset). */
     void (*stats_reset)(void *arg);
     /* Stop the server (shutdown, with -A). */

@@ -38,11 +38,19 @@ void reply_free(struct reply *r)
     memset(r, 0, sizeof(*r));
 }
 
+/* Whether growing a buffer from `old` to `new` bytes stays within r->limit. */
+static bool reply_may_grow(const struct reply *r, size_t old, size_t new)
+{
+    return r->limit == 0 ||
+           r->cap + r->segcap * sizeof(struct reply_seg) - old + new <= r->limit;
+}
+
 static struct reply_seg *reply_new_seg(struct reply *r)
 {
     if (r->nsegs == r->segcap) {
         size_t ncap = r->segcap ? r->segcap * 2 : 16;
-        struct reply_seg *ns = realloc(r->segs, ncap * sizeof(*ns));
+        struct reply_seg *ns = !reply_may_grow(r, r->segcap * sizeof(*ns), ncap * sizeof(*ns))
+                                   ? NULL : realloc(r->segs, ncap * sizeof(*ns));
         if (ns == NULL) {
             r->oom = true;
             return NULL;
@@ -60,7 +68,7 @@ static bool reply_reserve(struct reply *r, size_t n)
     size_t ncap = r->cap ? r->cap : 1024;
     while (ncap < r->len + n)
         ncap *= 2;
-    char *nb = realloc(r->buf, ncap);
+    char *nb = reply_may_grow(r, r->cap, ncap) ? realloc(r->buf, ncap) : NULL;
     if (nb == NULL) {
         r->oom = true;
         return false;
@@ -167,6 +175,26 @@ void reply_boundary(struct reply *r, bool keep)
     r->nbounds++;
 }
 
+size_t reply_response_len(const struct reply *r, size_t i, bool *keep)
+{
+    size_t end = i + 1 < r->nbounds ? r->bounds[i + 1].off : reply_pending(r);
+    *keep = r->bounds[i].keep;
+    return end - r->bounds[i].off;
+}
+
+void reply_drop_responses(struct reply *r, size_t n)
+{
+    if (n == 0)
+        return;
+    size_t bytes = n < r->nbounds ? r->bounds[n].off : reply_pending(r);
+    size_t left = n < r->nbounds ? r->nbounds - n : 0;
+    memmove(r->bounds, r->bounds + n, left * sizeof(*r->bounds));
+    for (size_t i = 0; i < left; i++)
+        r->bounds[i].off -= bytes;
+    reply_consumed(r, bytes);
+    r->nbounds = left;  /* reply_consumed forgets them when all is sent */
+}
+
 void reply_rollback(struct reply *r, size_t mark, size_t buf_mark)
 {
     for (size_t i = mark; i < r->nsegs; i++) {
@@ -175,6 +203,7 @@ void reply_rollback(struct reply *r, size_t mark, size_t buf_mark)
     }
     r->nsegs = mark;
     r->len = buf_mark;
+    r->oom = false;
     if (mark > 0) {
         struct reply_seg *last = &r->segs[mark - 1];
         if (last->it == NULL && last->off + last->len > buf_mark)

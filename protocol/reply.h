@@ -35,6 +35,8 @@ struct reply {
     size_t sent_seg;            /* first segment not fully written */
     size_t sent_off;            /* bytes of it already written */
     bool oom;                   /* an append failed: the reply is incomplete */
+    size_t limit;               /* most bytes of memory the buffers may take, 0 = none:
+                                 * the server sets none; tests make appends fail */
     size_t pending;             /* bytes not yet written */
     /* Where each response starts, in bytes from the first segment; kept
      * only when `track_bounds` is set (UDP sends each response in its own
@@ -70,11 +72,19 @@ void reply_printf(struct reply *r, const char *fmt, ...) __attribute__((format(p
 void reply_item(struct reply *r, struct item *it, const char *p, size_t n);
 /* Current length of the segment list, to roll back a partial reply. */
 size_t reply_mark(const struct reply *r);
-/* Drop everything appended since `mark` (releasing item references). */
+/* Drop everything appended since `mark` (releasing item references), and
+ * the memory failure that may have cut it short. */
 void reply_rollback(struct reply *r, size_t mark, size_t buf_mark);
 /* Note that a new response starts here (only when tracking bounds); `keep`
  * marks one that is sent even if nothing is added to it. */
 void reply_boundary(struct reply *r, bool keep);
+/* Responses noted so far (when tracking bounds). */
+static inline size_t reply_responses(const struct reply *r) { return r->nbounds; }
+/* Bytes of response i, and whether it is sent even when empty. */
+size_t reply_response_len(const struct reply *r, size_t i, bool *keep);
+/* Forget the first n responses as written (UDP sends them as they are
+ * complete, before the rest of a long reply is built). */
+void reply_drop_responses(struct reply *r, size_t n);
 /* A read position in an unsent reply, from its first unsent byte on. */
 struct reply_cursor {
     size_t seg, off;

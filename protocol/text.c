@@ -8,97 +8,16 @@
  * where it is.  Replies are appended to a `struct reply` (values by
  * reference), so one writev can carry a whole pipelined batch.
  *
- * Parsing (text_tokenize, text_parse, the number parsers) is pure and
- * mirrors memcached 1.6's tokenizer and its safe_strto* helpers exactly,
- * quirks included, because clients depend on its replies byte for byte.
+ * Parsing (text_tokenize, text_parse) is pure and mirrors memcached 1.6's
+ * tokenizer exactly, quirks included, because clients depend on its
+ * replies byte for byte; numbers are read by storage/num.h, memcached's
+ * safe_strto* helpers.
  */
 #include "text.h"
 
 #include <string.h>
 
-#include "expiry.h"
-
-/* Every reply string for a parse error, in one place. */
-static const char *const text_err_str[] = {
-    [TEXT_OK] = "",
-    [TEXT_E_ERROR] = "ERROR",
-    [TEXT_E_FORMAT] = "CLIENT_ERROR bad command line format",
-    [TEXT_E_DELETE_USAGE] = "CLIENT_ERROR bad command line format.  Usage: delete <key> [noreply]",
-    [TEXT_E_DELTA] = "CLIENT_ERROR invalid numeric delta argument",
-    [TEXT_E_EXPTIME] = "CLIENT_ERROR invalid exptime argument",
-    [TEXT_E_SHUTDOWN_MODE] = "CLIENT_ERROR invalid shutdown mode",
-};
-
-const char *text_err_string(enum text_err e) { return text_err_str[e]; }
-
-static bool text_space(char c)
-{
-    return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r';
-}
-
-/*
- * The strtoul family on a token that ends at p + n: optional leading
- * space, a sign, decimal digits.  Returns false when there are no digits,
- * on overflow of `limit` (the magnitude cap), or when what follows the
- * digits is neither the end nor a space.
- */
-static bool text_scan(const char *p, size_t n, uint64_t limit, uint64_t *mag, bool *neg)
-{
-    size_t i = 0;
-    while (i < n && text_space(p[i]))
-        i++;
-    *neg = false;
-    if (i < n && (p[i] == '+' || p[i] == '-'))
-        *neg = p[i++] == '-';
-    size_t start = i;
-    uint64_t v = 0;
-    for (; i < n && p[i] >= '0' && p[i] <= '9'; i++) {
-        uint64_t d = (uint64_t)(p[i] - '0');
-        if (v > (limit - d) / 10)
-            return false;
-        v = v * 10 + d;
-    }
-    if (i == start || (i < n && !text_space(p[i])))
-        return false;
-    *mag = v;
-    return true;
-}
-
-bool text_parse_u64(const char *p, size_t n, uint64_t *out)
-{
-    uint64_t mag;
-    bool neg;
-    if (!text_scan(p, n, UINT64_MAX, &mag, &neg))
-        return false;
-    uint64_t v = neg ? (uint64_t)0 - mag : mag;
-    /* safe_strtoull refuses a '-' only when the result looks negative. */
-    if (neg && (int64_t)v < 0)
-        return false;
-    *out = v;
-    return true;
-}
-
-bool text_parse_u32(const char *p, size_t n, uint32_t *out)
-{
-    uint64_t v;
-    if (!text_parse_u64(p, n, &v))
-        return false;
-    *out = (uint32_t)v;     /* memcached truncates the same way */
-    return true;
-}
-
-bool text_parse_i32(const char *p, size_t n, int32_t *out)
-{
-    uint64_t mag;
-    bool neg;
-    if (!text_scan(p, n, (uint64_t)INT64_MAX + 1, &mag, &neg))
-        return false;
-    if (!neg && mag > (uint64_t)INT64_MAX)
-        return false;
-    int64_t v = neg ? (int64_t)(0 - mag) : (int64_t)mag;
-    *out = (int32_t)v;      /* long to int32_t, as memcached stores it */
-    return true;
-}
+#include "num.h"
 
 int text_tokenize(const char *line, size_t len, struct text_token *tok, int max)
 {
@@ -141,7 +60,7 @@ static bool text_noreply(const struct text_req *r)
     return tok_is(&r->tok[r->ntokens - 2], "noreply");
 }
 
-static void text_fail(struct text_req *r, enum text_err e)
+static void text_fail(struct text_req *r, enum msg e)
 {
     r->cmd = TEXT_CMD_ERROR;
     r->err = e;
@@ -150,7 +69,7 @@ static void text_fail(struct text_req *r, enum text_err e)
 static bool text_want(struct text_req *r, int min, int max)
 {
     if (r->ntokens < min || (max > 0 && r->ntokens > max)) {
-        text_fail(r, TEXT_E_ERROR);
+        text_fail(r, MSG_ERROR);
         return false;
     }
     return true;
@@ -161,7 +80,7 @@ static void text_parse_key(struct text_req *r)
     r->key = r->tok[1].p;
     r->nkey = r->tok[1].len;
     if (r->nkey > ITEM_KEY_MAX)
-        text_fail(r, TEXT_E_FORMAT);
+        text_fail(r, MSG_E_FORMAT);
 }
 
 static void text_parse_update(struct text_req *r, enum text_cmd cmd)
@@ -175,12 +94,12 @@ static void text_parse_update(struct text_req *r, enum text_cmd cmd)
     if (r->err)
         return;
     int32_t exptime, vlen;
-    if (!text_parse_u32(r->tok[2].p, r->tok[2].len, &r->flags) ||
-        !text_parse_i32(r->tok[3].p, r->tok[3].len, &exptime) ||
-        !text_parse_i32(r->tok[4].p, r->tok[4].len, &vlen) ||
-        (cas && !text_parse_u64(r->tok[5].p, r->tok[5].len, &r->cas)) ||
+    if (!num_parse_u32(r->tok[2].p, r->tok[2].len, &r->flags) ||
+        !num_parse_i32(r->tok[3].p, r->tok[3].len, &exptime) ||
+        !num_parse_i32(r->tok[4].p, r->tok[4].len, &vlen) ||
+        (cas && !num_parse_u64(r->tok[5].p, r->tok[5].len, &r->cas)) ||
         vlen < 0 || vlen > INT32_MAX - 2) {
-        text_fail(r, TEXT_E_FORMAT);
+        text_fail(r, MSG_E_FORMAT);
         return;
     }
     r->exptime = exptime;
@@ -193,8 +112,8 @@ static void text_parse_get(struct text_req *r, enum text_cmd cmd, const char *li
     int first = 1;
     if (cmd == TEXT_CMD_GAT || cmd == TEXT_CMD_GATS) {
         int32_t exptime;
-        if (!text_parse_i32(r->tok[1].p, r->tok[1].len, &exptime)) {
-            text_fail(r, TEXT_E_EXPTIME);
+        if (!num_parse_i32(r->tok[1].p, r->tok[1].len, &exptime)) {
+            text_fail(r, MSG_E_EXPTIME);
             return;
         }
         r->exptime = exptime;
@@ -220,8 +139,8 @@ static void text_parse_arith(struct text_req *r, enum text_cmd cmd)
     text_parse_key(r);
     if (r->err)
         return;
-    if (!text_parse_u64(r->tok[2].p, r->tok[2].len, &r->num))
-        text_fail(r, TEXT_E_DELTA);
+    if (!num_parse_u64(r->tok[2].p, r->tok[2].len, &r->num))
+        text_fail(r, MSG_E_DELTA);
 }
 
 static void text_parse_delete(struct text_req *r)
@@ -235,7 +154,7 @@ static void text_parse_delete(struct text_req *r)
         bool valid = (r->ntokens == 4 && (hold_zero || r->noreply)) ||
                      (r->ntokens == 5 && hold_zero && r->noreply);
         if (!valid) {
-            text_fail(r, TEXT_E_DELETE_USAGE);
+            text_fail(r, MSG_E_DELETE_USAGE);
             return;
         }
     }
@@ -252,8 +171,8 @@ static void text_parse_touch(struct text_req *r)
     if (r->err)
         return;
     int32_t exptime = 0;
-    if (!text_parse_i32(r->tok[2].p, r->tok[2].len, &exptime))
-        text_fail(r, TEXT_E_EXPTIME);
+    if (!num_parse_i32(r->tok[2].p, r->tok[2].len, &exptime))
+        text_fail(r, MSG_E_EXPTIME);
     r->exptime = exptime;
 }
 
@@ -267,7 +186,7 @@ static void text_parse_flush(struct text_req *r)
     r->num = 0;
     if (r->ntokens != (r->noreply ? 3 : 2)) {
         int32_t delay;
-        if (!text_parse_i32(r->tok[1].p, r->tok[1].len, &delay)) {
+        if (!num_parse_i32(r->tok[1].p, r->tok[1].len, &delay)) {
             r->num = 1;     /* refused in text_exec, after the -F check */
             return;
         }
@@ -282,8 +201,8 @@ static void text_parse_verbosity(struct text_req *r)
     r->cmd = TEXT_CMD_VERBOSITY;
     r->noreply = text_noreply(r);
     uint32_t level = 0;
-    if (!text_parse_u32(r->tok[1].p, r->tok[1].len, &level))
-        text_fail(r, TEXT_E_FORMAT);
+    if (!num_parse_u32(r->tok[1].p, r->tok[1].len, &level))
+        text_fail(r, MSG_E_FORMAT);
     r->num = level;
 }
 
@@ -295,8 +214,8 @@ static void text_parse_memlimit(struct text_req *r)
     r->noreply = text_noreply(r);
     uint32_t mb = 0;
     /* memcached answers a bad number here with a plain ERROR. */
-    if (!text_parse_u32(r->tok[1].p, r->tok[1].len, &mb))
-        text_fail(r, TEXT_E_ERROR);
+    if (!num_parse_u32(r->tok[1].p, r->tok[1].len, &mb))
+        text_fail(r, MSG_ERROR);
     r->num = mb;
 }
 
@@ -318,7 +237,7 @@ void text_parse(const char *line, size_t len, struct text_req *r)
     if (nul != NULL)
         len = (size_t)(nul - line);
     r->cmd = TEXT_CMD_ERROR;
-    r->err = TEXT_OK;
+    r->err = MSG_NONE;
     r->noreply = false;
     r->has_num = false;
     r->cas = 0;
@@ -327,7 +246,7 @@ void text_parse(const char *line, size_t len, struct text_req *r)
     r->ntokens = text_tokenize(line, len, r->tok, TEXT_MAX_TOKENS);
     const struct text_token *c = &r->tok[0];
     if (r->ntokens < 2 || c->len < 2) {
-        text_fail(r, TEXT_E_ERROR);
+        text_fail(r, MSG_ERROR);
         return;
     }
     if (c->p[0] == 'g') {
@@ -342,7 +261,7 @@ void text_parse(const char *line, size_t len, struct text_req *r)
         else if (tok_is(c, "gats"))
             text_parse_get(r, TEXT_CMD_GATS, line, len);
         else
-            text_fail(r, TEXT_E_ERROR);
+            text_fail(r, MSG_ERROR);
     } else if (c->p[0] == 'm' && c->len == 2) {
         r->cmd = TEXT_CMD_META;     /* meta.c parses the rest */
     } else if (tok_is(c, "set")) {
@@ -379,10 +298,23 @@ void text_parse(const char *line, size_t len, struct text_req *r)
         text_parse_verbosity(r);
     } else if (tok_is(c, "cache_memlimit")) {
         text_parse_memlimit(r);
+    } else if (tok_is(c, "slabs")) {
+        r->cmd = TEXT_CMD_SLABS;
+    } else if (tok_is(c, "lru_crawler")) {
+        r->cmd = TEXT_CMD_LRU_CRAWLER;
+    } else if (tok_is(c, "watch")) {
+        r->cmd = TEXT_CMD_WATCH;
+    } else if (tok_is(c, "lru")) {
+        if (text_want(r, 3, 0))
+            r->cmd = TEXT_CMD_LRU;
+    } else if (tok_is(c, "bget")) {
+        /* memcached still takes the ancient "binary get" as a get. */
+        if (text_want(r, 3, 0))
+            text_parse_get(r, TEXT_CMD_GET, line, len);
     } else if (r->tok[r->ntokens - 2].len >= 5 &&
                memcmp(r->tok[r->ntokens - 2].p, "HTTP/", 5) == 0) {
         r->cmd = TEXT_CMD_CLOSE;
     } else {
-        text_fail(r, TEXT_E_ERROR);
+        text_fail(r, MSG_ERROR);
     }
 }

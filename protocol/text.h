@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "cache.h"
+#include "msg.h"
 #include "proto.h"
 #include "reply.h"
 
@@ -17,7 +18,7 @@
 /* A line without '\n' longer than this closes the connection, unless it is a get. */
 #define TEXT_LINE_MAX 2048
 /* Hard cap on a multi-get line, so a client cannot grow our buffer forever. */
-#define TEXT_GET_LINE_MAX (2 * 1024 * 1024)
+#define TEXT_GET_LINE_MAX PROTO_INPUT_MAX
 
 enum text_cmd {
     TEXT_CMD_ERROR = 0,         /* unknown or malformed: reply with `err` */
@@ -29,18 +30,8 @@ enum text_cmd {
     TEXT_CMD_STATS, TEXT_CMD_FLUSH_ALL, TEXT_CMD_VERSION, TEXT_CMD_QUIT,
     TEXT_CMD_SHUTDOWN, TEXT_CMD_VERBOSITY, TEXT_CMD_CACHE_MEMLIMIT,
     TEXT_CMD_META,              /* a two-letter m command: meta.c */
+    TEXT_CMD_SLABS, TEXT_CMD_LRU_CRAWLER, TEXT_CMD_LRU, TEXT_CMD_WATCH,   /* text_admin.c */
     TEXT_CMD_CLOSE,             /* looks like HTTP: close without a reply */
-};
-
-/* Parse errors; each maps to one reply string in text.c. */
-enum text_err {
-    TEXT_OK = 0,
-    TEXT_E_ERROR,               /* ERROR */
-    TEXT_E_FORMAT,              /* CLIENT_ERROR bad command line format */
-    TEXT_E_DELETE_USAGE,
-    TEXT_E_DELTA,
-    TEXT_E_EXPTIME,
-    TEXT_E_SHUTDOWN_MODE,
 };
 
 struct text_token {
@@ -51,7 +42,7 @@ struct text_token {
 /* One parsed request line. */
 struct text_req {
     enum text_cmd cmd;
-    enum text_err err;
+    enum msg err;               /* MSG_NONE, or the reply refusing the request */
     bool noreply;
     const char *key;
     size_t nkey;
@@ -67,7 +58,15 @@ struct text_req {
     struct text_token tok[TEXT_MAX_TOKENS];
 };
 
-enum text_state { TEXT_STATE_CMD = 0, TEXT_STATE_DATA, TEXT_STATE_SWALLOW };
+/* What the next bytes of a session are for. */
+enum text_state {
+    TEXT_STATE_CMD = 0,         /* a request line */
+    TEXT_STATE_DATA,            /* the data block of a storage command */
+    TEXT_STATE_SWALLOW,         /* the data block of a refused one: dropped */
+    TEXT_STATE_GET,             /* nothing new: a multi-get stopped at the bound goes on */
+    TEXT_STATE_DUMP,            /* nothing new: a dump goes on */
+    TEXT_STATE_WATCH,           /* after `watch`: input means nothing */
+};
 
 /* What an ms remembers until its data block is in (filled by meta.c). */
 struct text_meta_set {
@@ -75,6 +74,28 @@ struct text_meta_set {
     bool invalidate;            /* I with C: an older unique stores a stale value */
     uint8_t nret;
     char ret[48];               /* return flags in request order: " O<opaque>", " k", " c" */
+};
+
+/* A multi-get stopped at the reply's bound (text_get.c): its line stays in
+ * the transport's buffer, these say where in it to go on. */
+struct text_get_state {
+    bool touch, with_cas;
+    bool checked;               /* no key past the stop point is too long */
+    bool discard;               /* one is: look keys up without replying, then refuse */
+    bool prev_hit;
+    unsigned nkeys;
+    rel_time_t exptime;         /* gat's new expiry */
+    size_t next, end;           /* offsets in the line: the next key, the last key's end */
+    size_t consume;             /* the line with its line end: consumed when done */
+};
+
+/* A dump going on across turns (text_dump.c): the walk and what it printed. */
+struct text_dump_state {
+    bool meta;                  /* lru_crawler metadump; else stats cachedump */
+    bool stop;                  /* cachedump's limit or 2 MB reached */
+    uint32_t limit, shown;      /* cachedump: items asked for (0 = all), items listed */
+    size_t bytes;               /* cachedump: reply bytes so far */
+    struct cache_walk walk;
 };
 
 /* Per-connection protocol state. */
@@ -88,8 +109,9 @@ struct text_session {
     bool noreply;
     size_t swallow;             /* bytes of a refused data block still to drop */
     bool close;                 /* close once the reply is sent */
-    bool yielded;               /* stopped at -R with bytes left to serve */
     struct text_meta_set mset;
+    struct text_get_state get;
+    struct text_dump_state dump;
 };
 
 /* Split a line into memcached's tokens (at most `max`, terminal included). */
@@ -98,24 +120,43 @@ int text_tokenize(const char *line, size_t len, struct text_token *tok, int max)
 void text_parse(const char *line, size_t len, struct text_req *req);
 /*
  * Consume as much of `buf` as possible, appending replies to `out`.
- * Returns the bytes consumed; stops early when a line is incomplete, when
- * -R requests were served (session->yielded) or when the connection must
- * close (session->close).
+ * Returns the bytes consumed; stops when a line is incomplete, when -R
+ * requests were served or when the connection must close, and says which
+ * in *st.  (Transports call proto_feed, which calls this.)
  */
 size_t text_feed(struct text_session *s, const struct proto_env *env, const char *buf,
-                 size_t len, struct reply *out);
-/* The reply line (without \r\n) for a parse error. */
-const char *text_err_string(enum text_err e);
+                 size_t len, struct reply *out, enum proto_status *st);
 /* Release what a session holds (a half-read item). */
 void text_session_reset(struct text_session *s);
-/* Parse a decimal unsigned number as memcached's safe_strtoull does. */
-bool text_parse_u64(const char *p, size_t n, uint64_t *out);
-/* Parse as safe_strtoul (32-bit result). */
-bool text_parse_u32(const char *p, size_t n, uint32_t *out);
-/* Parse as safe_strtol (32-bit signed result). */
-bool text_parse_i32(const char *p, size_t n, int32_t *out);
+/* get/gets/gat/gats (text_get.c): serve the keys of `r`, parsed from
+ * `line`, until done (true) or until the reply reaches its bound (false:
+ * TEXT_STATE_GET, the line must be passed again to text_get_resume). */
+bool text_get_start(struct text_session *s, const struct proto_env *env, const struct text_req *r,
+                    const char *line, struct reply *out);
+bool text_get_resume(struct text_session *s, const struct proto_env *env, const char *line,
+                     struct reply *out);
 
-/* `stats ...` (text_stats.c): append the reply for the subcommand tokens. */
-void text_stats(const struct proto_env *env, const struct text_req *req, struct reply *out);
+/* `stats ...` (text_stats.c): append the reply for the subcommand tokens;
+ * true when it must be written before the next request (a cachedump). */
+bool text_stats(struct text_session *s, const struct proto_env *env, const struct text_req *req,
+                struct reply *out);
+
+/* slabs, lru_crawler, lru and watch (text_admin.c).  true when the reply
+ * must be written before the next request (a metadump). */
+bool text_admin(struct text_session *s, const struct proto_env *env, const struct text_req *r,
+                struct reply *out);
+
+/* Dumps (text_dump.c): list the items of a class (`stats cachedump`, at
+ * most `limit`, 0 = all) or of a set of classes (`lru_crawler metadump`)
+ * until done or until the reply reaches its bound (TEXT_STATE_DUMP: call
+ * text_dump_resume once it is written).  Both return true when the reply
+ * must be written before the next request: the dump goes on, or it was a
+ * metadump (memcached hands a connection back from its crawler with
+ * nothing queued, so a metadump after it is no pipelined one). */
+bool text_cachedump(struct text_session *s, const struct proto_env *env, unsigned cls,
+                    uint32_t limit, struct reply *out);
+bool text_metadump(struct text_session *s, const struct proto_env *env,
+                   const struct cache_class_set *classes, struct reply *out);
+bool text_dump_resume(struct text_session *s, const struct proto_env *env, struct reply *out);
 
 #endif

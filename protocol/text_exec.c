@@ -1,7 +1,16 @@
 /*
  * text_exec: the ASCII protocol's request loop and command handlers — bytes
  * of a connection in, calls on the cache API, replies appended to a
- * `struct reply`.  Parsing lives in text.c; `stats` in text_stats.c.
+ * `struct reply`.  Parsing lives in text.c, the multi-get in text_get.c,
+ * `stats` in text_stats.c, the administrative commands in text_admin.c,
+ * the meta commands in meta_exec.c.
+ *
+ * A reply stops growing at settings->reply_bound: no new request is served
+ * past it (PROTO_DRAIN), and a multi-get stops at a key boundary.  If
+ * memory runs out while a request's reply is built, what it added is taken
+ * back and the connection closes once earlier replies are written, as
+ * memcached closes a connection it cannot allocate a response for; a get
+ * answers memcached's SERVER_ERROR instead (text_get.c).
  */
 #include <string.h>
 
@@ -10,13 +19,12 @@
 #include "prefix_stats.h"
 #include "text.h"
 
-static void out_lit(struct reply *out, bool noreply, const char *s, size_t n)
+/* A reply line, unless the request said noreply. */
+static void out_msg(struct reply *out, bool noreply, enum msg m)
 {
     if (!noreply)
-        reply_add(out, s, n);
+        msg_reply(out, m);
 }
-
-#define OUT(out, noreply, lit) out_lit((out), (noreply), lit, sizeof(lit) - 1)
 
 /* Digits of v at the end of buf[24]; returns the first digit. */
 static char *fmt_u64(char *end, uint64_t v)
@@ -32,131 +40,6 @@ static char *fmt_u64(char *end, uint64_t v)
 static rel_time_t text_exptime(const struct proto_env *env, int64_t exptime)
 {
     return expiry_from_client(exptime, env->now, cache_started());
-}
-
-/* Values up to this size are copied into the reply: cheaper than an item
- * reference (two atomic operations) and an iovec of their own. */
-#define TEXT_COPY_MAX 512
-/* "VALUE " and " <flags> <bytes> <cas>\r\n" around the key, at most. */
-#define TEXT_VALUE_HEAD_MAX (6 + 3 * 21 + 2)
-
-static char *put_u64(char *p, uint64_t v)
-{
-    char num[24];
-    char *d = fmt_u64(num + sizeof(num), v);
-    size_t n = (size_t)(num + sizeof(num) - d);
-    memcpy(p, d, n);
-    return p + n;
-}
-
-/*
- * "VALUE <key> <flags> <bytes>[ <cas>]\r\n", the value and its "\r\n": the
- * value copied when small, else by reference (reply_item).  Called with
- * the item's stripe locked.
- */
-static void text_value(struct reply *out, struct item *it, bool with_cas)
-{
-    size_t vlen = item_vlen(it);
-    bool copy = vlen <= TEXT_COPY_MAX;
-    char *start = reply_space(out, TEXT_VALUE_HEAD_MAX + item_nkey(it) + (copy ? vlen + 2 : 0));
-    if (start == NULL)
-        return;
-    char *p = start;
-    memcpy(p, "VALUE ", 6);
-    p += 6;
-    memcpy(p, item_key(it), item_nkey(it));
-    p += item_nkey(it);
-    *p++ = ' ';
-    p = put_u64(p, item_flags(it));
-    *p++ = ' ';
-    p = put_u64(p, vlen);
-    if (with_cas) {
-        *p++ = ' ';
-        p = put_u64(p, item_cas(it));
-    }
-    *p++ = '\r';
-    *p++ = '\n';
-    if (copy) {
-        memcpy(p, item_value(it), vlen);
-        p += vlen;
-        *p++ = '\r';
-        *p++ = '\n';
-        reply_commit(out, (size_t)(p - start));
-        return;
-    }
-    reply_commit(out, (size_t)(p - start));
-    reply_item(out, it, item_value(it), vlen);
-    reply_add(out, "\r\n", 2);
-}
-
-struct text_get_ctx {
-    struct reply *out;
-    bool with_cas;
-    unsigned cls;
-};
-
-/* cache_get_visit's callback: runs under the item's stripe lock. */
-static void text_get_hit(struct item *it, void *arg)
-{
-    struct text_get_ctx *x = arg;
-    x->cls = item_class(it);
-    text_value(x->out, it, x->with_cas);
-}
-
-static void text_get(const struct proto_env *env, const struct text_req *r, struct reply *out)
-{
-    bool touch = r->cmd == TEXT_CMD_GAT || r->cmd == TEXT_CMD_GATS;
-    bool with_cas = r->cmd == TEXT_CMD_GETS || r->cmd == TEXT_CMD_GATS;
-    rel_time_t exptime = touch ? text_exptime(env, r->exptime) : 0;
-    struct proto_counters *c = env->counters;
-    struct text_get_ctx ctx = { .out = out, .with_cas = with_cas };
-    size_t mark = reply_mark(out), buf_mark = out->len;
-    unsigned nkeys = 0;
-    bool prev_hit = false;
-    const char *p = r->rest, *end = r->rest + r->nrest;
-    while (p != NULL && p < end) {
-        while (p < end && *p == ' ')
-            p++;
-        const char *k = p;
-        p = memchr(k, ' ', (size_t)(end - k));
-        if (p == NULL)
-            p = end;
-        size_t nkey = (size_t)(p - k);
-        if (nkey == 0)
-            break;
-        /* Where memcached starts a new response: at the first key, the
-         * second, and after each hit; an empty first one is still sent.
-         * Only UDP, sending each response in its own datagrams, can tell. */
-        if (nkeys < 2 || prev_hit)
-            reply_boundary(out, true);
-        nkeys++;
-        if (nkey > ITEM_KEY_MAX) {
-            /* memcached drops what this get had built and sends only the error. */
-            reply_rollback(out, mark, buf_mark);
-            reply_str(out, "CLIENT_ERROR bad command line format\r\n");
-            return;
-        }
-        enum cache_miss why;
-        /* Grow the reply now, so the copy under the stripe lock seldom
-         * waits for a realloc. */
-        reply_space(out, TEXT_VALUE_HEAD_MAX + nkey + TEXT_COPY_MAX + 2);
-        bool hit = touch ? cache_touch_visit(k, nkey, exptime, env->now, &why, text_get_hit, &ctx)
-                         : cache_get_visit(k, nkey, env->now, &why, text_get_hit, &ctx);
-        prev_hit = hit;
-        if (prefix_stats_enabled())
-            prefix_stats_record(k, nkey, PREFIX_GET, hit);
-        counter_inc(touch ? &c->cmd_touch : &c->cmd_get);
-        if (hit) {
-            counter_inc(touch ? &c->cls[ctx.cls].touch_hits : &c->cls[ctx.cls].get_hits);
-        } else {
-            counter_inc(touch ? &c->touch_misses : &c->get_misses);
-            if (why == CACHE_MISS_EXPIRED)
-                counter_inc(&c->get_expired);
-            else if (why == CACHE_MISS_FLUSHED)
-                counter_inc(&c->get_flushed);
-        }
-    }
-    reply_add(out, "END\r\n", 5);
 }
 
 static enum cache_op text_op(enum text_cmd cmd)
@@ -184,10 +67,10 @@ static void text_update(struct text_session *s, const struct proto_env *env,
     if (it == NULL) {
         if (err == CACHE_TOO_LARGE) {
             counter_inc(&env->counters->store_too_large);
-            OUT(out, r->noreply, "SERVER_ERROR object too large for cache\r\n");
+            out_msg(out, r->noreply, MSG_E_TOO_LARGE);
         } else {
             counter_inc(&env->counters->store_no_memory);
-            OUT(out, r->noreply, "SERVER_ERROR out of memory storing object\r\n");
+            out_msg(out, r->noreply, MSG_E_OOM_STORE);
         }
         s->state = TEXT_STATE_SWALLOW;
         s->swallow = nbytes;
@@ -219,7 +102,7 @@ static void text_update_done(struct text_session *s, const struct proto_env *env
     s->state = TEXT_STATE_CMD;
     counter_inc(&c->cls[item_class(it)].cmd_set);
     if (s->tail[0] != '\r' || s->tail[1] != '\n') {
-        OUT(out, noreply, "CLIENT_ERROR bad data chunk\r\n");
+        out_msg(out, noreply, MSG_E_DATA_CHUNK);
         item_unref(it);
         return;
     }
@@ -228,21 +111,21 @@ static void text_update_done(struct text_session *s, const struct proto_env *env
     case CACHE_STORED:
         if (s->op == CACHE_CAS)
             counter_inc(&c->cls[cls].cas_hits);
-        OUT(out, noreply, "STORED\r\n");
+        out_msg(out, noreply, MSG_STORED);
         break;
     case CACHE_EXISTS:
         counter_inc(&c->cls[cls].cas_badval);
-        OUT(out, noreply, "EXISTS\r\n");
+        out_msg(out, noreply, MSG_EXISTS);
         break;
     case CACHE_NOT_FOUND:
         counter_inc(&c->cas_misses);
-        OUT(out, noreply, "NOT_FOUND\r\n");
+        out_msg(out, noreply, MSG_NOT_FOUND);
         break;
     case CACHE_NO_MEMORY:
-        OUT(out, noreply, "SERVER_ERROR out of memory storing object\r\n");
+        out_msg(out, noreply, MSG_E_OOM_STORE);
         break;
     default:
-        OUT(out, noreply, "NOT_STORED\r\n");
+        out_msg(out, noreply, MSG_NOT_STORED);
         break;
     }
     item_unref(it);
@@ -267,13 +150,13 @@ static void text_arith(const struct proto_env *env, const struct text_req *r, st
     }
     case CACHE_NOT_FOUND:
         counter_inc(incr ? &c->incr_misses : &c->decr_misses);
-        OUT(out, r->noreply, "NOT_FOUND\r\n");
+        out_msg(out, r->noreply, MSG_NOT_FOUND);
         break;
     case CACHE_NON_NUMERIC:
-        OUT(out, r->noreply, "CLIENT_ERROR cannot increment or decrement non-numeric value\r\n");
+        out_msg(out, r->noreply, MSG_E_NON_NUMERIC);
         break;
     default:
-        OUT(out, r->noreply, "SERVER_ERROR out of memory\r\n");
+        out_msg(out, r->noreply, MSG_E_OOM);
         break;
     }
 }
@@ -282,56 +165,63 @@ static void text_flush(const struct proto_env *env, const struct text_req *r, st
 {
     counter_inc(&env->counters->cmd_flush);
     if (!env->settings->flush_enabled) {
-        OUT(out, r->noreply, "CLIENT_ERROR flush_all not allowed\r\n");
+        out_msg(out, r->noreply, MSG_E_FLUSH_DISABLED);
         return;
     }
     if (r->num != 0) {      /* the delay did not parse; checked after -F as memcached */
-        OUT(out, r->noreply, "CLIENT_ERROR invalid exptime argument\r\n");
+        out_msg(out, r->noreply, MSG_E_EXPTIME);
         return;
     }
     /* As memcached: with CAS on, items stored up to one second before the
-     * moment go; a delay of 0 or less means now. */
+     * moment go; a delay of 0 or less means now.  An absolute time from
+     * before the cache started (expiry_from_client's 1) names no item:
+     * memcached flushes nothing then. */
     rel_time_t when = r->exptime > 0 ? text_exptime(env, r->exptime) : env->now;
-    if (env->settings->use_cas)
-        when = when - 1;
-    cache_flush(when, env->now);
-    OUT(out, r->noreply, "OK\r\n");
+    if (when > 1) {
+        if (env->settings->use_cas)
+            when = when - 1;
+        cache_flush(when, env->now);
+    }
+    out_msg(out, r->noreply, MSG_OK);
 }
 
 static void text_memlimit(const struct proto_env *env, const struct text_req *r,
                           struct reply *out)
 {
     if (r->num < 8) {
-        OUT(out, r->noreply, "MEMLIMIT_TOO_SMALL cannot set maxbytes to less than 8m\r\n");
+        out_msg(out, r->noreply, MSG_E_MEMLIMIT_SMALL);
     } else if (r->num > 1000000000) {
-        OUT(out, r->noreply, "MEMLIMIT_ADJUST_FAILED input value is megabytes not bytes\r\n");
+        out_msg(out, r->noreply, MSG_E_MEMLIMIT_MB);
     } else {
         cache_set_memlimit((size_t)r->num * 1024 * 1024);
         (void)env;
-        OUT(out, r->noreply, "OK\r\n");
+        out_msg(out, r->noreply, MSG_OK);
     }
 }
 
+/* What a request leaves to do before the next one is served. */
+enum text_next {
+    TEXT_NEXT = 0,              /* nothing: serve the next request */
+    TEXT_STOPPED,               /* a multi-get stopped at the bound: its line stays */
+    TEXT_DRAIN,                 /* write the reply first: a dump goes on, or just ended */
+};
+
 /* Run one parsed request line. */
-static void text_exec(struct text_session *s, const struct proto_env *env,
-                      const struct text_req *r, struct reply *out)
+static enum text_next text_exec(struct text_session *s, const struct proto_env *env,
+                                const struct text_req *r, const char *line, struct reply *out)
 {
     struct proto_counters *c = env->counters;
     unsigned cls = 0;
-    if (r->err != TEXT_OK) {
-        if (!r->noreply) {
-            reply_str(out, text_err_string(r->err));
-            reply_add(out, "\r\n", 2);
-        }
-        return;
+    if (r->err != MSG_NONE) {
+        out_msg(out, r->noreply, r->err);
+        return TEXT_NEXT;
     }
     switch (r->cmd) {
     case TEXT_CMD_GET:
     case TEXT_CMD_GETS:
     case TEXT_CMD_GAT:
     case TEXT_CMD_GATS:
-        text_get(env, r, out);
-        break;
+        return text_get_start(s, env, r, line, out) ? TEXT_NEXT : TEXT_STOPPED;
     case TEXT_CMD_SET:
     case TEXT_CMD_ADD:
     case TEXT_CMD_REPLACE:
@@ -349,10 +239,10 @@ static void text_exec(struct text_session *s, const struct proto_env *env,
             prefix_stats_record(r->key, r->nkey, PREFIX_DELETE, false);
         if (cache_delete(r->key, r->nkey, env->now, &cls) == CACHE_DELETED) {
             counter_inc(&c->cls[cls].delete_hits);
-            OUT(out, r->noreply, "DELETED\r\n");
+            out_msg(out, r->noreply, MSG_DELETED);
         } else {
             counter_inc(&c->delete_misses);
-            OUT(out, r->noreply, "NOT_FOUND\r\n");
+            out_msg(out, r->noreply, MSG_NOT_FOUND);
         }
         break;
     case TEXT_CMD_TOUCH:
@@ -360,15 +250,14 @@ static void text_exec(struct text_session *s, const struct proto_env *env,
         if (cache_touch(r->key, r->nkey, text_exptime(env, r->exptime), env->now, &cls) ==
             CACHE_OK) {
             counter_inc(&c->cls[cls].touch_hits);
-            OUT(out, r->noreply, "TOUCHED\r\n");
+            out_msg(out, r->noreply, MSG_TOUCHED);
         } else {
             counter_inc(&c->touch_misses);
-            OUT(out, r->noreply, "NOT_FOUND\r\n");
+            out_msg(out, r->noreply, MSG_NOT_FOUND);
         }
         break;
     case TEXT_CMD_STATS:
-        text_stats(env, r, out);
-        break;
+        return text_stats(s, env, r, out) ? TEXT_DRAIN : TEXT_NEXT;
     case TEXT_CMD_FLUSH_ALL:
         text_flush(env, r, out);
         break;
@@ -384,10 +273,9 @@ static void text_exec(struct text_session *s, const struct proto_env *env,
         break;
     case TEXT_CMD_SHUTDOWN:
         if (!env->settings->shutdown_enabled) {
-            reply_str(out, "ERROR: shutdown not enabled\r\n");
+            msg_reply(out, MSG_E_SHUTDOWN_DISABLED);
         } else if (r->num == 2) {
-            reply_str(out, text_err_string(TEXT_E_SHUTDOWN_MODE));
-            reply_add(out, "\r\n", 2);
+            msg_reply(out, MSG_E_SHUTDOWN_MODE);
         } else {
             s->close = true;
             env->hooks->shutdown(env->hooks->arg, r->num == 1);
@@ -395,14 +283,20 @@ static void text_exec(struct text_session *s, const struct proto_env *env,
         break;
     case TEXT_CMD_VERBOSITY:
         env->hooks->verbosity(env->hooks->arg, (int)(r->num > 2 ? 2 : r->num));
-        OUT(out, r->noreply, "OK\r\n");
+        out_msg(out, r->noreply, MSG_OK);
         break;
     case TEXT_CMD_CACHE_MEMLIMIT:
         text_memlimit(env, r, out);
         break;
+    case TEXT_CMD_SLABS:
+    case TEXT_CMD_LRU_CRAWLER:
+    case TEXT_CMD_LRU:
+    case TEXT_CMD_WATCH:
+        return text_admin(s, env, r, out) ? TEXT_DRAIN : TEXT_NEXT;
     case TEXT_CMD_ERROR:
         break;
     }
+    return TEXT_NEXT;
 }
 
 void text_session_reset(struct text_session *s)
@@ -451,37 +345,111 @@ static void text_check_partial(struct text_session *s, const char *buf, size_t l
         s->close = true;
 }
 
+/* Run one request line (`line`, `next` bytes with its end).  A reply cut
+ * short by a memory failure is taken back and the connection closes. */
+static enum text_next text_request(struct text_session *s, const struct proto_env *env,
+                                   const char *line, size_t llen, size_t next, struct reply *out)
+{
+    size_t mark = reply_mark(out), buf_mark = out->len;
+    struct text_req req;
+    reply_boundary(out, false);
+    text_parse(line, llen, &req);
+    enum text_next then = text_exec(s, env, &req, line, out);
+    if (then == TEXT_STOPPED)
+        s->get.consume = next;
+    if (out->oom) {
+        reply_rollback(out, mark, buf_mark);
+        s->close = true;
+    }
+    return then;
+}
+
+/*
+ * Go on with what fills the session when no new request may start: a data
+ * block, one being dropped, a stopped multi-get or dump, a watch.  Returns
+ * false when the feed must stop here, with *st set.
+ */
+static bool text_continue(struct text_session *s, const struct proto_env *env, const char *buf,
+                          size_t len, size_t *pos, int *served, struct reply *out,
+                          enum proto_status *st)
+{
+    switch (s->state) {
+    case TEXT_STATE_SWALLOW: {
+        size_t n = len - *pos < s->swallow ? len - *pos : s->swallow;
+        *pos += n;
+        s->swallow -= n;
+        if (s->swallow > 0) {
+            *st = PROTO_HOLD;
+            return false;
+        }
+        s->state = TEXT_STATE_CMD;
+        return true;
+    }
+    case TEXT_STATE_DATA: {
+        if (text_fill(s, buf, len, pos))
+            return false;
+        size_t mark = reply_mark(out), buf_mark = out->len;
+        text_update_done(s, env, out);
+        if (out->oom) {
+            reply_rollback(out, mark, buf_mark);
+            s->close = true;
+        }
+        return true;
+    }
+    case TEXT_STATE_GET:
+        /* Its line is still at *pos, whole: the transport passes unconsumed
+         * bytes again. */
+        if (len - *pos < s->get.consume)
+            return false;
+        if (!text_get_resume(s, env, buf + *pos, out)) {
+            *st = PROTO_DRAIN;
+            return false;
+        }
+        *pos += s->get.consume;
+        (*served)++;
+        return true;
+    case TEXT_STATE_DUMP:
+        if (text_dump_resume(s, env, out)) {
+            *st = PROTO_DRAIN;
+            return false;
+        }
+        return true;
+    case TEXT_STATE_WATCH:
+        /* memcached reads nothing more from a watcher. */
+        *pos = len;
+        return false;
+    default:
+        return true;
+    }
+}
+
 size_t text_feed(struct text_session *s, const struct proto_env *env, const char *buf,
-                 size_t len, struct reply *out)
+                 size_t len, struct reply *out, enum proto_status *st)
 {
     size_t pos = 0;
     int served = 0;
-    s->yielded = false;
+    *st = PROTO_WANT_INPUT;
     while (!s->close) {
-        if (s->state == TEXT_STATE_SWALLOW) {
-            size_t n = len - pos < s->swallow ? len - pos : s->swallow;
-            pos += n;
-            s->swallow -= n;
-            if (s->swallow > 0)
+        if (s->state != TEXT_STATE_CMD) {
+            if (!text_continue(s, env, buf, len, &pos, &served, out, st))
                 break;
-            s->state = TEXT_STATE_CMD;
-            continue;
-        }
-        if (s->state == TEXT_STATE_DATA) {
-            if (text_fill(s, buf, len, &pos))
-                break;
-            text_update_done(s, env, out);
             continue;
         }
         /* memcached counts a yield once -R requests were served, whatever
          * is left; only bytes still waiting make us come back. */
         if (served >= env->settings->reqs_per_event) {
-            s->yielded = pos < len;
             counter_inc(&env->counters->conn_yields);
+            if (pos < len)
+                *st = PROTO_YIELD;
             break;
         }
         if (pos == len)
             break;
+        /* Past the bound, the reply is written before more is served. */
+        if (served > 0 && reply_pending(out) >= env->settings->reply_bound) {
+            *st = PROTO_DRAIN;
+            break;
+        }
         const char *line = buf + pos;
         const char *nl = memchr(line, '\n', len - pos);
         if (nl == NULL) {
@@ -491,12 +459,19 @@ size_t text_feed(struct text_session *s, const struct proto_env *env, const char
         size_t llen = (size_t)(nl - line);
         if (llen > 1 && line[llen - 1] == '\r')
             llen--;
+        enum text_next then = text_request(s, env, line, llen, (size_t)(nl - line) + 1, out);
+        if (then == TEXT_STOPPED) {
+            *st = PROTO_DRAIN;
+            break;
+        }
         pos = (size_t)(nl - buf) + 1;
-        struct text_req req;
-        reply_boundary(out, false);
-        text_parse(line, llen, &req);
-        text_exec(s, env, &req, out);
         served++;
+        if (then == TEXT_DRAIN) {
+            *st = PROTO_DRAIN;
+            break;
+        }
     }
+    if (s->close)
+        *st = PROTO_CLOSE;
     return pos;
 }

@@ -7,6 +7,15 @@
  * connections" and is closed at once (memcached's maxconns_fast), instead
  * of waiting in the backlog.  Unlike memcached, -c counts client
  * connections, not file descriptor numbers.
+ *
+ * When accept() fails for want of descriptors (EMFILE, ENFILE) or memory,
+ * the listening sockets are level-triggered and would wake us again at
+ * once: as memcached does, the acceptor stops watching them and shrinks
+ * their backlog, so new clients wait in the kernel, and tries again every
+ * PAUSE_POLL_MS once a connection has closed (or after PAUSE_RETRY_MS in
+ * any case: another process may have freed descriptors).  A run of failed
+ * attempts counts once in listen_disabled_num and is logged once; the
+ * paused time adds up in time_in_listen_disabled_us.
  */
 #include "acceptor.h"
 
@@ -23,6 +32,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -30,6 +40,8 @@
 #include "worker.h"
 
 #define ACCEPTOR_MAX_FDS 128
+#define PAUSE_POLL_MS 10
+#define PAUSE_RETRY_MS 1000
 
 struct listener {
     int fd;
@@ -41,8 +53,21 @@ static struct listener listeners[ACCEPTOR_MAX_FDS];
 static int nlisteners;
 static int epfd = -1, stopfd = -1;
 static int maxconns;
+static int backlog;
 static char *unix_path;
 static _Atomic uint64_t rejected;
+
+/* The pause after accept() ran out of descriptors.  Only the acceptor
+ * thread writes; `stats` reads the atomics from the workers. */
+static struct {
+    bool paused;
+    bool failing;               /* accept failed since the last success: log no more */
+    struct timespec since;      /* when the current pause began */
+    uint64_t closes_at_pause;   /* workers_closed() then */
+    _Atomic bool accepting;
+    _Atomic uint64_t disabled_num;
+    _Atomic uint64_t disabled_us;
+} pause_state = { .accepting = true };
 
 static int listener_add(int fd, bool is_unix, const char *name)
 {
@@ -75,9 +100,11 @@ static int listen_unix(const struct config *cfg)
     mode_t old = umask((mode_t)(~cfg->unix_mask & 0777));
     int rc = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
     umask(old);
+    /* memcached's words: what failed, then where. */
     if (rc != 0 || listen(fd, cfg->backlog) != 0) {
         int e = errno;
-        log_msg(LOG_ERROR, "failed to listen on unix socket %s: %s", sa.sun_path, strerror(e));
+        log_msg(LOG_ERROR, "%s(): %s", rc != 0 ? "bind" : "listen", strerror(e));
+        log_msg(LOG_ERROR, "failed to listen on UNIX socket: %s: %s", sa.sun_path, strerror(e));
         close(fd);
         return -e;
     }
@@ -106,6 +133,7 @@ int acceptor_listen(const struct config *cfg)
 {
     int rc = 0;
     maxconns = cfg->maxconns;
+    backlog = cfg->backlog;
     if (cfg->unix_socket != NULL) {
         /* As memcached: a unix socket replaces the TCP listeners. */
         rc = listen_unix(cfg);
@@ -141,16 +169,72 @@ static void acceptor_reject(int fd)
     close(fd);
 }
 
+static uint64_t elapsed_us(const struct timespec *from)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    int64_t us = (int64_t)(now.tv_sec - from->tv_sec) * 1000000 +
+                 (now.tv_nsec - from->tv_nsec) / 1000;
+    return us > 0 ? (uint64_t)us : 0;
+}
+
+/* Watch the listening sockets again (or stop), with memcached's backlogs. */
+static void listeners_watch(bool on)
+{
+    for (int i = 0; i < nlisteners; i++) {
+        struct epoll_event ev = { .events = on ? EPOLLIN : 0, .data.u32 = (uint32_t)i };
+        epoll_ctl(epfd, EPOLL_CTL_MOD, listeners[i].fd, &ev);
+        if (listen(listeners[i].fd, on ? backlog : 0) != 0)
+            log_msg(LOG_INFO, "listen(): %s", strerror(errno));
+    }
+}
+
+/* accept() failed for want of a resource: stop accepting for a while. */
+static void acceptor_pause(int err)
+{
+    /* A retry that fails again continues the same episode. */
+    if (!pause_state.failing) {
+        log_msg(LOG_INFO, "Too many open connections (accept(): %s): new connections wait "
+                          "until one closes", strerror(err));
+        atomic_fetch_add(&pause_state.disabled_num, 1);
+    }
+    pause_state.failing = true;
+    pause_state.paused = true;
+    clock_gettime(CLOCK_MONOTONIC, &pause_state.since);
+    pause_state.closes_at_pause = workers_closed();
+    atomic_store(&pause_state.accepting, false);
+    listeners_watch(false);
+}
+
+/* Called on every wake-up while paused: resume once it may work. */
+static void acceptor_maybe_resume(void)
+{
+    uint64_t us = elapsed_us(&pause_state.since);
+    if (workers_closed() == pause_state.closes_at_pause && us < PAUSE_RETRY_MS * 1000ULL)
+        return;
+    pause_state.paused = false;
+    atomic_fetch_add(&pause_state.disabled_us, us);
+    atomic_store(&pause_state.accepting, true);
+    listeners_watch(true);
+}
+
 static void acceptor_drain(struct listener *l)
 {
     for (;;) {
         int fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
-            if (errno == EINTR || errno == ECONNABORTED)
+            int e = errno;
+            if (e == EINTR || e == ECONNABORTED)
                 continue;
-            if (errno != EAGAIN && errno != EWOULDBLOCK)
-                log_msg(LOG_INFO, "accept(): %s", strerror(errno));
+            if (e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM)
+                acceptor_pause(e);
+            else if (e != EAGAIN && e != EWOULDBLOCK)
+                log_msg(LOG_INFO, "accept(): %s", strerror(e));
             return;
+        }
+        if (pause_state.failing) {
+            pause_state.failing = false;
+            log_msg(LOG_INFO, "accepting new connections again");
         }
         if (workers_curr_conns() >= (uint64_t)maxconns) {
             log_msg(LOG_INFO, "Too many open connections");
@@ -163,6 +247,9 @@ static void acceptor_drain(struct listener *l)
         }
         if (workers_dispatch(fd) != 0)
             acceptor_reject(fd);
+        /* A pause may have begun on another listener of this wake-up. */
+        if (pause_state.paused)
+            return;
     }
 }
 
@@ -170,7 +257,7 @@ void acceptor_run(void)
 {
     struct epoll_event ev[16];
     for (;;) {
-        int n = epoll_wait(epfd, ev, 16, -1);
+        int n = epoll_wait(epfd, ev, 16, pause_state.paused ? PAUSE_POLL_MS : -1);
         if (n < 0 && errno != EINTR) {
             log_msg(LOG_ERROR, "epoll_wait: %s", strerror(errno));
             return;
@@ -178,8 +265,11 @@ void acceptor_run(void)
         for (int i = 0; i < n; i++) {
             if (ev[i].data.u32 == UINT32_MAX)
                 return;
-            acceptor_drain(&listeners[ev[i].data.u32]);
+            if (!pause_state.paused)
+                acceptor_drain(&listeners[ev[i].data.u32]);
         }
+        if (pause_state.paused)
+            acceptor_maybe_resume();
     }
 }
 
@@ -209,12 +299,24 @@ void acceptor_close(void)
 
 uint64_t acceptor_rejected(void) { return atomic_load(&rejected); }
 
-void acceptor_conn_stats(struct reply *r, rel_time_t now)
+void acceptor_listen_stats(bool *accepting, uint64_t *disabled_num, uint64_t *disabled_us)
+{
+    *accepting = atomic_load(&pause_state.accepting);
+    *disabled_num = atomic_load(&pause_state.disabled_num);
+    *disabled_us = atomic_load(&pause_state.disabled_us);
+}
+
+void acceptor_conn_stats(struct stats_sink *s, rel_time_t now)
 {
     (void)now;
+    char name[32];
     for (int i = 0; i < nlisteners; i++) {
-        reply_printf(r, "STAT %d:addr %s\r\n", listeners[i].fd, listeners[i].name);
-        reply_printf(r, "STAT %d:state conn_listening\r\n", listeners[i].fd);
-        reply_printf(r, "STAT %d:secs_since_last_cmd %u\r\n", listeners[i].fd, 0u);
+        int fd = listeners[i].fd;
+        snprintf(name, sizeof(name), "%d:addr", fd);
+        stats_add(s, name, "%s", listeners[i].name);
+        snprintf(name, sizeof(name), "%d:state", fd);
+        stats_add(s, name, "%s", "conn_listening");
+        snprintf(name, sizeof(name), "%d:secs_since_last_cmd", fd);
+        stats_add(s, name, "%u", 0u);
     }
 }

@@ -9,7 +9,7 @@
 #include <stdint.h>
 
 #include "config.h"
-#include "reply.h"
+#include "stats.h"
 
 /* Open every listening socket the config asks for.  0 or -errno, with the
  * reason logged. */
@@ -22,7 +22,11 @@ void acceptor_stop(void);
 void acceptor_close(void);
 /* Connections refused because of -c. */
 uint64_t acceptor_rejected(void);
+/* Whether new connections are accepted now, how many times accepting was
+ * paused for want of descriptors, and for how long in all (microseconds,
+ * counted when a pause ends), for `stats`. */
+void acceptor_listen_stats(bool *accepting, uint64_t *disabled_num, uint64_t *disabled_us);
 /* Append `stats conns` lines for the listening sockets. */
-void acceptor_conn_stats(struct reply *r, rel_time_t now);
+void acceptor_conn_stats(struct stats_sink *s, rel_time_t now);
 
 #endif

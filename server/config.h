@@ -11,7 +11,11 @@
 #include <stdint.h>
 
 #define CONFIG_MAX_LISTEN 64
-#define MCD_VERSION "1.6.18-mcd-0.1"
+/* mcd's own version (-V, stats mcd_version), and the memcached release whose
+ * protocol it speaks: what `version` and `stats` report, so clients that
+ * parse or gate features on the server's version see a memcached one. */
+#define MCD_VERSION "0.1"
+#define MCD_MEMCACHED_VERSION "1.6.18"
 
 enum config_proto { CONFIG_PROTO_AUTO = 0, CONFIG_PROTO_ASCII, CONFIG_PROTO_BINARY };
 
@@ -65,7 +69,8 @@ struct config {
     /* commands */
     bool shutdown_enabled;       /* -A */
     bool flush_enabled;          /* false with -F */
-    bool dump_enabled;           /* false with -X: no stats cachedump */
+    bool dump_enabled;           /* false with -X: no stats cachedump, no metadump */
+    bool watch_enabled;          /* false with -W: no watch */
     bool lru_crawler;            /* -o lru_crawler / no_lru_crawler */
     uint32_t lru_crawler_sleep;  /* -o lru_crawler_sleep, microseconds (default 100) */
     uint32_t lru_crawler_tocrawl; /* -o lru_crawler_tocrawl (default 0, all) */

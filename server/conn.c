@@ -1,17 +1,17 @@
 /*
  * conn: buffers and the read → serve → write step of one connection.
  *
- * A step reads once, lets the protocol consume every complete request in
+ * A step reads once, lets the session consume every complete request in
  * the buffer (up to -R of them), then writes all replies with one writev —
  * one read and one write per batch of pipelined requests, not per request.
- * While a reply cannot be written completely no more input is served, so a
- * client that does not read its replies cannot grow our memory: it only
- * fills its own socket buffers.
+ * While a reply cannot be written completely no more input is served, and
+ * a session stops adding to a reply past PROTO_REPLY_BOUND until it is
+ * written (PROTO_DRAIN), so a client that does not read its replies cannot
+ * grow our memory, not even with one request: it only fills its own
+ * socket buffers.
  *
- * The protocol is chosen once per connection from its first byte, as
- * memcached does: under -B auto a 0x80 means binary, anything else text;
- * -B ascii or -B binary fix it, and the other protocol's bytes are then
- * read as garbage of the fixed one, just as memcached reads them.
+ * This file is transport only: which protocol the bytes speak and what
+ * they ask is the session's business (protocol/session.h).
  */
 #include "conn.h"
 
@@ -33,32 +33,35 @@ struct conn *conn_new(int fd)
     if (c == NULL)
         return NULL;
     c->rbuf = malloc(CONN_RBUF_INITIAL);
-    if (c->rbuf == NULL) {
+    c->sess = proto_session_new(PROTO_STREAM);
+    if (c->rbuf == NULL || c->sess == NULL) {
+        free(c->rbuf);
+        proto_session_free(c->sess);
         free(c);
         return NULL;
     }
     c->fd = fd;
     c->rcap = CONN_RBUF_INITIAL;
-    reply_init(&c->out);
     return c;
 }
 
 void conn_free(struct conn *c)
 {
     close(c->fd);
-    text_session_reset(&c->sess);
-    bin_session_reset(&c->bin);
-    reply_free(&c->out);
+    proto_session_free(c->sess);
     free(c->rbuf);
     free(c);
 }
 
+bool conn_writing(struct conn *c) { return !reply_empty(proto_session_reply(c->sess)); }
+
 /* Write pending replies: 1 all sent, 0 socket full, -1 error. */
 static int conn_flush(struct conn *c, const struct proto_env *env)
 {
+    struct reply *out = proto_session_reply(c->sess);
     struct iovec iov[CONN_IOV_MAX];
-    while (!reply_empty(&c->out)) {
-        int n = reply_iov(&c->out, iov, CONN_IOV_MAX);
+    while (!reply_empty(out)) {
+        int n = reply_iov(out, iov, CONN_IOV_MAX);
         ssize_t w;
         /* Small values are copied into the reply, so one buffer is the
          * common case: send() skips sendmsg's iovec import. */
@@ -74,7 +77,7 @@ static int conn_flush(struct conn *c, const struct proto_env *env)
             return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -1;
         }
         counter_add(&env->counters->bytes_written, (uint64_t)w);
-        reply_consumed(&c->out, (size_t)w);
+        reply_consumed(out, (size_t)w);
     }
     return 1;
 }
@@ -102,7 +105,7 @@ static bool conn_room(struct conn *c)
     /* A full buffer holding one unfinished request: a long get line, or a
      * binary header with a key of up to 64K that memcached also waits for. */
     size_t ncap = c->rcap * 2;
-    if (ncap > TEXT_GET_LINE_MAX + CONN_RBUF_INITIAL)
+    if (ncap > PROTO_INPUT_MAX + CONN_RBUF_INITIAL)
         return false;
     char *nb = realloc(c->rbuf, ncap);
     if (nb == NULL)
@@ -112,57 +115,35 @@ static bool conn_room(struct conn *c)
     return true;
 }
 
-static enum conn_proto conn_pick_proto(const struct proto_env *env, unsigned char first)
-{
-    switch (env->settings->protocol) {
-    case PROTO_MODE_ASCII: return CONN_PROTO_TEXT;
-    case PROTO_MODE_BINARY: return CONN_PROTO_BINARY;
-    default: return first == BIN_REQ_MAGIC ? CONN_PROTO_BINARY : CONN_PROTO_TEXT;
-    }
-}
-
-/* Serve what is buffered.  Returns true if -R stopped it early. */
-static bool conn_serve(struct conn *c, const struct proto_env *env)
-{
-    if (c->rpos == c->rlen)
-        return false;
-    const char *buf = c->rbuf + c->rpos;
-    size_t len = c->rlen - c->rpos, n;
-    if (c->proto == CONN_PROTO_UNKNOWN)
-        c->proto = conn_pick_proto(env, (unsigned char)buf[0]);
-    if (c->proto == CONN_PROTO_BINARY)
-        n = bin_feed(&c->bin, env, buf, len, &c->out);
-    else
-        n = text_feed(&c->sess, env, buf, len, &c->out);
-    c->rpos += n;
-    if (n > 0)
-        c->last_cmd = env->now;
-    return c->proto == CONN_PROTO_BINARY ? c->bin.yielded : c->sess.yielded;
-}
-
-/* Whether the session wants the connection closed once replies are out. */
-static bool conn_closing(const struct conn *c)
-{
-    return c->proto == CONN_PROTO_BINARY ? c->bin.close : c->sess.close;
-}
-
 /*
- * Serve what is buffered and write the replies.  Returns what to wait for,
- * or CONN_WAIT_READ when the caller may read more.
+ * Write what is owed, serve what is buffered, write again: until the
+ * socket is full, the session wants input, yields or is done.  Returns what
+ * to wait for, or CONN_WAIT_READ when the caller may read more.
  */
 static enum conn_wait conn_answer(struct conn *c, const struct proto_env *env)
 {
-    bool yielded = conn_serve(c, env);
-    /* memcached sends the error for a refused value only once its data
-     * block has been swallowed; clients wait for it at that point. */
-    if (c->sess.state == TEXT_STATE_SWALLOW || bin_swallowing(&c->bin))
-        return CONN_WAIT_READ;
-    int fl = conn_flush(c, env);
-    if (fl < 0 || (fl > 0 && conn_closing(c)))
-        return CONN_CLOSE;
-    if (fl == 0)
-        return CONN_WAIT_WRITE;
-    return yielded ? CONN_YIELD : CONN_WAIT_READ;
+    enum proto_status st = PROTO_DRAIN;
+    for (int n_feeds = 0;; n_feeds++) {
+        int fl = conn_flush(c, env);
+        if (fl < 0 || (fl > 0 && c->closing))
+            return CONN_CLOSE;
+        if (fl == 0)
+            return CONN_WAIT_WRITE;
+        /* A drained reply that goes on (a long multi-get, a dump) lets the
+         * worker's other connections run first, as -R does. */
+        if (st == PROTO_YIELD || (st == PROTO_DRAIN && n_feeds > 0))
+            return CONN_YIELD;
+        if (st == PROTO_WANT_INPUT)
+            return CONN_WAIT_READ;
+        size_t n = proto_feed(c->sess, env, c->rbuf + c->rpos, c->rlen - c->rpos, &st);
+        c->rpos += n;
+        if (n > 0)
+            atomic_store_explicit(&c->last_cmd, env->now, memory_order_relaxed);
+        if (st == PROTO_HOLD)
+            return CONN_WAIT_READ;
+        if (st == PROTO_CLOSE)
+            c->closing = true;
+    }
 }
 
 enum conn_wait conn_run(struct conn *c, const struct proto_env *env)

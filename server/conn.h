@@ -1,18 +1,17 @@
 /*
- * conn: one client connection — its read buffer, its protocol session and
- * its pending reply — and the read/process/write step the worker runs when
- * the socket is ready.  See conn.c.
+ * conn: one client connection — its socket, its read buffer and its
+ * protocol session — and the read/serve/write step the worker runs when the
+ * socket is ready.  See conn.c.
  */
 #ifndef MCD_CONN_H
 #define MCD_CONN_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "binary.h"
 #include "proto.h"
-#include "reply.h"
-#include "text.h"
+#include "session.h"
 
 /* What the connection waits for after a step. */
 enum conn_wait {
@@ -22,23 +21,23 @@ enum conn_wait {
     CONN_CLOSE,         /* peer gone, error, or quit: close it */
 };
 
-/* The protocol a connection speaks, fixed by its first byte. */
-enum conn_proto { CONN_PROTO_UNKNOWN = 0, CONN_PROTO_TEXT, CONN_PROTO_BINARY };
-
+/*
+ * Owned by one worker thread, which alone reads and writes it; `stats conns`
+ * on other workers reads the fields marked so, under the owner's list lock.
+ */
 struct conn {
-    int fd;
-    struct conn *prev, *next;   /* the owning worker's list */
+    int fd;                     /* stats conns: set before the conn is listed */
+    struct conn *prev, *next;   /* the owning worker's list, under its list lock */
     char *rbuf;
     size_t rpos, rlen, rcap;
-    struct reply out;
-    enum conn_proto proto;
-    struct text_session sess;   /* CONN_PROTO_TEXT */
-    struct bin_session bin;     /* CONN_PROTO_BINARY */
-    enum conn_wait waiting;     /* what epoll is watching for */
-    bool yielded;               /* on the worker's run-again list */
-    struct conn *ynext;
-    rel_time_t last_cmd;
-    char addr[128];              /* peer, as memcached prints it in stats conns */
+    struct proto_session *sess;
+    bool closing;               /* close once the reply is written */
+    bool queued;                /* on the worker's run-again list */
+    struct conn *qnext;
+    _Atomic int waiting;        /* stats conns: the enum conn_wait epoll watches for */
+    _Atomic rel_time_t last_cmd;    /* stats conns, idle_timeout */
+    char addr[128];             /* stats conns: peer, as memcached prints it; set
+                                 * before the conn is listed */
     char listen_addr[128];
 };
 
@@ -48,5 +47,7 @@ struct conn *conn_new(int fd);
 void conn_free(struct conn *c);
 /* Read what is there, serve it, write the replies: one step. */
 enum conn_wait conn_run(struct conn *c, const struct proto_env *env);
+/* True while part of a reply waits to be written. */
+bool conn_writing(struct conn *c);
 
 #endif

@@ -4,6 +4,7 @@
  */
 #include "daemon.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -48,18 +49,65 @@ int daemon_set_limits(const struct config *cfg)
         fprintf(stderr, "failed to getrlimit number of files\n");
         return -errno;
     }
-    rlim_t need = (rlim_t)cfg->maxconns + 64;
+    /* Raise the limit now, while we may still be root.  Short of the
+     * estimate, take what the hard limit allows: daemon_check_fds decides
+     * on the real count once everything is open. */
+    rlim_t need = (rlim_t)cfg->maxconns + (rlim_t)daemon_fds_estimate(cfg);
     if (rl.rlim_cur < need) {
-        rl.rlim_cur = need;
-        if (rl.rlim_max < need)
-            rl.rlim_max = need;
-        if (setrlimit(RLIMIT_NOFILE, &rl) != 0) {
-            fprintf(stderr, "failed to set rlimit for open files. Try starting as root "
-                            "or requesting smaller maxconns value.\n");
-            return -errno;
+        struct rlimit want = { need, rl.rlim_max > need ? rl.rlim_max : need };
+        if (setrlimit(RLIMIT_NOFILE, &want) != 0 && rl.rlim_cur < rl.rlim_max) {
+            rl.rlim_cur = rl.rlim_max;
+            setrlimit(RLIMIT_NOFILE, &rl);
         }
     }
     return 0;
+}
+
+int daemon_fds_estimate(const struct config *cfg)
+{
+    int addrs = cfg->nlisten > 0 ? cfg->nlisten : 1;
+    /* An address may resolve to IPv4 and IPv6: two sockets each. */
+    int tcp = cfg->unix_socket != NULL ? 1 : 2 * addrs;
+    int udp = cfg->udp_port != 0 && cfg->unix_socket == NULL ? 2 * addrs : 0;
+    /* stdio, the acceptor's epoll and eventfd, each worker's epoll, eventfd
+     * and its own dup of every UDP socket, the UDP originals until the
+     * workers have their dups, and the connection being refused over -c. */
+    return 3 + 2 + tcp + cfg->threads * (2 + udp) + udp + 1 + DAEMON_FD_HEADROOM;
+}
+
+/* Descriptors open in this process now. */
+static int daemon_count_fds(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    if (d == NULL)
+        return -errno;
+    int n = 0;
+    for (struct dirent *e; (e = readdir(d)) != NULL;)
+        n += e->d_name[0] != '.';
+    closedir(d);
+    return n - 1;   /* the directory's own descriptor */
+}
+
+int daemon_check_fds(const struct config *cfg)
+{
+    int held = daemon_count_fds();
+    struct rlimit rl;
+    if (held < 0 || getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return 0;   /* no /proc: the estimate made at start-up stands */
+    /* Every -c connection, plus one to accept and refuse the next client. */
+    rlim_t need = (rlim_t)held + (rlim_t)cfg->maxconns + 1;
+    if (rl.rlim_cur >= need)
+        return 0;
+    if (rl.rlim_max >= need) {
+        rl.rlim_cur = need;
+        if (setrlimit(RLIMIT_NOFILE, &rl) == 0)
+            return 0;
+    }
+    fprintf(stderr, "not enough file descriptors: -c %d connections and the %d descriptors "
+                    "mcd holds need %llu, but the limit is %llu (hard %llu). Raise ulimit -n, "
+                    "or lower -c or -t.\n", cfg->maxconns, held, (unsigned long long)need,
+            (unsigned long long)rl.rlim_cur, (unsigned long long)rl.rlim_max);
+    return -EMFILE;
 }
 
 void daemon_lock_memory(const struct config *cfg)
@@ -127,8 +175,13 @@ int daemon_drop_privileges(const struct config *cfg)
         fprintf(stderr, "can't find the user %s to switch to\n", cfg->user);
         return -ENOENT;
     }
-    if (setgroups(0, NULL) != 0 && pw->pw_uid != 0)
-        log_msg(LOG_INFO, "setgroups: %s", strerror(errno));
+    /* EPERM means we are already as unprivileged as it gets: go on. */
+    if (setgroups(0, NULL) != 0) {
+        int e = errno;
+        fprintf(stderr, "failed to drop supplementary groups: %s\n", strerror(e));
+        if (e != EPERM)
+            return -e;
+    }
     if (setgid(pw->pw_gid) < 0 || setuid(pw->pw_uid) < 0) {
         fprintf(stderr, "failed to assume identity of user %s\n", cfg->user);
         return -EPERM;

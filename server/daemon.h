@@ -9,8 +9,19 @@
 
 /* Refuse to run as root without -u, like memcached.  0 or -EPERM (logged). */
 int daemon_check_user(const struct config *cfg);
-/* Raise the open-files limit for -c, enable core dumps (-r). 0 or -errno. */
+/* Descriptors kept for libraries and the unforeseen, on top of those counted. */
+#define DAEMON_FD_HEADROOM 16
+/* Raise the open-files limit for -c plus daemon_fds_estimate(), enable
+ * core dumps (-r).  0 or -errno (logged). */
 int daemon_set_limits(const struct config *cfg);
+/* Descriptors mcd itself will hold with this config (sockets, epoll sets,
+ * eventfds), with DAEMON_FD_HEADROOM on top: an estimate made before any
+ * is open, to raise the limit while still root. */
+int daemon_fds_estimate(const struct config *cfg);
+/* Once everything is open: count the descriptors held and make sure -c
+ * more fit under the limit, raising the soft limit if need be.  0, or
+ * -EMFILE with the reason printed. */
+int daemon_check_fds(const struct config *cfg);
 /* Lock memory (-k); a failure is a warning, as in memcached. */
 void daemon_lock_memory(const struct config *cfg);
 /* Fork into the background (-d); stdio goes to /dev/null unless -v. */

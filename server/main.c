@@ -38,8 +38,9 @@ static void hook_server_stats(void *arg, struct proto_server_stats *out)
     (void)arg;
     rel_time_t now = clock_rel_now();
     out->pid = (long)getpid();
-    out->uptime = now >= 2 ? now - 2 : 0;
-    out->time = start_unix + out->uptime;
+    /* memcached's: 2 s at start, and the unix time cache time counts from. */
+    out->uptime = now - (CLOCK_REL_START - 2);
+    out->time = start_unix - CLOCK_REL_START + now;
     struct rusage ru;
     if (getrusage(RUSAGE_SELF, &ru) == 0) {
         out->rusage_user = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6;
@@ -50,7 +51,8 @@ static void hook_server_stats(void *arg, struct proto_server_stats *out)
     out->total_connections = workers_total_conns();
     out->rejected_connections = acceptor_rejected();
     out->connection_structures = out->curr_connections;
-    out->accepting_conns = true;
+    acceptor_listen_stats(&out->accepting_conns, &out->listen_disabled_num,
+                          &out->time_in_listen_disabled_us);
     out->threads = nthreads;
     out->verbosity = log_level();
     workers_sum_counters(&out->sum);
@@ -63,12 +65,12 @@ static void hook_server_stats(void *arg, struct proto_server_stats *out)
     pthread_mutex_unlock(&baseline_lock);
 }
 
-static void hook_conn_stats(void *arg, struct reply *r)
+static void hook_conn_stats(void *arg, struct stats_sink *s)
 {
     (void)arg;
     rel_time_t now = clock_rel_now();
-    acceptor_conn_stats(r, now);
-    workers_conn_stats(r, now);
+    acceptor_conn_stats(s, now);
+    workers_conn_stats(s, now);
 }
 
 static void hook_stats_reset(void *arg)
@@ -105,10 +107,12 @@ static void settings_from_config(const struct config *cfg, struct proto_settings
                                  char *inter, size_t ninter)
 {
     memset(s, 0, sizeof(*s));
-    s->version = MCD_VERSION;
+    s->version = MCD_MEMCACHED_VERSION;
+    s->mcd_version = MCD_VERSION;
     s->use_cas = cfg->use_cas;
     s->flush_enabled = cfg->flush_enabled;
     s->dump_enabled = cfg->dump_enabled;
+    s->watch_enabled = cfg->watch_enabled;
     s->shutdown_enabled = cfg->shutdown_enabled;
     s->evict_to_free = cfg->evict_to_free;
     s->item_size_max = cfg->item_size_max;
@@ -121,12 +125,16 @@ static void settings_from_config(const struct config *cfg, struct proto_settings
     s->backlog = cfg->backlog;
     s->hashpower = cfg->hashpower;
     s->chunk_size = cfg->chunk_size;
+    /* memcached's default: half its 1 MB page. */
+    s->slab_chunk_max = cfg->slab_chunk_max ? cfg->slab_chunk_max : 512 * 1024;
+    s->slab_automove_window = cfg->slab_automove_window;
     s->factor = cfg->factor;
     s->idle_timeout = cfg->idle_timeout;
     s->unix_socket = cfg->unix_socket;
     s->unix_mask = cfg->unix_mask;
     s->maxconns_fast = cfg->maxconns_fast;
     s->prefix_delimiter = cfg->prefix_delimiter;
+    s->reply_bound = PROTO_REPLY_BOUND;
     s->protocol = cfg->protocol == CONFIG_PROTO_ASCII    ? PROTO_MODE_ASCII
                   : cfg->protocol == CONFIG_PROTO_BINARY ? PROTO_MODE_BINARY
                                                          : PROTO_MODE_AUTO;
@@ -178,9 +186,17 @@ int main(int argc, char **argv)
         options_free(&cfg);
         return EX_USAGE;
     }
-    if (daemon_set_limits(&cfg) != 0 || daemon_detach(&cfg) != 0) {
+    /* memcached's order: the open-files limit while still root, then drop
+     * root before anything is bound (a unix socket is then created as the
+     * -u user, who must be able to write there and remove it at exit),
+     * then detach. */
+    if (daemon_set_limits(&cfg) != 0) {
         options_free(&cfg);
         return EX_OSERR;
+    }
+    if ((rc = daemon_drop_privileges(&cfg)) != 0 || daemon_detach(&cfg) != 0) {
+        options_free(&cfg);
+        return rc == -ENOENT ? EX_NOUSER : EX_OSERR;
     }
     daemon_lock_memory(&cfg);
 
@@ -203,7 +219,7 @@ int main(int argc, char **argv)
         .lru_crawler_tocrawl = cfg.lru_crawler_tocrawl,
         .slab_chunk_max = cfg.slab_chunk_max,
         .clock = clock_rel_now,
-        .started = start_unix - 2,
+        .started = start_unix - CLOCK_REL_START,
     };
     if ((rc = cache_setup(&co)) != 0) {
         fprintf(stderr, "failed to set up the cache: %s\n", strerror(-rc));
@@ -242,18 +258,15 @@ int main(int argc, char **argv)
         exit_code = EX_OSERR;
         goto stop;
     }
-    if (acceptor_listen(&cfg) != 0) {
+    if (acceptor_listen(&cfg) != 0 || daemon_check_fds(&cfg) != 0) {
         exit_code = EX_OSERR;
         goto stop;
     }
     daemon_write_pidfile(cfg.pidfile);
     wrote_pid = true;
-    if (daemon_drop_privileges(&cfg) != 0) {
-        exit_code = EX_OSERR;
-        goto stop;
-    }
     daemon_signals(acceptor_stop);
-    log_msg(LOG_INFO, "mcd %s: %d worker threads, %zu MB", MCD_VERSION, cfg.threads,
+    log_msg(LOG_INFO, "mcd %s (memcached %s): %d worker threads, %zu MB", MCD_VERSION,
+            MCD_MEMCACHED_VERSION, cfg.threads,
             cfg.maxbytes / (1024 * 1024));
 
     acceptor_run();

@@ -61,6 +61,7 @@ void options_defaults(struct config *c)
     c->hashpower = 16;
     c->flush_enabled = true;
     c->dump_enabled = true;
+    c->watch_enabled = true;
     c->lru_crawler = true;
     c->lru_crawler_sleep = 100;
     c->slab_reassign = true;
@@ -72,7 +73,7 @@ void options_defaults(struct config *c)
 
 void options_usage(FILE *f)
 {
-    fputs("mcd " MCD_VERSION "\n"
+    fputs("mcd " MCD_VERSION " (memcached " MCD_MEMCACHED_VERSION ")\n"
 "-p, --port=<num>          TCP port to listen on (default: 11211)\n"
 "-U, --udp-port=<num>      UDP port to listen on (default: 0, off)\n"
 "-s, --unix-socket=<file>  UNIX socket to listen on (disables network support)\n"
@@ -96,7 +97,8 @@ void options_usage(FILE *f)
 "-V, --version             print version and exit\n"
 "-P, --pidfile=<file>      save PID in <file>, only used with -d option\n"
 "-f, --slab-growth-factor=<num> chunk size growth factor; classes are at least\n"
-"                          8 bytes apart (default: 1.08; memcached's is 1.25)\n"
+"                          8 bytes apart, at most 62 of them (default: 1.08;\n"
+"                          memcached's is 1.25)\n"
 "-n, --slab-min-size=<bytes> min space used for key+value+flags (default: 10;\n"
 "                          memcached's is 48, for its bigger item header)\n"
 "-L, --enable-largepages   accepted, no effect in mcd\n"
@@ -115,7 +117,7 @@ void options_usage(FILE *f)
 "-S, --enable-sasl         refused: mcd has no SASL authentication\n"
 "-F, --disable-flush-all   disable flush_all command\n"
 "-X, --disable-dumping     disable stats cachedump and lru_crawler metadump\n"
-"-W, --disable-watch       accepted, no effect: mcd has no watch command\n"
+"-W, --disable-watch       disable watch commands (live logging)\n"
 "-Y, --auth-file=<file>    refused: mcd has no ASCII authentication\n"
 "-e, --memory-file=<file>  accepted, no effect: mcd has no restartable cache\n"
 "-Z, --enable-ssl          refused: mcd has no TLS\n"
@@ -142,7 +144,8 @@ void options_usage(FILE *f)
 "   - slab_automove_window: seconds of history automove looks at (default: 30)\n"
 "   - track_sizes:         count items by size for `stats sizes` from the start\n"
 "   - slab_chunk_max:      largest slab chunk, bytes; larger items are stored\n"
-"                          whole (default: half a page, 524288)\n"
+"                          whole (default: half a page, 524288, or the\n"
+"                          62nd class if the -f ladder stops there)\n"
 "   - item_size_max:       same as -I\n"
 "   - modern:              memcached's future defaults: currently nothing\n"
 "   - no_modern:           memcached 1.4 defaults: no maxconns_fast, no\n"
@@ -648,12 +651,6 @@ static int flag_unsupported(struct parse *p, int ch, const char *arg)
     case 'L':
         note(p, "mcd: ignoring -L: jemalloc decides page sizes in mcd\n");
         return 0;
-    case 'X':
-        p->cfg->dump_enabled = false;
-        return 0;
-    case 'W':
-        note(p, "mcd: ignoring -W: mcd has no watch command\n");
-        return 0;
     case 'e':
         note(p, "mcd: ignoring -e %s: mcd has no restartable cache\n", arg);
         return 0;
@@ -728,7 +725,7 @@ static int flag_value(struct parse *p, int ch, const char *arg)
 
 static void license(FILE *f)
 {
-    fputs("mcd " MCD_VERSION "\n\n"
+    fputs("mcd " MCD_VERSION " (memcached " MCD_MEMCACHED_VERSION ")\n\n"
           "mcd is a memcached-compatible server written from scratch; it contains no\n"
           "memcached or libevent code.  See the license file of your mcd distribution.\n", f);
 }
@@ -745,10 +742,14 @@ static int flag(struct parse *p, int ch, const char *arg)
     case 'M': c->evict_to_free = false; break;
     case 'C': c->use_cas = false; break;
     case 'F': c->flush_enabled = false; break;
+    case 'X': c->dump_enabled = false; break;
+    case 'W': c->watch_enabled = false; break;
     case 'v': c->verbose++; break;
     case 'h': options_usage(p->out); return OPTIONS_EXIT_OK;
     case 'i': license(p->out); return OPTIONS_EXIT_OK;
-    case 'V': fputs("mcd " MCD_VERSION "\n", p->out); return OPTIONS_EXIT_OK;
+    case 'V':
+        fputs("mcd " MCD_VERSION " (memcached " MCD_MEMCACHED_VERSION ")\n", p->out);
+        return OPTIONS_EXIT_OK;
     default: {
         int rc = flag_value(p, ch, arg);
         if (rc != 1)

@@ -26,9 +26,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "binary.h"
 #include "log.h"
-#include "text.h"
+#include "session.h"
 
 #define UDP_HEADER 8
 #define UDP_PAYLOAD_MAX 1400                    /* header included */
@@ -40,9 +39,7 @@ struct udp_port {
     int fd;
     char addr[128];             /* "udp:HOST:PORT", for stats conns */
     _Atomic rel_time_t last_cmd;    /* read by `stats conns` on other workers */
-    struct text_session sess;
-    struct bin_session bsess;
-    struct reply out;
+    struct proto_session *sess;     /* one datagram's request at a time */
     char buf[UDP_READ_MAX];
     char dgram[UDP_PAYLOAD_MAX];    /* one datagram being sent */
 };
@@ -52,9 +49,12 @@ struct udp_port *udp_port_new(int fd)
     struct udp_port *u = calloc(1, sizeof(*u));
     if (u == NULL)
         return NULL;
+    u->sess = proto_session_new(PROTO_DATAGRAM);
+    if (u->sess == NULL) {
+        free(u);
+        return NULL;
+    }
     u->fd = fd;
-    reply_init(&u->out);
-    u->out.track_bounds = true;
     struct sockaddr_storage ss;
     socklen_t len = sizeof(ss);
     char host[NI_MAXHOST] = "", port[16] = "";
@@ -71,24 +71,24 @@ void udp_port_free(struct udp_port *u)
     if (u == NULL)
         return;
     close(u->fd);
-    text_session_reset(&u->sess);
-    bin_session_reset(&u->bsess);
-    reply_free(&u->out);
+    proto_session_free(u->sess);
     free(u);
 }
 
-int udp_port_fd(const struct udp_port *u) { return u->fd; }
-
 /* Send the next `len` bytes of the reply, from the cursor on, as one
  * response's datagrams.  Each datagram is copied into one buffer: a reply
- * may hold many small segments, and UDP is not the fast path. */
+ * may hold many small segments, and UDP is not the fast path.  A datagram
+ * the socket refuses is dropped, as UDP may; the cursor still moves past
+ * the whole response. */
 static void udp_send_response(struct udp_port *u, const struct proto_env *env, uint16_t id,
                               struct reply_cursor *cur, size_t len,
                               const struct sockaddr_storage *to, socklen_t tolen)
 {
+    const struct reply *out = proto_session_reply(u->sess);
     size_t total = (len + UDP_DATA_MAX - 1) / UDP_DATA_MAX;
     if (total > 0xffff)
         total = 0xffff;
+    bool failed = false;
     for (size_t seq = 0; seq < total || (len == 0 && seq == 0); seq++) {
         unsigned char *h = (unsigned char *)u->dgram;
         h[0] = id >> 8;
@@ -100,15 +100,41 @@ static void udp_send_response(struct udp_port *u, const struct proto_env *env, u
         h[6] = h[7] = 0;
         size_t want = len - seq * UDP_DATA_MAX < UDP_DATA_MAX ? len - seq * UDP_DATA_MAX
                                                               : UDP_DATA_MAX;
-        size_t n = reply_copy(&u->out, cur, u->dgram + UDP_HEADER, want);
+        size_t n = reply_copy(out, cur, u->dgram + UDP_HEADER, want);
+        if (failed)
+            continue;
         ssize_t w = sendto(u->fd, u->dgram, UDP_HEADER + n, MSG_NOSIGNAL,
                            (const struct sockaddr *)to, tolen);
         if (w < 0) {
             log_msg(LOG_DEBUG, "udp: reply dropped: %s", strerror(errno));
-            return;
+            failed = true;
+            continue;
         }
         counter_add(&env->counters->bytes_written, (uint64_t)w);
     }
+}
+
+/* Send the responses built so far, each in its own datagrams; all of them,
+ * or all but the last, which a long reply may still be adding to. */
+static void udp_send_responses(struct udp_port *u, const struct proto_env *env, uint16_t id,
+                               bool all, const struct sockaddr_storage *to, socklen_t tolen)
+{
+    struct reply *out = proto_session_reply(u->sess);
+    size_t n = reply_responses(out);
+    size_t upto = all || n == 0 ? n : n - 1;
+    struct reply_cursor cur;
+    reply_cursor_start(out, &cur);
+    for (size_t i = 0; i < upto; i++) {
+        bool keep;
+        size_t len = reply_response_len(out, i, &keep);
+        /* memcached sends an empty response (a get's missed first key) as a
+         * bare header with a datagram count of 0.  Responses are contiguous,
+         * so one cursor walks them all. */
+        if (len > 0 || keep)
+            udp_send_response(u, env, id, &cur, len, to, tolen);
+    }
+    if (!all)
+        reply_drop_responses(out, upto);
 }
 
 /* Serve one request datagram and send its responses. */
@@ -122,36 +148,17 @@ static void udp_serve_datagram(struct udp_port *u, const struct proto_env *env, 
         return;
     const char *p = u->buf + UDP_HEADER;
     size_t len = n - UDP_HEADER, pos = 0;
-    /* As on TCP: -B fixes the protocol, or else the first byte tells. */
-    enum proto_mode mode = env->settings->protocol;
-    if (mode == PROTO_MODE_BINARY ||
-        (mode == PROTO_MODE_AUTO && (unsigned char)p[0] == BIN_REQ_MAGIC)) {
-        do {
-            pos += bin_feed(&u->bsess, env, p + pos, len - pos, &u->out);
-        } while (u->bsess.yielded && !u->bsess.close);
-    } else {
-        do {
-            pos += text_feed(&u->sess, env, p + pos, len - pos, &u->out);
-        } while (u->sess.yielded && !u->sess.close);
-    }
+    enum proto_status st;
+    do {
+        pos += proto_feed(u->sess, env, p + pos, len - pos, &st);
+        if (st == PROTO_DRAIN)
+            udp_send_responses(u, env, id, false, from, fromlen);
+    } while (st == PROTO_YIELD || st == PROTO_DRAIN);
+    udp_send_responses(u, env, id, true, from, fromlen);
     /* What the datagram left unfinished is dropped with it; quit means
      * nothing here, there is no connection to close. */
-    text_session_reset(&u->sess);
-    bin_session_reset(&u->bsess);
+    proto_session_reset(u->sess);
     atomic_store_explicit(&u->last_cmd, env->now, memory_order_relaxed);
-    size_t total = reply_pending(&u->out);
-    struct reply_cursor cur;
-    reply_cursor_start(&u->out, &cur);
-    for (size_t i = 0; i < u->out.nbounds; i++) {
-        size_t start = u->out.bounds[i].off;
-        size_t end = i + 1 < u->out.nbounds ? u->out.bounds[i + 1].off : total;
-        /* memcached sends an empty response (a get's missed first key) as a
-         * bare header with a datagram count of 0.  Responses are contiguous,
-         * so one cursor walks them all. */
-        if (end > start || u->out.bounds[i].keep)
-            udp_send_response(u, env, id, &cur, end - start, from, fromlen);
-    }
-    reply_reset(&u->out);
 }
 
 void udp_port_serve(struct udp_port *u, const struct proto_env *env)
@@ -174,11 +181,16 @@ void udp_port_serve(struct udp_port *u, const struct proto_env *env)
     }
 }
 
-void udp_port_stats(const struct udp_port *u, struct reply *r, rel_time_t now)
+void udp_port_stats(const struct udp_port *u, struct stats_sink *s, rel_time_t now)
 {
-    reply_printf(r, "STAT %d:UDP UDP\r\n", u->fd);
-    reply_printf(r, "STAT %d:addr %s\r\n", u->fd, u->addr);
-    reply_printf(r, "STAT %d:state conn_read\r\n", u->fd);
+    char name[32];
     rel_time_t last = atomic_load_explicit(&u->last_cmd, memory_order_relaxed);
-    reply_printf(r, "STAT %d:secs_since_last_cmd %u\r\n", u->fd, now >= last ? now - last : 0);
+    snprintf(name, sizeof(name), "%d:UDP", u->fd);
+    stats_add(s, name, "%s", "UDP");
+    snprintf(name, sizeof(name), "%d:addr", u->fd);
+    stats_add(s, name, "%s", u->addr);
+    snprintf(name, sizeof(name), "%d:state", u->fd);
+    stats_add(s, name, "%s", "conn_read");
+    snprintf(name, sizeof(name), "%d:secs_since_last_cmd", u->fd);
+    stats_add(s, name, "%u", now >= last ? now - last : 0);
 }

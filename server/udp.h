@@ -6,7 +6,7 @@
 #define MCD_UDP_H
 
 #include "proto.h"
-#include "reply.h"
+#include "stats.h"
 
 struct udp_port;
 
@@ -15,11 +15,9 @@ struct udp_port;
 struct udp_port *udp_port_new(int fd);
 /* Close the socket and free the endpoint. */
 void udp_port_free(struct udp_port *u);
-/* The socket, for epoll. */
-int udp_port_fd(const struct udp_port *u);
 /* Serve the datagrams waiting on the socket (a bounded batch). */
 void udp_port_serve(struct udp_port *u, const struct proto_env *env);
 /* Append the `stats conns` lines for this endpoint. */
-void udp_port_stats(const struct udp_port *u, struct reply *r, rel_time_t now);
+void udp_port_stats(const struct udp_port *u, struct stats_sink *s, rel_time_t now);
 
 #endif

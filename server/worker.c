@@ -50,7 +50,7 @@ struct worker {
     unsigned qhead, qlen;
     pthread_mutex_t list_lock;      /* guards the conn list against `stats conns` */
     struct conn *conns;
-    struct conn *current;           /* the connection being served */
+    _Atomic(struct conn *) current; /* the connection being served (stats conns) */
     struct conn *yield_head;
     struct udp_port *udp[WORKER_UDP_MAX];
     int nudp;
@@ -64,7 +64,7 @@ static int nstarted;          /* threads created, for a partial start */
 static unsigned next_worker;
 static struct worker_options wopts;
 static _Atomic bool stopping;
-static _Atomic uint64_t curr_conns, total_conns;
+static _Atomic uint64_t curr_conns, total_conns, closed_conns;
 static struct timespec clock_origin;
 
 void clock_setup(void) { clock_gettime(CLOCK_MONOTONIC, &clock_origin); }
@@ -73,7 +73,7 @@ rel_time_t clock_rel_now(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-    return (rel_time_t)(ts.tv_sec - clock_origin.tv_sec + 2);
+    return (rel_time_t)(ts.tv_sec - clock_origin.tv_sec + CLOCK_REL_START);
 }
 
 /* memcached's "tcp:ADDR:PORT" / "unix:PATH" form of a socket address. */
@@ -98,12 +98,12 @@ static void addr_str(const struct sockaddr_storage *ss, socklen_t len, char *out
 
 static void worker_watch(struct worker *w, struct conn *c, enum conn_wait want)
 {
-    if (c->waiting == want)
+    if (atomic_load_explicit(&c->waiting, memory_order_relaxed) == (int)want)
         return;
     struct epoll_event ev = { .events = want == CONN_WAIT_WRITE ? EPOLLOUT : EPOLLIN,
                               .data.ptr = c };
     epoll_ctl(w->epfd, EPOLL_CTL_MOD, c->fd, &ev);
-    c->waiting = want;
+    atomic_store_explicit(&c->waiting, (int)want, memory_order_relaxed);
 }
 
 static void worker_close(struct worker *w, struct conn *c)
@@ -120,6 +120,7 @@ static void worker_close(struct worker *w, struct conn *c)
     pthread_mutex_unlock(&w->list_lock);
     conn_free(c);
     atomic_fetch_sub(&curr_conns, 1);
+    atomic_fetch_add(&closed_conns, 1);
 }
 
 static void worker_adopt(struct worker *w, int fd)
@@ -141,8 +142,8 @@ static void worker_adopt(struct worker *w, int fd)
         if (ss.ss_family == AF_UNIX)
             memcpy(c->addr, c->listen_addr, sizeof(c->addr));
     }
-    c->last_cmd = w->env.now;
-    c->waiting = CONN_WAIT_READ;
+    atomic_store_explicit(&c->last_cmd, w->env.now, memory_order_relaxed);
+    atomic_store_explicit(&c->waiting, CONN_WAIT_READ, memory_order_relaxed);
     struct epoll_event ev = { .events = EPOLLIN, .data.ptr = c };
     if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
         conn_free(c);
@@ -179,16 +180,16 @@ static void worker_drain_queue(struct worker *w)
 
 static void worker_step(struct worker *w, struct conn *c)
 {
-    w->current = c;
+    atomic_store_explicit(&w->current, c, memory_order_relaxed);
     enum conn_wait r = conn_run(c, &w->env);
-    w->current = NULL;
+    atomic_store_explicit(&w->current, NULL, memory_order_relaxed);
     if (r == CONN_CLOSE) {
         worker_close(w, c);
         return;
     }
     if (r == CONN_YIELD) {
-        c->yielded = true;
-        c->ynext = w->yield_head;
+        c->queued = true;
+        c->qnext = w->yield_head;
         w->yield_head = c;
         r = CONN_WAIT_READ;
     }
@@ -200,9 +201,10 @@ static void worker_idle_sweep(struct worker *w)
     struct conn *c = w->conns, *next;
     for (; c != NULL; c = next) {
         next = c->next;
-        if (!c->yielded && reply_empty(&c->out) &&
-            w->env.now - c->last_cmd > (rel_time_t)wopts.idle_timeout) {
+        rel_time_t last = atomic_load_explicit(&c->last_cmd, memory_order_relaxed);
+        if (!c->queued && !conn_writing(c) && w->env.now - last > (rel_time_t)wopts.idle_timeout) {
             log_msg(LOG_INFO, "idle timeout: closing connection %d", c->fd);
+            counter_inc(&w->counters.idle_kicks);
             worker_close(w, c);
         }
     }
@@ -231,13 +233,13 @@ static void *worker_main(void *arg)
                 continue;
             }
             struct conn *c = ev[i].data.ptr;
-            if (!c->yielded)
+            if (!c->queued)
                 worker_step(w, c);
         }
         while (again != NULL) {
             struct conn *c = again;
-            again = c->ynext;
-            c->yielded = false;
+            again = c->qnext;
+            c->queued = false;
             worker_step(w, c);
         }
         if (wopts.idle_timeout > 0 && w->env.now != last_sweep) {
@@ -362,6 +364,8 @@ uint64_t workers_curr_conns(void) { return atomic_load(&curr_conns); }
 
 uint64_t workers_total_conns(void) { return atomic_load(&total_conns); }
 
+uint64_t workers_closed(void) { return atomic_load(&closed_conns); }
+
 void workers_sum_counters(struct proto_counters *out)
 {
     memset(out, 0, sizeof(*out));
@@ -374,23 +378,28 @@ void workers_sum_counters(struct proto_counters *out)
     }
 }
 
-void workers_conn_stats(struct reply *r, rel_time_t now)
+void workers_conn_stats(struct stats_sink *s, rel_time_t now)
 {
+    char name[32];
+#define CONN_STAT(fd, what, fmt, v) \
+    (snprintf(name, sizeof(name), "%d:" what, fd), stats_add(s, name, fmt, v))
     for (int i = 0; i < nworkers; i++) {
         struct worker *w = &workers[i];
         pthread_mutex_lock(&w->list_lock);
         for (int k = 0; k < w->nudp; k++)
-            udp_port_stats(w->udp[k], r, now);
+            udp_port_stats(w->udp[k], s, now);
+        struct conn *current = atomic_load_explicit(&w->current, memory_order_relaxed);
         for (struct conn *c = w->conns; c != NULL; c = c->next) {
-            const char *state = c == w->current ? "conn_parse_cmd"
-                                : c->waiting == CONN_WAIT_WRITE ? "conn_mwrite"
-                                                                : "conn_waiting";
-            reply_printf(r, "STAT %d:addr %s\r\n", c->fd, c->addr);
-            reply_printf(r, "STAT %d:listen_addr %s\r\n", c->fd, c->listen_addr);
-            reply_printf(r, "STAT %d:state %s\r\n", c->fd, state);
-            reply_printf(r, "STAT %d:secs_since_last_cmd %u\r\n", c->fd,
-                         now >= c->last_cmd ? now - c->last_cmd : 0);
+            int waiting = atomic_load_explicit(&c->waiting, memory_order_relaxed);
+            rel_time_t last = atomic_load_explicit(&c->last_cmd, memory_order_relaxed);
+            const char *state = c == current ? "conn_parse_cmd"
+                                : waiting == CONN_WAIT_WRITE ? "conn_mwrite" : "conn_waiting";
+            CONN_STAT(c->fd, "addr", "%s", c->addr);
+            CONN_STAT(c->fd, "listen_addr", "%s", c->listen_addr);
+            CONN_STAT(c->fd, "state", "%s", state);
+            CONN_STAT(c->fd, "secs_since_last_cmd", "%u", now >= last ? now - last : 0);
         }
         pthread_mutex_unlock(&w->list_lock);
     }
+#undef CONN_STAT
 }

@@ -10,6 +10,7 @@
 #include "config.h"
 #include "proto.h"
 #include "reply.h"
+#include "stats.h"
 
 /* What workers need to serve requests. */
 struct worker_options {
@@ -37,12 +38,19 @@ int workers_dispatch(int fd);
 uint64_t workers_curr_conns(void);
 /* Connections accepted since start. */
 uint64_t workers_total_conns(void);
+/* Client connections closed since start: the acceptor waits for it to
+ * change before accepting again after running out of descriptors. */
+uint64_t workers_closed(void);
 /* Sum every worker's counters into `out` (zeroed first). */
 void workers_sum_counters(struct proto_counters *out);
 /* Append `stats conns` lines for every client connection. */
-void workers_conn_stats(struct reply *r, rel_time_t now);
+void workers_conn_stats(struct stats_sink *s, rel_time_t now);
 
-/* Cache time from the monotonic clock (cache time 2 = process start). */
+/* Cache time at process start: memcached's (ITEM_UPDATE_INTERVAL + 2), so
+ * relative times clients see computed from it (meta's t flag on an item
+ * given a time in the past) are memcached's. */
+#define CLOCK_REL_START 62
+/* Cache time from the monotonic clock (CLOCK_REL_START at process start). */
 rel_time_t clock_rel_now(void);
 /* Set the clock's origin; call once before anything reads it. */
 void clock_setup(void);

@@ -494,7 +494,11 @@ enum cache_status cache_delete(const char *key, size_t nkey, rel_time_t now, uns
 
 void cache_flush(rel_time_t when, rel_time_t now)
 {
-    if (when > now) {
+    /* A time still to come waits for it, replacing any earlier one.  Past
+     * times are memcached's too: with CAS it invalidates everything stored
+     * before the flush (its oldest_cas); without, only the items last
+     * touched at or before that time. */
+    if (when > now || (!cache_opts.use_cas && when < now)) {
         atomic_store(&oldest_live, when);
         return;
     }

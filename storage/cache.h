@@ -238,8 +238,10 @@ struct cache_arith_result {
 enum cache_status cache_arith_ex(const char *key, size_t nkey, const struct cache_arith_opts *o,
                                  rel_time_t now, struct cache_arith_result *res);
 /*
- * Invalidate every item stored at or before `when` once `now` reaches it;
- * when <= now the items are removed at once.
+ * Invalidate every item stored at or before `when` once `now` reaches it
+ * (replacing a flush still to come).  when == now removes every item at
+ * once, and so does any past time when CAS is on (memcached's oldest_cas);
+ * under -C a past time invalidates the items last touched at or before it.
  */
 void cache_flush(rel_time_t when, rel_time_t now);
 /* Change the memory budget. */
@@ -330,8 +332,8 @@ enum cache_sizes {
 enum cache_sizes cache_sizes_enable(void);
 /* Turn it off and forget the counts. */
 void cache_sizes_disable(void);
-/* Call fn for every size with items (size = a multiple of 32); false, and
- * no call, when tracking is off. */
+/* Call fn (if not NULL) for every size with items (size = a multiple of
+ * 32); false, and no call, when tracking is off. */
 bool cache_sizes_each(void (*fn)(size_t size, uint64_t count, void *arg), void *arg);
 
 /* One item as a walk shows it: copied while the item was held, so the

@@ -113,8 +113,7 @@ void cache_class_stats(unsigned cls, rel_time_t now, struct cache_class_stats *o
     out->moves_within_lru = k.moves_within_lru;
     out->moves_to_warm = k.moves_to_warm;
     out->direct_reclaims = k.direct_reclaims;
-    if (!large)
-        crawler_class_stats(cls, &out->crawler_reclaimed, &out->crawler_items_checked);
+    crawler_class_stats(cls, &out->crawler_reclaimed, &out->crawler_items_checked);
 }
 
 /* --- stats sizes ------------------------------------------------------- */
@@ -178,7 +177,7 @@ bool cache_sizes_each(void (*fn)(size_t size, uint64_t count, void *arg), void *
 {
     pthread_mutex_lock(&sizes_lock);
     bool on = sizes_hist != NULL;
-    for (size_t b = 0; on && b < sizes_buckets; b++) {
+    for (size_t b = 0; on && fn != NULL && b < sizes_buckets; b++) {
         if (sizes_hist[b] != 0)
             fn(b * 32, sizes_hist[b], arg);
     }

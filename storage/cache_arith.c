@@ -9,36 +9,13 @@
 
 #include "cache_priv.h"
 #include "hash.h"
-
-static bool arith_space(char c)
-{
-    return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r';
-}
+#include "num.h"
 
 bool cache_arith_apply(const char *val, size_t len, bool incr, uint64_t delta, uint64_t *out)
 {
-    /* As strtoull: leading space, a sign, digits; then space or the end. */
-    size_t i = 0;
-    while (i < len && arith_space(val[i]))
-        i++;
-    bool neg = false;
-    if (i < len && (val[i] == '+' || val[i] == '-'))
-        neg = val[i++] == '-';
-    size_t start = i;
-    uint64_t v = 0;
-    for (; i < len && val[i] >= '0' && val[i] <= '9'; i++) {
-        uint64_t d = (uint64_t)(val[i] - '0');
-        if (v > (UINT64_MAX - d) / 10)
-            return false;
-        v = v * 10 + d;
-    }
-    if (i == start || (i < len && !arith_space(val[i])))
+    uint64_t v;
+    if (!num_parse_u64(val, len, &v))
         return false;
-    if (neg) {
-        v = -v;
-        if ((int64_t)v < 0)
-            return false;
-    }
     if (incr)
         v += delta;
     else
@@ -112,13 +89,14 @@ enum cache_status cache_arith_ex(const char *key, size_t nkey, const struct cach
     struct item *it = cache_find(s, hash, key, nkey, now, NULL);
     if (it == NULL) {
         st = o->vivify ? cache_arith_vivify(s, key, nkey, hash, o, now, res) : CACHE_NOT_FOUND;
-    } else if (item_vlen(it) == 0 ||
-               !cache_arith_apply(item_cvalue(it), item_vlen(it), o->incr, o->delta,
-                                  &res->value)) {
-        /* memcached looks at the value before the unique. */
+    } else if (item_vlen(it) == 0) {
         st = CACHE_NON_NUMERIC;
     } else if (o->cas != 0 && item_cas(it) != o->cas) {
+        /* memcached's order: an empty value, then the unique, then the number. */
         st = CACHE_EXISTS;
+    } else if (!cache_arith_apply(item_cvalue(it), item_vlen(it), o->incr, o->delta,
+                                  &res->value)) {
+        st = CACHE_NON_NUMERIC;
     } else {
         char buf[24];
         int n = snprintf(buf, sizeof(buf), "%llu", (unsigned long long)res->value);

@@ -56,9 +56,49 @@ static bool stopping(void)
     return s;
 }
 
+/*
+ * Crawl the large items: along their list in pinned batches.  Items
+ * removed meanwhile shift the position, so one may be looked at twice or
+ * not at all in a pass; the next pass catches it.
+ */
+static uint64_t crawl_large(unsigned cls, rel_time_t now, uint32_t sleep, uint32_t tocrawl)
+{
+    struct cache_class_counters k;
+    memset(&k, 0, sizeof(k));
+    uint64_t checked = 0, pos = 0;
+    struct item *batch[64];
+    for (;;) {
+        unsigned n = slab_large_pin_range(pos, batch, 64);
+        if (n == 0)
+            break;
+        unsigned i = 0;
+        for (; i < n && (tocrawl == 0 || checked < tocrawl); i++) {
+            if (atomic_load_explicit(&batch[i]->iflags, memory_order_relaxed) & ITEM_LINKED)
+                checked++;
+            /* A freed item has left the list; any other stays in place. */
+            if (cache_reap(batch[i], now, false, &k) != REAP_FREED)
+                pos++;
+        }
+        for (; i < n; i++)
+            item_unref(batch[i]);
+        if (tocrawl != 0 && checked >= tocrawl)
+            break;
+        sleep_us(sleep);
+        if (stopping())
+            break;
+        if (cr.clock != NULL)
+            now = cr.clock();
+    }
+    atomic_fetch_add_explicit(&cr.reclaimed[cls], k.reclaimed, memory_order_relaxed);
+    atomic_fetch_add_explicit(&cr.checked[cls], checked, memory_order_relaxed);
+    return k.reclaimed;
+}
+
 /* Crawl one class: how many items were reclaimed. */
 static uint64_t crawl_class(unsigned cls, rel_time_t now, uint32_t sleep, uint32_t tocrawl)
 {
+    if (cls == slab_large_class())
+        return crawl_large(cls, now, sleep, tocrawl);
     struct cache_class_counters k;
     memset(&k, 0, sizeof(k));
     uint64_t checked = 0, seen = 0;
@@ -103,7 +143,7 @@ uint64_t crawler_run(const struct cache_class_set *classes, rel_time_t now)
     atomic_store(&cr.running, true);
     atomic_fetch_add_explicit(&cr.starts, 1, memory_order_relaxed);
     uint64_t reclaimed = 0;
-    for (unsigned c = 1; c <= slab_nclasses(); c++) {
+    for (unsigned c = 1; c <= slab_large_class(); c++) {
         if (cache_class_set_has(classes, c))
             reclaimed += crawl_class(c, now, set.lru_crawler_sleep, set.lru_crawler_tocrawl);
     }
@@ -149,7 +189,7 @@ static void *crawler_main(void *arg)
         }
         if (!asked) {
             memset(&set, 0, sizeof(set));
-            for (unsigned c = 1; c <= slab_nclasses(); c++)
+            for (unsigned c = 1; c <= slab_large_class(); c++)
                 cache_class_set_add(&set, c);
         }
         struct timespec t0, t1;
@@ -208,7 +248,7 @@ enum cache_crawl cache_crawl(const struct cache_class_set *classes)
     for (unsigned c = 0; c <= CACHE_MAX_CLASSES; c++) {
         if (!cache_class_set_has(classes, c))
             continue;
-        if (c == 0 || c > slab_nclasses())
+        if (c == 0 || c > slab_large_class())
             return CACHE_CRAWL_BADCLASS;
         any = true;
     }

@@ -274,10 +274,10 @@ int slab_setup(const struct slab_options *opt)
         size_t next = round8((size_t)((double)size * opt->factor));
         size = next > size + 8 ? next : size + 8;
     }
-    if (nclasses < SLAB_MAX_CLASSES && (nclasses == 0 || classes[nclasses].size < chunk_max))
-        classes[++nclasses].size = chunk_max;
+    if (nclasses == SLAB_MAX_CLASSES)
+        chunk_max = classes[nclasses].size;    /* the ladder ran out of ids */
     else
-        classes[nclasses].size = chunk_max;
+        classes[++nclasses].size = chunk_max;
     for (unsigned i = 1; i <= nclasses; i++) {
         pthread_mutex_init(&classes[i].lock, NULL);
         classes[i].perpage = (uint32_t)((SLAB_PAGE_SIZE - SLAB_PAGE_HEADER) / classes[i].size);

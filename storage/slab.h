@@ -17,8 +17,14 @@
 #define SLAB_PAGE_SIZE ITEM_PAGE_SIZE
 /* Bytes at the start of a page taken by its header. */
 #define SLAB_PAGE_HEADER 64
-/* Most slab classes; the class of large items comes after them. */
-#define SLAB_MAX_CLASSES 200
+/*
+ * Most slab classes; the class of large items comes after them, so every
+ * class id is at most 63, as in memcached (tools and `slabs reassign`
+ * expect ids in that range).  When the factor cannot reach chunk_max in
+ * this many steps, the last class becomes the largest chunk and bigger
+ * items take the large path.
+ */
+#define SLAB_MAX_CLASSES 62
 /* Free chunks a thread keeps per class. */
 #define SLAB_MAG_SIZE 32
 

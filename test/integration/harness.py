@@ -29,6 +29,10 @@ HOST = "127.0.0.1"
 START_TIMEOUT = 5.0
 
 
+# Statistics mcd adds to memcached's, on purpose: its own version.
+MCD_ONLY_STATS = {"mcd_version"}
+
+
 def free_port():
     """A TCP port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket() as s:

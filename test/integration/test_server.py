@@ -1,6 +1,7 @@
 """The process as users start it: memcached's command lines, daemon and
 pidfile, unix sockets, listen forms, shutdown, signals, bad flags."""
 import os
+import pwd
 import signal
 import socket
 import struct
@@ -9,7 +10,7 @@ import tempfile
 import time
 import unittest
 
-from harness import MCD_BIN, SLOW, Server, free_port, read_until
+from harness import MCD_BIN, MEMCACHED_BIN, SLOW, Server, free_port, read_until
 
 ROOT_ARGS = ["-u", "root"] if os.geteuid() == 0 else []
 
@@ -119,6 +120,33 @@ class ServerProcessTest(unittest.TestCase):
                 self.assertEqual(p.wait(10), 0)
             self.assertFalse(os.path.exists(path))
 
+    @unittest.skipUnless(os.geteuid() == 0, "needs root to switch to -u nobody")
+    def test_unix_socket_is_made_after_dropping_root(self):
+        # As memcached: -u takes effect before the socket is bound, so a
+        # directory only root may write is refused with bind()'s error...
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "mcd.sock")
+            want = subprocess.run([MEMCACHED_BIN, "-u", "nobody", "-s", path],
+                                  capture_output=True, timeout=10 * SLOW)
+            got = subprocess.run([MCD_BIN, "-u", "nobody", "-s", path],
+                                 capture_output=True, timeout=10 * SLOW)
+            self.assertEqual(got.returncode, want.returncode)
+            self.assertEqual(got.stderr.splitlines()[0], b"bind(): Permission denied")
+            self.assertEqual(want.stderr.splitlines()[0], b"bind(): Permission denied")
+            self.assertFalse(os.path.exists(path))
+            # ... and in one it may, the socket is the user's, removed at exit.
+            os.chmod(d, 0o1777)
+            p = subprocess.Popen([MCD_BIN, "-u", "nobody", "-s", path])
+            try:
+                deadline = time.time() + 5 * SLOW
+                while not os.path.exists(path) and time.time() < deadline:
+                    time.sleep(0.02)
+                self.assertEqual(os.stat(path).st_uid, pwd.getpwnam("nobody").pw_uid)
+            finally:
+                p.terminate()
+                self.assertEqual(p.wait(10), 0)
+            self.assertFalse(os.path.exists(path))
+
     def test_shutdown_command_needs_A(self):
         with Server(args=["-A"]) as server:
             s = server.connect()
@@ -183,8 +211,9 @@ class ServerProcessTest(unittest.TestCase):
         self.assertEqual(p.returncode, 0)
         for flag in (b"--port", b"--threads", b"--memory-limit", b"--extended"):
             self.assertIn(flag, p.stdout)
+        # mcd's own version, and the memcached release whose protocol it speaks.
         p = subprocess.run([MCD_BIN, "-V"], capture_output=True, timeout=10)
-        self.assertTrue(p.stdout.startswith(b"mcd 1.6.18"))
+        self.assertRegex(p.stdout, rb"^mcd \d+\.\d+\S* \(memcached 1\.6\.18\)\n$")
 
     def test_memory_limit_evicts_instead_of_failing(self):
         with Server(args=["-m", "2"]) as server:

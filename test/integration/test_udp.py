@@ -72,6 +72,8 @@ CASES = [
     b"mn\r\nget zz a\r\n",
     b"get a b zz\r\n",                         # multi-datagram value, then a miss
     b"get " + b" ".join(b"b" for _ in range(10)) + b"\r\n",   # 10 x 3000 bytes
+    # 300 KB, past the reply's bound: sent while the rest is built.
+    b"get " + b" ".join(b"b" for _ in range(100)) + b"\r\n",
     b"gat 100 a zz b\r\n",
     b"get a\r\nget a\r\n",                      # two commands, two responses
     b"set n 0 0 1 noreply\r\n1\r\nincr n 5\r\nget n\r\ndelete q noreply\r\n",

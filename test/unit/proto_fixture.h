@@ -23,10 +23,10 @@ static inline void stub_server_stats(void *arg, struct proto_server_stats *out)
     calls.server_stats++;
     out->pid = 4242;
 }
-static inline void stub_conn_stats(void *arg, struct reply *r)
+static inline void stub_conn_stats(void *arg, struct stats_sink *s)
 {
     (void)arg;
-    (void)r;
+    (void)s;
     calls.conn_stats++;
 }
 static inline void stub_stats_reset(void *arg) { (void)arg; calls.stats_reset++; }
@@ -52,6 +52,8 @@ static struct proto_counters counters;
 static struct proto_env env = { .now = 100, .settings = &settings, .counters = &counters,
                                 .hooks = &hooks };
 static struct reply out;
+/* What the last feed asked of its transport. */
+static enum proto_status last_status;
 
 /* The connection's input buffer: unconsumed bytes stay for the next read. */
 static char in[4 * 1024 * 1024];
@@ -67,7 +69,7 @@ static inline int proto_setup(void)
     };
     settings = (struct proto_settings){
         .version = "1.6.18", .use_cas = true, .flush_enabled = true, .reqs_per_event = 20,
-        .item_size_max = 1024 * 1024, .evict_to_free = true,
+        .item_size_max = 1024 * 1024, .evict_to_free = true, .reply_bound = PROTO_REPLY_BOUND,
     };
     memset(&calls, 0, sizeof(calls));
     memset(&counters, 0, sizeof(counters));
@@ -78,7 +80,7 @@ static inline int proto_setup(void)
 
 /* A read of n bytes: append them to the input, let `serve` consume what it
  * can (as the connection would), keep the rest; returns the bytes consumed. */
-static inline size_t proto_feed(const char *s, size_t n, size_t (*serve)(const char *, size_t))
+static inline size_t fixture_feed(const char *s, size_t n, size_t (*serve)(const char *, size_t))
 {
     assert_true(inlen + n <= sizeof(in));
     memcpy(in + inlen, s, n);

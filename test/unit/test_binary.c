@@ -78,11 +78,11 @@ static size_t pack_incr(char *buf, uint8_t op, const char *key, uint64_t delta,
 
 static size_t bin_serve(const char *buf, size_t len)
 {
-    return bin_feed(&sess, &env, buf, len, &out);
+    return bin_feed(&sess, &env, buf, len, &out, &last_status);
 }
 
 /* A read of n bytes: append them and serve; returns the bytes consumed. */
-static size_t feed_n(const char *s, size_t n) { return proto_feed(s, n, bin_serve); }
+static size_t feed_n(const char *s, size_t n) { return fixture_feed(s, n, bin_serve); }
 
 /* The reply packets so far, decoded. */
 struct pkt {
@@ -348,9 +348,9 @@ static void test_unknown_command_swallows_bodylen_after_the_key(void **state)
     size_t n = pack(req, 0x41, "key", NULL, 0, "vvv", 3, 0, 0);
     /* bodylen is 6: the 3 value bytes and 3 more, as memcached counts. */
     assert_int_equal(feed_n(req, n), n);
-    assert_true(bin_swallowing(&sess));
+    assert_int_equal(last_status, PROTO_HOLD);
     assert_int_equal(feed_n("abc", 3), 3);
-    assert_false(bin_swallowing(&sess));
+    assert_int_equal(last_status, PROTO_WANT_INPUT);
     size_t m = pack_simple(req, BIN_CMD_NOOP, NULL);
     assert_int_equal(feed_n(req, m), m);
     struct pkt p[4];
@@ -367,12 +367,43 @@ static void test_too_large_value_is_swallowed_then_e2big(void **state)
     memset(val, 'x', sizeof(val) - 1);
     size_t n = pack_set(req, BIN_CMD_SETQ, "big", val, 0, 0);
     assert_int_equal(feed_n(req, 1000), 1000);
-    assert_true(bin_swallowing(&sess));
+    assert_int_equal(last_status, PROTO_HOLD);
     assert_int_equal(feed_n(req + 1000, n - 1000), n - 1000);
-    assert_false(bin_swallowing(&sess));
+    assert_int_equal(last_status, PROTO_WANT_INPUT);
     struct pkt p[4];
     assert_int_equal(replies(p, 4), 1);
     assert_pkt(&p[0], BIN_CMD_SETQ, BIN_E2BIG, "Too large.");
+}
+
+/* memcached's out_of_memory(): the text line without "SERVER_ERROR ". */
+static void test_full_cache_under_M_is_enomem_with_memcacheds_message(void **state)
+{
+    (void)state;
+    cache_teardown();
+    struct cache_options o = {
+        .maxbytes = 2 * 1024 * 1024, .item_size_max = 1024 * 1024, .factor = 1.25,
+        .min_chunk = 48, .hashpower = 10, .use_cas = true, .evict_to_free = false,
+        .started = 1700000000,
+    };
+    assert_int_equal(cache_setup(&o), 0);
+    static char req[1100 * 1024];
+    static char val[100 * 1024 + 1];
+    memset(val, 'x', sizeof(val) - 1);
+    struct pkt p[4];
+    for (int i = 0; i < 1000; i++) {
+        char key[16];
+        snprintf(key, sizeof(key), "k%d", i);
+        feed_n(req, pack_set(req, BIN_CMD_SET, key, val, 0, 0));
+        assert_int_equal(replies(p, 4), 1);
+        if (p[0].h.vbucket != BIN_OK)
+            break;
+    }
+    assert_pkt(&p[0], BIN_CMD_SET, BIN_ENOMEM, "Out of memory allocating item");
+    /* The value was swallowed: the connection goes on. */
+    char noop[24];
+    feed_n(noop, pack_simple(noop, BIN_CMD_NOOP, NULL));
+    assert_int_equal(replies(p, 4), 1);
+    assert_pkt(&p[0], BIN_CMD_NOOP, BIN_OK, "");
 }
 
 static void test_flush_disabled_is_auth_error(void **state)
@@ -429,7 +460,7 @@ static void test_reqs_per_event_yields_with_bytes_left(void **state)
     for (int i = 0; i < 3; i++)
         n += pack_simple(req + n, BIN_CMD_NOOP, NULL);
     assert_int_equal(feed_n(req, n), 48);
-    assert_true(sess.yielded);
+    assert_int_equal(last_status, PROTO_YIELD);
     assert_int_equal(counter_get(&counters.conn_yields), 1);
     assert_int_equal(feed_n(req, 0), 24);
     struct pkt p[4];
@@ -461,6 +492,8 @@ int main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_too_large_value_is_swallowed_then_e2big, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_full_cache_under_M_is_enomem_with_memcacheds_message,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_flush_disabled_is_auth_error, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stat_packets_end_with_an_empty_one, setup, teardown),
         cmocka_unit_test_setup_teardown(test_quit_answers_and_closes_quitq_only_closes, setup,

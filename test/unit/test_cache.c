@@ -368,13 +368,20 @@ static void test_arith_misses_and_non_numeric_values(void **state)
     assert_int_equal(arith("e", false, 1, &v), CACHE_NON_NUMERIC);
 }
 
-static void test_arith_checks_the_value_before_the_unique(void **state)
+/* memcached's do_add_delta: an empty value is non-numeric, then a unique
+ * that differs is EXISTS, and only then is the number parsed. */
+static void test_arith_checks_the_unique_before_parsing_as_memcached(void **state)
 {
     (void)state;
     put("s", "abc", CACHE_SET, 0);
     struct cache_arith_opts o = { .incr = true, .delta = 1, .cas = cas_of("s") + 1 };
     struct cache_arith_result res;
+    assert_int_equal(cache_arith_ex("s", 1, &o, NOW, &res), CACHE_EXISTS);
+    o.cas = cas_of("s");
     assert_int_equal(cache_arith_ex("s", 1, &o, NOW, &res), CACHE_NON_NUMERIC);
+    put("e", "", CACHE_SET, 0);
+    o.cas = cas_of("e") + 1;
+    assert_int_equal(cache_arith_ex("e", 1, &o, NOW, &res), CACHE_NON_NUMERIC);
     put("n", "5", CACHE_SET, 0);
     o.cas = cas_of("n") + 1;
     assert_int_equal(cache_arith_ex("n", 1, &o, NOW, &res), CACHE_EXISTS);
@@ -523,7 +530,7 @@ int main(void)
         T(test_incr_wrapping_in_the_cache_pads_the_old_length),
         T(test_arith_leaves_a_value_being_read_untouched),
         T(test_arith_misses_and_non_numeric_values),
-        T(test_arith_checks_the_value_before_the_unique),
+        T(test_arith_checks_the_unique_before_parsing_as_memcached),
         T(test_sizes_count_items_stored_while_tracking),
         cmocka_unit_test_setup_teardown(test_sizes_need_cas, setup_no_cas, teardown),
         T(test_arith_reports_the_items_class),

@@ -119,6 +119,39 @@ static void test_delayed_flush_hides_older_items_when_due(void **state)
     assert_string_equal(value_at("after", NOW + 11), "3");
 }
 
+/* flush_all with a time already past, as memcached: with CAS on, every
+ * item stored before the flush goes (its oldest_cas)... */
+static void test_a_past_flush_time_with_cas_removes_everything(void **state)
+{
+    (void)state;
+    put_full("old", "1", CACHE_SET, 0, 0, 0, NOW - 10);
+    put_full("new", "2", CACHE_SET, 0, 0, 0, NOW);
+    cache_flush(NOW - 5, NOW);
+    assert_null(value_at("old", NOW));
+    assert_null(value_at("new", NOW));
+    put_full("later", "3", CACHE_SET, 0, 0, 0, NOW);
+    assert_string_equal(value_at("later", NOW), "3");
+}
+
+/* ...and under -C only the items last touched at or before that time. */
+static void test_a_past_flush_time_without_cas_spares_newer_items(void **state)
+{
+    (void)state;
+    put_full("old", "1", CACHE_SET, 0, 0, 0, NOW - 10);
+    put_full("edge", "2", CACHE_SET, 0, 0, 0, NOW - 5);
+    put_full("new", "3", CACHE_SET, 0, 0, 0, NOW);
+    cache_flush(NOW - 5, NOW);
+    enum cache_miss why;
+    assert_null(get("old", NOW, &why));
+    assert_int_equal(why, CACHE_MISS_FLUSHED);
+    assert_null(value_at("edge", NOW));
+    assert_string_equal(value_at("new", NOW), "3");
+    cache_flush(NOW, NOW);                  /* and now everything */
+    assert_null(value_at("new", NOW));
+}
+
+static int setup_nocas(void **state) { (void)state; return setup_opts(false, true); }
+
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 int main(void)
@@ -132,6 +165,9 @@ int main(void)
         T(test_get_touch_returns_the_item_and_sets_its_exptime),
         T(test_flush_now_removes_everything_and_frees_the_memory),
         T(test_delayed_flush_hides_older_items_when_due),
+        T(test_a_past_flush_time_with_cas_removes_everything),
+        cmocka_unit_test_setup_teardown(test_a_past_flush_time_without_cas_spares_newer_items,
+                                        setup_nocas, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -94,6 +94,33 @@ static void test_a_crawl_reclaims_items_a_delayed_flush_hid(void **state)
     assert_int_equal(curr_items(), 0);
 }
 
+/* Large items live outside the slab pages; "crawl all" reaches them too. */
+static void test_a_crawl_reclaims_expired_large_items(void **state)
+{
+    (void)state;
+    static char big[600000];    /* past the fixture's largest chunk */
+    memset(big, 'b', sizeof(big) - 1);
+    for (int i = 0; i < 60; i++)
+        assert_int_equal(put_full(key("L", i), big, CACHE_SET, 0, 0, i % 3 ? NOW + 5 : 0, NOW),
+                         CACHE_STORED);
+    struct cache_class_stats cs;
+    cache_class_stats(cache_nclasses(), NOW, &cs);
+    assert_int_equal(cs.used_chunks, 60);
+    struct cache_class_set set = all_classes();
+    assert_int_equal(cache_crawl(&set), CACHE_CRAWL_NOTSTARTED);    /* no thread here */
+    assert_int_equal(crawler_run(&set, NOW + 5), 40);
+    assert_int_equal(curr_items(), 20);
+    cache_class_stats(cache_nclasses(), NOW + 5, &cs);
+    assert_int_equal(cs.crawler_reclaimed, 40);
+    for (int i = 0; i < 60; i++) {
+        enum cache_miss why;
+        struct item *it = get_ref(key("L", i), 6, NOW + 5, &why);
+        assert_true((it != NULL) == (i % 3 == 0));
+        if (it != NULL)
+            item_unref(it);
+    }
+}
+
 static void test_tocrawl_bounds_the_items_looked_at_per_class(void **state)
 {
     (void)state;
@@ -182,6 +209,8 @@ int main(void)
                                         setup_plain, teardown),
         cmocka_unit_test_setup_teardown(test_a_crawl_reclaims_items_a_delayed_flush_hid,
                                         setup_plain, teardown),
+        cmocka_unit_test_setup_teardown(test_a_crawl_reclaims_expired_large_items, setup_plain,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_tocrawl_bounds_the_items_looked_at_per_class,
                                         setup_tocrawl, teardown),
         cmocka_unit_test_setup_teardown(test_crawl_requests_answer_as_memcached, setup_thread,

@@ -30,13 +30,27 @@ static struct meta_req parse(const char *line)
     return r;
 }
 
+/* The reply line refusing a request, without its \r\n; NULL if none. */
+static const char *err_str(enum msg m)
+{
+    static char buf[128];
+    if (m == MSG_NONE)
+        return NULL;
+    size_t n;
+    const char *line = msg_line(m, &n);
+    assert_true(n >= 2 && n < sizeof(buf) && memcmp(line + n - 2, "\r\n", 2) == 0);
+    memcpy(buf, line, n - 2);
+    buf[n - 2] = '\0';
+    return buf;
+}
+
 /* --- parsing --- */
 
 static void test_parse_reads_flags_and_values(void **state)
 {
     (void)state;
     struct meta_req r = parse("ms key 5 T30 F7 C99 I q MA O123");
-    assert_null(r.err);
+    assert_null(err_str(r.err));
     assert_int_equal(r.cmd, META_CMD_SET);
     assert_int_equal(r.vlen, 5);
     assert_int_equal(r.ttl, 30);
@@ -52,7 +66,7 @@ static void test_parse_defaults_delta_to_one(void **state)
 {
     (void)state;
     struct meta_req r = parse("ma n");
-    assert_null(r.err);
+    assert_null(err_str(r.err));
     assert_int_equal(r.delta, 1);
     assert_int_equal(r.initial, 0);
     r = parse("ma n D5 J9 N0 MD");
@@ -64,42 +78,42 @@ static void test_parse_defaults_delta_to_one(void **state)
 static void test_parse_refuses_a_repeated_flag(void **state)
 {
     (void)state;
-    assert_string_equal(parse("mg a v v").err, "CLIENT_ERROR duplicate flag");
-    assert_string_equal(parse("mg a \x80").err, "CLIENT_ERROR duplicate flag");
+    assert_string_equal(err_str(parse("mg a v v").err), "CLIENT_ERROR duplicate flag");
+    assert_string_equal(err_str(parse("mg a \x80").err), "CLIENT_ERROR duplicate flag");
     /* md and ma answer every flag error alike. */
-    assert_string_equal(parse("md a q q").err, "CLIENT_ERROR invalid or duplicate flag");
-    assert_string_equal(parse("ma a Dx").err, "CLIENT_ERROR invalid or duplicate flag");
+    assert_string_equal(err_str(parse("md a q q").err), "CLIENT_ERROR invalid or duplicate flag");
+    assert_string_equal(err_str(parse("ma a Dx").err), "CLIENT_ERROR invalid or duplicate flag");
 }
 
 static void test_parse_refuses_unknown_flags_and_bad_values(void **state)
 {
     (void)state;
-    assert_string_equal(parse("mg a E1").err, "CLIENT_ERROR invalid flag");
-    assert_string_equal(parse("mg a T").err, "CLIENT_ERROR bad token in command line format");
-    assert_string_equal(parse("mg a Tx").err, "CLIENT_ERROR bad token in command line format");
-    assert_string_equal(parse("mg a Jx").err, "CLIENT_ERROR invalid numeric initial value");
-    assert_string_equal(parse("mg a Dx").err, "CLIENT_ERROR invalid numeric delta value");
-    assert_string_equal(parse("mg a MEE").err, "CLIENT_ERROR incorrect length for M token");
+    assert_string_equal(err_str(parse("mg a E1").err), "CLIENT_ERROR invalid flag");
+    assert_string_equal(err_str(parse("mg a T").err), "CLIENT_ERROR bad token in command line format");
+    assert_string_equal(err_str(parse("mg a Tx").err), "CLIENT_ERROR bad token in command line format");
+    assert_string_equal(err_str(parse("mg a Jx").err), "CLIENT_ERROR invalid numeric initial value");
+    assert_string_equal(err_str(parse("mg a Dx").err), "CLIENT_ERROR invalid numeric delta value");
+    assert_string_equal(err_str(parse("mg a MEE").err), "CLIENT_ERROR incorrect length for M token");
     /* A repeated flag stops the pass; a later bad value's string wins. */
-    assert_string_equal(parse("mg a Tx v v").err, "CLIENT_ERROR duplicate flag");
-    assert_string_equal(parse("mg a Tx Jx").err, "CLIENT_ERROR invalid numeric initial value");
+    assert_string_equal(err_str(parse("mg a Tx v v").err), "CLIENT_ERROR duplicate flag");
+    assert_string_equal(err_str(parse("mg a Tx Jx").err), "CLIENT_ERROR invalid numeric initial value");
 }
 
 static void test_parse_token_count_and_key_length(void **state)
 {
     (void)state;
     char line[400];
-    assert_string_equal(parse("mg").err, "ERROR");
-    assert_string_equal(parse("mx a").err, "ERROR");
-    assert_string_equal(parse("ms a").err, "CLIENT_ERROR bad command line format");
-    assert_string_equal(parse("me").err, "CLIENT_ERROR bad command line format");
+    assert_string_equal(err_str(parse("mg").err), "ERROR");
+    assert_string_equal(err_str(parse("mx a").err), "ERROR");
+    assert_string_equal(err_str(parse("ms a").err), "CLIENT_ERROR bad command line format");
+    assert_string_equal(err_str(parse("me").err), "CLIENT_ERROR bad command line format");
     snprintf(line, sizeof(line), "mg %0251d v", 0);
-    assert_string_equal(parse(line).err, "CLIENT_ERROR bad command line format");
+    assert_string_equal(err_str(parse(line).err), "CLIENT_ERROR bad command line format");
     snprintf(line, sizeof(line), "mg %0250d v", 0);
-    assert_null(parse(line).err);
-    assert_string_equal(parse("mg a 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18").err,
+    assert_null(err_str(parse(line).err));
+    assert_string_equal(err_str(parse("mg a 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18").err),
                         "CLIENT_ERROR options flags are too long");
-    assert_string_equal(parse("md a 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18").err,
+    assert_string_equal(err_str(parse("md a 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18").err),
                         "CLIENT_ERROR options flags too long");
 }
 
@@ -107,30 +121,30 @@ static void test_parse_ms_errors_after_the_length_swallow_the_data(void **state)
 {
     (void)state;
     struct meta_req r = parse("ms a x");
-    assert_string_equal(r.err, "CLIENT_ERROR bad command line format");
+    assert_string_equal(err_str(r.err), "CLIENT_ERROR bad command line format");
     assert_false(r.swallow);
     r = parse("ms a 3 Z");
-    assert_string_equal(r.err, "CLIENT_ERROR invalid flag");
+    assert_string_equal(err_str(r.err), "CLIENT_ERROR invalid flag");
     assert_true(r.swallow);
     r = parse("ms a 3 MZ O123456789012345678901234567890123");
-    assert_string_equal(r.err, "CLIENT_ERROR invalid mode for ms M token");
+    assert_string_equal(err_str(r.err), "CLIENT_ERROR invalid mode for ms M token");
     r = parse("ms a 3 O123456789012345678901234567890123");
-    assert_string_equal(r.err, "CLIENT_ERROR opaque token too long");
+    assert_string_equal(err_str(r.err), "CLIENT_ERROR opaque token too long");
     assert_true(r.swallow);
-    assert_string_equal(parse("ms a 1 Fx").err, "CLIENT_ERROR bad command line format");
+    assert_string_equal(err_str(parse("ms a 1 Fx").err), "CLIENT_ERROR bad command line format");
 }
 
 static void test_parse_decodes_a_base64_key(void **state)
 {
     (void)state;
     struct meta_req r = parse("mg Zm9vYmFy b v");
-    assert_null(r.err);
+    assert_null(err_str(r.err));
     assert_true(r.key_binary);
     assert_int_equal(r.nkey, 6);
     assert_memory_equal(r.key, "foobar", 6);
-    assert_string_equal(parse("mg Zm9v= b").err, "CLIENT_ERROR error decoding key");
-    assert_string_equal(parse("mg @@@@ b").err, "CLIENT_ERROR error decoding key");
-    assert_string_equal(parse("me a b").err, "CLIENT_ERROR bad command line format");
+    assert_string_equal(err_str(parse("mg Zm9v= b").err), "CLIENT_ERROR error decoding key");
+    assert_string_equal(err_str(parse("mg @@@@ b").err), "CLIENT_ERROR error decoding key");
+    assert_string_equal(err_str(parse("me a b").err), "CLIENT_ERROR bad command line format");
 }
 
 static void test_base64_matches_memcached(void **state)

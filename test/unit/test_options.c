@@ -517,7 +517,7 @@ static void test_version_prints_mcd_version(void **state)
 {
     (void)state;
     assert_int_equal(parse("-V"), OPTIONS_EXIT_OK);
-    assert_string_equal(out_text, "mcd " MCD_VERSION "\n");
+    assert_string_equal(out_text, "mcd " MCD_VERSION " (memcached " MCD_MEMCACHED_VERSION ")\n");
     assert_int_equal(parse("--version"), OPTIONS_EXIT_OK);
 }
 

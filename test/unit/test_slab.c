@@ -62,8 +62,21 @@ static void test_classes_step_by_8_bytes_then_by_the_factor(void **state)
         else if (c < slab_nclasses())
             assert_true(sz <= (size_t)(prev * 1.08) + 8);
     }
-    assert_int_equal(slab_chunk_size(slab_nclasses()), (MB - SLAB_PAGE_HEADER) / 2 / 8 * 8);
+    /* 1.08 cannot climb to half a page in 62 steps: the ladder stops there,
+     * its top is the largest chunk, and the large class is id 63 like
+     * memcached's largest. */
+    assert_int_equal(slab_nclasses(), SLAB_MAX_CLASSES);
+    assert_int_equal(slab_large_class(), 63);
+    assert_true(slab_chunk_size(slab_nclasses()) > 4096);
+    assert_int_equal(slab_class_for(slab_chunk_size(slab_nclasses()) + 1), slab_large_class());
+}
+
+static void test_a_coarse_factor_ends_at_half_a_page(void **state)
+{
+    (void)state;
     assert_true(slab_nclasses() < SLAB_MAX_CLASSES);
+    assert_int_equal(slab_chunk_size(slab_nclasses()), (MB - SLAB_PAGE_HEADER) / 2 / 8 * 8);
+    assert_int_equal(slab_class_for((MB - SLAB_PAGE_HEADER) / 2 / 8 * 8), slab_nclasses());
 }
 
 static void test_memcacheds_factor_gives_memcacheds_progression(void **state)
@@ -80,7 +93,8 @@ static void test_rounding_loses_under_five_percent_on_average(void **state)
     (void)state;
     double lost = 0;
     unsigned n = 0;
-    for (size_t size = 40; size < 200000; size += 7, n++) {
+    size_t max = slab_chunk_size(slab_nclasses());
+    for (size_t size = 40; size <= max; size += 7, n++) {
         size_t chunk = slab_chunk_size(slab_class_for(size));
         assert_true(chunk >= size);
         lost += (double)(chunk - size) / (double)chunk;
@@ -284,6 +298,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         T(test_classes_step_by_8_bytes_then_by_the_factor),
         cmocka_unit_test_setup_teardown(test_memcacheds_factor_gives_memcacheds_progression,
+                                        setup_f125, teardown),
+        cmocka_unit_test_setup_teardown(test_a_coarse_factor_ends_at_half_a_page,
                                         setup_f125, teardown),
         T(test_rounding_loses_under_five_percent_on_average),
         T(test_class_for_is_the_smallest_class_that_fits),

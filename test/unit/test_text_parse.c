@@ -7,6 +7,7 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "num.h"
 #include "text.h"
 
 static struct text_req parse(const char *line)
@@ -16,7 +17,16 @@ static struct text_req parse(const char *line)
     return r;
 }
 
-static enum text_err err_of(const char *line) { return parse(line).err; }
+static enum msg err_of(const char *line) { return parse(line).err; }
+
+/* The reply line of a message, checked to be as long as it says. */
+static const char *msg_str(enum msg m)
+{
+    size_t n;
+    const char *line = msg_line(m, &n);
+    assert_int_equal(n, strlen(line));
+    return line;
+}
 
 /* "<cmd> <key of n bytes><tail>" */
 static struct text_req parse_key(const char *cmd, size_t n, const char *tail)
@@ -35,7 +45,7 @@ static void test_set_parses_every_field(void **state)
     (void)state;
     struct text_req r = parse("set foo 42 100 7");
     assert_int_equal(r.cmd, TEXT_CMD_SET);
-    assert_int_equal(r.err, TEXT_OK);
+    assert_int_equal(r.err, MSG_NONE);
     assert_int_equal(r.nkey, 3);
     assert_memory_equal(r.key, "foo", 3);
     assert_int_equal(r.flags, 42);
@@ -68,24 +78,24 @@ static void test_cas_parses_its_unique(void **state)
 static void test_cas_without_its_unique_is_an_error(void **state)
 {
     (void)state;
-    assert_int_equal(err_of("cas foo 0 0 1"), TEXT_E_ERROR);
+    assert_int_equal(err_of("cas foo 0 0 1"), MSG_ERROR);
 }
 
 static void test_cas_with_a_bad_unique_is_bad_format(void **state)
 {
     (void)state;
-    assert_int_equal(err_of("cas foo 0 0 1 abc"), TEXT_E_FORMAT);
-    assert_int_equal(err_of("cas foo 0 0 1 -1"), TEXT_E_FORMAT);
+    assert_int_equal(err_of("cas foo 0 0 1 abc"), MSG_E_FORMAT);
+    assert_int_equal(err_of("cas foo 0 0 1 -1"), MSG_E_FORMAT);
 }
 
 static void test_storage_commands_with_wrong_token_counts_are_errors(void **state)
 {
     (void)state;
-    assert_int_equal(err_of("set foo 0 0"), TEXT_E_ERROR);
-    assert_int_equal(err_of("set"), TEXT_E_ERROR);
-    assert_int_equal(err_of("add foo 0 0 1 2 3"), TEXT_E_ERROR);
-    assert_int_equal(err_of("replace"), TEXT_E_ERROR);
-    assert_int_equal(err_of("cas foo 0 0 1 2 3 4"), TEXT_E_ERROR);
+    assert_int_equal(err_of("set foo 0 0"), MSG_ERROR);
+    assert_int_equal(err_of("set"), MSG_ERROR);
+    assert_int_equal(err_of("add foo 0 0 1 2 3"), MSG_ERROR);
+    assert_int_equal(err_of("replace"), MSG_ERROR);
+    assert_int_equal(err_of("cas foo 0 0 1 2 3 4"), MSG_ERROR);
 }
 
 static void test_noreply_is_the_last_token(void **state)
@@ -110,29 +120,29 @@ static void test_any_sixth_token_of_set_is_accepted_as_not_noreply(void **state)
 {
     (void)state;
     struct text_req r = parse("set k 0 0 1 junk");
-    assert_int_equal(r.err, TEXT_OK);
+    assert_int_equal(r.err, MSG_NONE);
     assert_false(r.noreply);
-    assert_int_equal(err_of("set k 0 0 1 noreply junk"), TEXT_E_ERROR);
+    assert_int_equal(err_of("set k 0 0 1 noreply junk"), MSG_ERROR);
 }
 
 static void test_bad_flags_exptime_or_length_are_bad_command_line_format(void **state)
 {
     (void)state;
-    assert_int_equal(err_of("set foo abc 0 1"), TEXT_E_FORMAT);
-    assert_int_equal(err_of("set foo -1 0 1"), TEXT_E_FORMAT);
-    assert_int_equal(err_of("set foo 0 abc 1"), TEXT_E_FORMAT);
-    assert_int_equal(err_of("set foo 0 1x 1"), TEXT_E_FORMAT);
-    assert_int_equal(err_of("set foo 0 0 abc"), TEXT_E_FORMAT);
-    assert_int_equal(err_of("set foo 0 0 1x"), TEXT_E_FORMAT);
-    assert_int_equal(err_of("set foo 0 0 1.5"), TEXT_E_FORMAT);
+    assert_int_equal(err_of("set foo abc 0 1"), MSG_E_FORMAT);
+    assert_int_equal(err_of("set foo -1 0 1"), MSG_E_FORMAT);
+    assert_int_equal(err_of("set foo 0 abc 1"), MSG_E_FORMAT);
+    assert_int_equal(err_of("set foo 0 1x 1"), MSG_E_FORMAT);
+    assert_int_equal(err_of("set foo 0 0 abc"), MSG_E_FORMAT);
+    assert_int_equal(err_of("set foo 0 0 1x"), MSG_E_FORMAT);
+    assert_int_equal(err_of("set foo 0 0 1.5"), MSG_E_FORMAT);
 }
 
 static void test_negative_length_is_bad_command_line_format(void **state)
 {
     (void)state;
-    assert_int_equal(err_of("set foo 0 0 -1"), TEXT_E_FORMAT);
-    assert_int_equal(err_of("set foo 0 0 2147483648"), TEXT_E_FORMAT);   /* wraps negative */
-    assert_int_equal(err_of("set foo 0 0 2147483646"), TEXT_E_FORMAT);   /* > INT_MAX - 2 */
+    assert_int_equal(err_of("set foo 0 0 -1"), MSG_E_FORMAT);
+    assert_int_equal(err_of("set foo 0 0 2147483648"), MSG_E_FORMAT);   /* wraps negative */
+    assert_int_equal(err_of("set foo 0 0 2147483646"), MSG_E_FORMAT);   /* > INT_MAX - 2 */
     assert_int_equal(parse("set foo 0 0 2147483645").vlen, 2147483645);
 }
 
@@ -141,7 +151,7 @@ static void test_numbers_wrap_to_32_bits_as_memcached(void **state)
     (void)state;
     assert_int_equal(parse("set foo 4294967295 0 1").flags, 4294967295u);
     struct text_req r = parse("set foo 4294967296 0 1");
-    assert_int_equal(r.err, TEXT_OK);
+    assert_int_equal(r.err, MSG_NONE);
     assert_int_equal(r.flags, 0);
     assert_int_equal(parse("set foo 0 0 4294967297").vlen, 1);
     assert_int_equal(parse("set foo 0 4294967297 1").exptime, 1);
@@ -153,26 +163,26 @@ static void test_negative_exptime_is_kept_for_the_cache(void **state)
 {
     (void)state;
     struct text_req r = parse("set foo 0 -1 1");
-    assert_int_equal(r.err, TEXT_OK);
+    assert_int_equal(r.err, MSG_NONE);
     assert_int_equal(r.exptime, -1);
 }
 
 static void test_key_of_250_bytes_is_fine_251_is_not(void **state)
 {
     (void)state;
-    assert_int_equal(parse_key("set", 250, " 0 0 1").err, TEXT_OK);
-    assert_int_equal(parse_key("set", 251, " 0 0 1").err, TEXT_E_FORMAT);
-    assert_int_equal(parse_key("delete", 250, "").err, TEXT_OK);
-    assert_int_equal(parse_key("delete", 251, "").err, TEXT_E_FORMAT);
-    assert_int_equal(parse_key("incr", 251, " 1").err, TEXT_E_FORMAT);
-    assert_int_equal(parse_key("touch", 251, " 1").err, TEXT_E_FORMAT);
+    assert_int_equal(parse_key("set", 250, " 0 0 1").err, MSG_NONE);
+    assert_int_equal(parse_key("set", 251, " 0 0 1").err, MSG_E_FORMAT);
+    assert_int_equal(parse_key("delete", 250, "").err, MSG_NONE);
+    assert_int_equal(parse_key("delete", 251, "").err, MSG_E_FORMAT);
+    assert_int_equal(parse_key("incr", 251, " 1").err, MSG_E_FORMAT);
+    assert_int_equal(parse_key("touch", 251, " 1").err, MSG_E_FORMAT);
 }
 
 static void test_too_long_key_with_noreply_stays_silent(void **state)
 {
     (void)state;
     struct text_req r = parse_key("set", 251, " 0 0 1 noreply");
-    assert_int_equal(r.err, TEXT_E_FORMAT);
+    assert_int_equal(r.err, MSG_E_FORMAT);
     assert_true(r.noreply);
 }
 
@@ -181,38 +191,38 @@ static void test_delete_takes_a_key(void **state)
     (void)state;
     struct text_req r = parse("delete foo");
     assert_int_equal(r.cmd, TEXT_CMD_DELETE);
-    assert_int_equal(r.err, TEXT_OK);
+    assert_int_equal(r.err, MSG_NONE);
     assert_memory_equal(r.key, "foo", 3);
-    assert_int_equal(err_of("delete"), TEXT_E_ERROR);
-    assert_int_equal(err_of("delete a b c d"), TEXT_E_ERROR);
+    assert_int_equal(err_of("delete"), MSG_ERROR);
+    assert_int_equal(err_of("delete a b c d"), MSG_ERROR);
 }
 
 static void test_delete_k_0_is_accepted_as_legacy(void **state)
 {
     (void)state;
     struct text_req r = parse("delete k 0");
-    assert_int_equal(r.err, TEXT_OK);
+    assert_int_equal(r.err, MSG_NONE);
     assert_false(r.noreply);
     r = parse("delete k 0 noreply");
-    assert_int_equal(r.err, TEXT_OK);
+    assert_int_equal(r.err, MSG_NONE);
     assert_true(r.noreply);
 }
 
 static void test_delete_k_1_is_refused_with_usage(void **state)
 {
     (void)state;
-    assert_int_equal(err_of("delete k 1"), TEXT_E_DELETE_USAGE);
-    assert_int_equal(err_of("delete k noreply 0"), TEXT_E_DELETE_USAGE);
-    assert_int_equal(err_of("delete k 0 1"), TEXT_E_DELETE_USAGE);
-    assert_string_equal(text_err_string(TEXT_E_DELETE_USAGE),
-                        "CLIENT_ERROR bad command line format.  Usage: delete <key> [noreply]");
+    assert_int_equal(err_of("delete k 1"), MSG_E_DELETE_USAGE);
+    assert_int_equal(err_of("delete k noreply 0"), MSG_E_DELETE_USAGE);
+    assert_int_equal(err_of("delete k 0 1"), MSG_E_DELETE_USAGE);
+    assert_string_equal(msg_str(MSG_E_DELETE_USAGE),
+                        "CLIENT_ERROR bad command line format.  Usage: delete <key> [noreply]\r\n");
 }
 
 static void test_delete_k_1_noreply_is_refused_silently(void **state)
 {
     (void)state;
     struct text_req r = parse("delete k 1 noreply");
-    assert_int_equal(r.err, TEXT_E_DELETE_USAGE);
+    assert_int_equal(r.err, MSG_E_DELETE_USAGE);
     assert_true(r.noreply);
 }
 
@@ -226,21 +236,20 @@ static void test_incr_and_decr_take_a_delta(void **state)
     assert_int_equal(r.cmd, TEXT_CMD_DECR);
     assert_true(r.num == UINT64_MAX);
     r = parse("incr n 1 2");
-    assert_int_equal(r.err, TEXT_OK);
+    assert_int_equal(r.err, MSG_NONE);
     assert_false(r.noreply);
-    assert_int_equal(err_of("incr n"), TEXT_E_ERROR);
-    assert_int_equal(err_of("incr"), TEXT_E_ERROR);
+    assert_int_equal(err_of("incr n"), MSG_ERROR);
+    assert_int_equal(err_of("incr"), MSG_ERROR);
 }
 
 static void test_incr_with_a_bad_delta_is_refused(void **state)
 {
     (void)state;
-    assert_int_equal(err_of("decr n abc"), TEXT_E_DELTA);
-    assert_int_equal(err_of("incr n -1"), TEXT_E_DELTA);
-    assert_int_equal(err_of("incr n 1x"), TEXT_E_DELTA);
-    assert_int_equal(err_of("incr n 18446744073709551616"), TEXT_E_DELTA);
-    assert_string_equal(text_err_string(TEXT_E_DELTA),
-                        "CLIENT_ERROR invalid numeric delta argument");
+    assert_int_equal(err_of("decr n abc"), MSG_E_DELTA);
+    assert_int_equal(err_of("incr n -1"), MSG_E_DELTA);
+    assert_int_equal(err_of("incr n 1x"), MSG_E_DELTA);
+    assert_int_equal(err_of("incr n 18446744073709551616"), MSG_E_DELTA);
+    assert_string_equal(msg_str(MSG_E_DELTA), "CLIENT_ERROR invalid numeric delta argument\r\n");
 }
 
 static void test_get_keeps_the_rest_of_the_line_as_keys(void **state)
@@ -257,9 +266,9 @@ static void test_get_keeps_the_rest_of_the_line_as_keys(void **state)
 static void test_get_without_a_key_is_an_error(void **state)
 {
     (void)state;
-    assert_int_equal(err_of("get"), TEXT_E_ERROR);
-    assert_int_equal(err_of("  get   "), TEXT_E_ERROR);
-    assert_int_equal(err_of("gx a"), TEXT_E_ERROR);
+    assert_int_equal(err_of("get"), MSG_ERROR);
+    assert_int_equal(err_of("  get   "), MSG_ERROR);
+    assert_int_equal(err_of("gx a"), MSG_ERROR);
 }
 
 static void test_get_of_more_keys_than_tokens_keeps_them_all(void **state)
@@ -289,9 +298,9 @@ static void test_gat_takes_an_exptime_first(void **state)
 static void test_gat_with_a_bad_exptime_is_invalid_exptime(void **state)
 {
     (void)state;
-    assert_int_equal(err_of("gat abc a"), TEXT_E_EXPTIME);
-    assert_int_equal(err_of("gats 1x a"), TEXT_E_EXPTIME);
-    assert_string_equal(text_err_string(TEXT_E_EXPTIME), "CLIENT_ERROR invalid exptime argument");
+    assert_int_equal(err_of("gat abc a"), MSG_E_EXPTIME);
+    assert_int_equal(err_of("gats 1x a"), MSG_E_EXPTIME);
+    assert_string_equal(msg_str(MSG_E_EXPTIME), "CLIENT_ERROR invalid exptime argument\r\n");
 }
 
 static void test_gat_without_keys_has_no_keys(void **state)
@@ -299,7 +308,7 @@ static void test_gat_without_keys_has_no_keys(void **state)
     (void)state;
     struct text_req r = parse("gat 10");
     assert_int_equal(r.cmd, TEXT_CMD_GAT);
-    assert_int_equal(r.err, TEXT_OK);
+    assert_int_equal(r.err, MSG_NONE);
     assert_int_equal(r.nrest, 0);
 }
 
@@ -309,8 +318,8 @@ static void test_touch_takes_a_key_and_exptime(void **state)
     struct text_req r = parse("touch a 10");
     assert_int_equal(r.cmd, TEXT_CMD_TOUCH);
     assert_int_equal(r.exptime, 10);
-    assert_int_equal(err_of("touch a abc"), TEXT_E_EXPTIME);
-    assert_int_equal(err_of("touch a"), TEXT_E_ERROR);
+    assert_int_equal(err_of("touch a abc"), MSG_E_EXPTIME);
+    assert_int_equal(err_of("touch a"), MSG_ERROR);
 }
 
 static void test_flush_all_takes_an_optional_delay(void **state)
@@ -331,10 +340,10 @@ static void test_flush_all_with_bad_arguments_is_refused(void **state)
     (void)state;
     /* A bad delay is marked for text_exec, which refuses it after the -F check. */
     struct text_req r = parse("flush_all abc");
-    assert_int_equal(r.err, TEXT_OK);
+    assert_int_equal(r.err, MSG_NONE);
     assert_int_equal(r.num, 1);
     assert_int_equal(parse("flush_all 10").num, 0);
-    assert_int_equal(err_of("flush_all 1 2 3"), TEXT_E_ERROR);
+    assert_int_equal(err_of("flush_all 1 2 3"), MSG_ERROR);
 }
 
 static void test_verbosity_takes_a_level(void **state)
@@ -344,9 +353,9 @@ static void test_verbosity_takes_a_level(void **state)
     assert_int_equal(r.cmd, TEXT_CMD_VERBOSITY);
     assert_int_equal(r.num, 2);
     assert_true(parse("verbosity 1 noreply").noreply);
-    assert_int_equal(err_of("verbosity"), TEXT_E_ERROR);
-    assert_int_equal(err_of("verbosity 1 2 3"), TEXT_E_ERROR);
-    assert_int_equal(err_of("verbosity abc"), TEXT_E_FORMAT);
+    assert_int_equal(err_of("verbosity"), MSG_ERROR);
+    assert_int_equal(err_of("verbosity 1 2 3"), MSG_ERROR);
+    assert_int_equal(err_of("verbosity abc"), MSG_E_FORMAT);
 }
 
 static void test_cache_memlimit_takes_megabytes(void **state)
@@ -356,8 +365,8 @@ static void test_cache_memlimit_takes_megabytes(void **state)
     assert_int_equal(r.cmd, TEXT_CMD_CACHE_MEMLIMIT);
     assert_int_equal(r.num, 100);
     assert_true(parse("cache_memlimit 100 noreply").noreply);
-    assert_int_equal(err_of("cache_memlimit"), TEXT_E_ERROR);
-    assert_int_equal(err_of("cache_memlimit abc"), TEXT_E_ERROR);
+    assert_int_equal(err_of("cache_memlimit"), MSG_ERROR);
+    assert_int_equal(err_of("cache_memlimit abc"), MSG_ERROR);
 }
 
 static void test_simple_commands_are_recognised(void **state)
@@ -375,15 +384,15 @@ static void test_simple_commands_are_recognised(void **state)
 static void test_unknown_and_empty_lines_are_errors(void **state)
 {
     (void)state;
-    assert_int_equal(err_of(""), TEXT_E_ERROR);
-    assert_int_equal(err_of("   "), TEXT_E_ERROR);
-    assert_int_equal(err_of("\r"), TEXT_E_ERROR);
-    assert_int_equal(err_of("foo bar"), TEXT_E_ERROR);
-    assert_int_equal(err_of("x"), TEXT_E_ERROR);
-    assert_int_equal(err_of("GET a"), TEXT_E_ERROR);
-    assert_int_equal(err_of("mnfoo"), TEXT_E_ERROR);
-    assert_int_equal(err_of("get\ta"), TEXT_E_ERROR);
-    assert_string_equal(text_err_string(TEXT_E_ERROR), "ERROR");
+    assert_int_equal(err_of(""), MSG_ERROR);
+    assert_int_equal(err_of("   "), MSG_ERROR);
+    assert_int_equal(err_of("\r"), MSG_ERROR);
+    assert_int_equal(err_of("foo bar"), MSG_ERROR);
+    assert_int_equal(err_of("x"), MSG_ERROR);
+    assert_int_equal(err_of("GET a"), MSG_ERROR);
+    assert_int_equal(err_of("mnfoo"), MSG_ERROR);
+    assert_int_equal(err_of("get\ta"), MSG_ERROR);
+    assert_string_equal(msg_str(MSG_ERROR), "ERROR\r\n");
 }
 
 static void test_http_request_line_closes(void **state)
@@ -417,7 +426,7 @@ static void test_more_than_24_tokens_leaves_the_rest_in_the_last(void **state)
     assert_memory_equal(tok[22].p, "w", 1);
     assert_non_null(tok[23].p);
     assert_memory_equal(tok[23].p, "x y z", 5);
-    assert_int_equal(err_of("set a b c d e f g h i j k l m n o p q r s t u v w x y z"), TEXT_E_ERROR);
+    assert_int_equal(err_of("set a b c d e f g h i j k l m n o p q r s t u v w x y z"), MSG_ERROR);
 }
 
 static void test_runs_of_spaces_separate_like_one(void **state)
@@ -435,28 +444,28 @@ static void test_u64_parser_mirrors_strtoull(void **state)
 {
     (void)state;
     uint64_t u = 99;
-    assert_true(text_parse_u64("18446744073709551615", 20, &u));
+    assert_true(num_parse_u64("18446744073709551615", 20, &u));
     assert_true(u == UINT64_MAX);
-    assert_true(text_parse_u64("+5", 2, &u) && u == 5);
-    assert_true(text_parse_u64("\t 7", 3, &u) && u == 7);
-    assert_true(text_parse_u64("12\t", 3, &u) && u == 12);
-    assert_true(text_parse_u64("9223372036854775808", 19, &u) && u == 9223372036854775808ULL);
-    assert_false(text_parse_u64("18446744073709551616", 20, &u));
-    assert_false(text_parse_u64("", 0, &u));
-    assert_false(text_parse_u64(" ", 1, &u));
-    assert_false(text_parse_u64("+", 1, &u));
-    assert_false(text_parse_u64("12a", 3, &u));
+    assert_true(num_parse_u64("+5", 2, &u) && u == 5);
+    assert_true(num_parse_u64("\t 7", 3, &u) && u == 7);
+    assert_true(num_parse_u64("12\t", 3, &u) && u == 12);
+    assert_true(num_parse_u64("9223372036854775808", 19, &u) && u == 9223372036854775808ULL);
+    assert_false(num_parse_u64("18446744073709551616", 20, &u));
+    assert_false(num_parse_u64("", 0, &u));
+    assert_false(num_parse_u64(" ", 1, &u));
+    assert_false(num_parse_u64("+", 1, &u));
+    assert_false(num_parse_u64("12a", 3, &u));
 }
 
 static void test_u64_parser_refuses_minus_only_when_the_result_looks_negative(void **state)
 {
     (void)state;
     uint64_t u = 99;
-    assert_false(text_parse_u64("-1", 2, &u));
-    assert_false(text_parse_u64("-9223372036854775808", 20, &u));
-    assert_true(text_parse_u64("-0", 2, &u) && u == 0);
+    assert_false(num_parse_u64("-1", 2, &u));
+    assert_false(num_parse_u64("-9223372036854775808", 20, &u));
+    assert_true(num_parse_u64("-0", 2, &u) && u == 0);
     /* strtoull negates: -(2^64 - 1) is 1, which looks positive. */
-    assert_true(text_parse_u64("-18446744073709551615", 21, &u) && u == 1);
+    assert_true(num_parse_u64("-18446744073709551615", 21, &u) && u == 1);
 }
 
 static void test_number_followed_by_space_and_junk_is_accepted(void **state)
@@ -465,50 +474,66 @@ static void test_number_followed_by_space_and_junk_is_accepted(void **state)
     uint64_t u = 0;
     int32_t i = 0;
     /* safe_strto* only look at the character after the digits. */
-    assert_true(text_parse_u64("12\tx", 4, &u) && u == 12);
-    assert_true(text_parse_i32("-3\vz", 4, &i) && i == -3);
+    assert_true(num_parse_u64("12\tx", 4, &u) && u == 12);
+    assert_true(num_parse_i32("-3\vz", 4, &i) && i == -3);
 }
 
 static void test_u32_parser_truncates_like_safe_strtoul(void **state)
 {
     (void)state;
     uint32_t v = 99;
-    assert_true(text_parse_u32("4294967295", 10, &v) && v == UINT32_MAX);
-    assert_true(text_parse_u32("4294967296", 10, &v) && v == 0);
-    assert_true(text_parse_u32("4294967301", 10, &v) && v == 5);
-    assert_true(text_parse_u32("-0", 2, &v) && v == 0);
-    assert_false(text_parse_u32("-1", 2, &v));
-    assert_false(text_parse_u32("abc", 3, &v));
+    assert_true(num_parse_u32("4294967295", 10, &v) && v == UINT32_MAX);
+    assert_true(num_parse_u32("4294967296", 10, &v) && v == 0);
+    assert_true(num_parse_u32("4294967301", 10, &v) && v == 5);
+    assert_true(num_parse_u32("-0", 2, &v) && v == 0);
+    assert_false(num_parse_u32("-1", 2, &v));
+    assert_false(num_parse_u32("abc", 3, &v));
 }
 
 static void test_i32_parser_truncates_a_long_like_safe_strtol(void **state)
 {
     (void)state;
     int32_t v = 99;
-    assert_true(text_parse_i32("-5", 2, &v) && v == -5);
-    assert_true(text_parse_i32("2147483647", 10, &v) && v == INT32_MAX);
-    assert_true(text_parse_i32("2147483648", 10, &v) && v == INT32_MIN);
-    assert_true(text_parse_i32("4294967297", 10, &v) && v == 1);
-    assert_true(text_parse_i32("-2147483649", 11, &v) && v == INT32_MAX);
-    assert_true(text_parse_i32("9223372036854775807", 19, &v) && v == -1);
-    assert_true(text_parse_i32("-9223372036854775808", 20, &v) && v == 0);
+    assert_true(num_parse_i32("-5", 2, &v) && v == -5);
+    assert_true(num_parse_i32("2147483647", 10, &v) && v == INT32_MAX);
+    assert_true(num_parse_i32("2147483648", 10, &v) && v == INT32_MIN);
+    assert_true(num_parse_i32("4294967297", 10, &v) && v == 1);
+    assert_true(num_parse_i32("-2147483649", 11, &v) && v == INT32_MAX);
+    assert_true(num_parse_i32("9223372036854775807", 19, &v) && v == -1);
+    assert_true(num_parse_i32("-9223372036854775808", 20, &v) && v == 0);
 }
 
 static void test_i32_parser_refuses_what_strtol_refuses(void **state)
 {
     (void)state;
     int32_t v = 99;
-    assert_false(text_parse_i32("9223372036854775808", 19, &v));
-    assert_false(text_parse_i32("-9223372036854775809", 20, &v));
-    assert_false(text_parse_i32("abc", 3, &v));
-    assert_false(text_parse_i32("1.5", 3, &v));
-    assert_false(text_parse_i32("-", 1, &v));
-    assert_false(text_parse_i32("", 0, &v));
+    assert_false(num_parse_i32("9223372036854775808", 19, &v));
+    assert_false(num_parse_i32("-9223372036854775809", 20, &v));
+    assert_false(num_parse_i32("abc", 3, &v));
+    assert_false(num_parse_i32("1.5", 3, &v));
+    assert_false(num_parse_i32("-", 1, &v));
+    assert_false(num_parse_i32("", 0, &v));
+}
+
+/* Every reply line of the table is a line: text ending in one \r\n. */
+static void test_every_message_is_one_line(void **state)
+{
+    (void)state;
+    for (int m = MSG_NONE + 1; m < MSG_COUNT; m++) {
+        size_t n;
+        const char *line = msg_line((enum msg)m, &n);
+        assert_non_null(line);
+        assert_true(n > 2);
+        assert_int_equal(strlen(line), n);
+        assert_ptr_equal(strchr(line, '\r'), line + n - 2);
+        assert_ptr_equal(strchr(line, '\n'), line + n - 1);
+    }
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_every_message_is_one_line),
         cmocka_unit_test(test_set_parses_every_field),
         cmocka_unit_test(test_add_replace_append_prepend_parse_like_set),
         cmocka_unit_test(test_cas_parses_its_unique),

@@ -25,11 +25,11 @@ static inline int teardown(void **state)
 
 static inline size_t text_serve(const char *buf, size_t len)
 {
-    return text_feed(&sess, &env, buf, len, &out);
+    return text_feed(&sess, &env, buf, len, &out, &last_status);
 }
 
 /* A read of n bytes: append them and serve; returns the bytes consumed. */
-static inline size_t feed_n(const char *s, size_t n) { return proto_feed(s, n, text_serve); }
+static inline size_t feed_n(const char *s, size_t n) { return fixture_feed(s, n, text_serve); }
 
 static inline size_t feed(const char *s) { return feed_n(s, strlen(s)); }
 
