@@ -124,6 +124,7 @@ struct proto_server_stats {
     double rusage_user, rusage_system;
     uint64_t max_connections, curr_connections, total_connections;
     uint64_t rejected_connections, connection_structures;
+    uint64_t read_buf_count, read_buf_bytes;   /* workers' and connections' read buffers */
     uint64_t listen_disabled_num;
     uint64_t time_in_listen_disabled_us;
     bool accepting_conns;

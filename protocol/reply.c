@@ -38,6 +38,28 @@ void reply_free(struct reply *r)
     memset(r, 0, sizeof(*r));
 }
 
+void reply_trim(struct reply *r, size_t keep)
+{
+    if (!reply_empty(r))
+        return;
+    if (r->cap > keep) {
+        free(r->buf);
+        r->buf = NULL;
+        r->cap = 0;
+    }
+    if (r->segcap * sizeof(struct reply_seg) > keep) {
+        free(r->segs);
+        r->segs = NULL;
+        r->segcap = 0;
+    }
+    if (r->boundcap * sizeof(struct reply_bound) > keep) {
+        free(r->bounds);
+        r->bounds = NULL;
+        r->boundcap = 0;
+    }
+    r->len = r->nsegs = r->sent_seg = r->sent_off = r->nbounds = 0;
+}
+
 /* Whether growing a buffer from `old` to `new` bytes stays within r->limit. */
 static bool reply_may_grow(const struct reply *r, size_t old, size_t new)
 {
@@ -48,7 +70,7 @@ static bool reply_may_grow(const struct reply *r, size_t old, size_t new)
 static struct reply_seg *reply_new_seg(struct reply *r)
 {
     if (r->nsegs == r->segcap) {
-        size_t ncap = r->segcap ? r->segcap * 2 : 16;
+        size_t ncap = r->segcap ? r->segcap * 2 : 4;
         struct reply_seg *ns = !reply_may_grow(r, r->segcap * sizeof(*ns), ncap * sizeof(*ns))
                                    ? NULL : realloc(r->segs, ncap * sizeof(*ns));
         if (ns == NULL) {
@@ -65,7 +87,7 @@ static bool reply_reserve(struct reply *r, size_t n)
 {
     if (r->len + n <= r->cap)
         return true;
-    size_t ncap = r->cap ? r->cap : 1024;
+    size_t ncap = r->cap ? r->cap : 256;
     while (ncap < r->len + n)
         ncap *= 2;
     char *nb = reply_may_grow(r, r->cap, ncap) ? realloc(r->buf, ncap) : NULL;

@@ -52,6 +52,8 @@ void reply_init(struct reply *r);
 void reply_reset(struct reply *r);
 /* Free the buffers (after reply_reset). */
 void reply_free(struct reply *r);
+/* Give back buffers bigger than `keep` bytes; only when the reply is empty. */
+void reply_trim(struct reply *r, size_t keep);
 /* Append bytes, copied. */
 void reply_add(struct reply *r, const char *s, size_t n);
 /* Room for `n` more bytes of text at the end, to be written in place and

@@ -110,8 +110,8 @@ static void general_server(const struct proto_env *env, const struct proto_serve
     STAT(out, "response_obj_oom", "%d", 0);
     STAT(out, "response_obj_count", "%d", 0);
     STAT(out, "response_obj_bytes", "%d", 0);
-    STAT(out, "read_buf_count", "%llu", U64(ss->curr_connections));
-    STAT(out, "read_buf_bytes", "%llu", U64(ss->curr_connections * 16384));
+    STAT(out, "read_buf_count", "%llu", U64(ss->read_buf_count));
+    STAT(out, "read_buf_bytes", "%llu", U64(ss->read_buf_bytes));
     STAT(out, "read_buf_bytes_free", "%d", 0);
     STAT(out, "read_buf_oom", "%d", 0);
     STAT(out, "reserved_fds", "%d", 0);

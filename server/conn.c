@@ -10,6 +10,13 @@
  * grow our memory, not even with one request: it only fills its own
  * socket buffers.
  *
+ * Memory: a step reads into its worker's scratch buffer; only the bytes a
+ * step leaves unserved (half a request, or requests past -R) are copied
+ * into a buffer of the connection's own, freed again once served.  A reply
+ * buffer that a long reply grew is given back when the reply is written.
+ * An idle connection thus holds its structs and a small reply buffer, not
+ * 16 KB of input: -c 1024 costs a few MB, not 16.
+ *
  * This file is transport only: which protocol the bytes speak and what
  * they ask is the session's business (protocol/session.h).
  */
@@ -24,24 +31,43 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#define CONN_RBUF_INITIAL 16384
 #define CONN_IOV_MAX 256
+/* The smallest buffer of its own a connection keeps unserved input in. */
+#define CONN_OWN_MIN 4096
+/* Reply buffers up to this size stay with the connection between replies. */
+#define CONN_REPLY_KEEP 8192
+
+/* Buffers connections own and their bytes: relaxed, for stats only. */
+static _Atomic uint64_t own_count, own_bytes;
+
+void conn_read_buffers(uint64_t *count, uint64_t *bytes)
+{
+    *count = atomic_load_explicit(&own_count, memory_order_relaxed);
+    *bytes = atomic_load_explicit(&own_bytes, memory_order_relaxed);
+}
+
+/* Free the connection's own buffer, if it has one. */
+static void conn_disown(struct conn *c)
+{
+    if (c->borrowed || c->rbuf == NULL)
+        return;
+    free(c->rbuf);
+    c->rbuf = NULL;
+    atomic_fetch_sub_explicit(&own_count, 1, memory_order_relaxed);
+    atomic_fetch_sub_explicit(&own_bytes, c->rcap, memory_order_relaxed);
+}
 
 struct conn *conn_new(int fd)
 {
     struct conn *c = calloc(1, sizeof(*c));
     if (c == NULL)
         return NULL;
-    c->rbuf = malloc(CONN_RBUF_INITIAL);
     c->sess = proto_session_new(PROTO_STREAM);
-    if (c->rbuf == NULL || c->sess == NULL) {
-        free(c->rbuf);
-        proto_session_free(c->sess);
+    if (c->sess == NULL) {
         free(c);
         return NULL;
     }
     c->fd = fd;
-    c->rcap = CONN_RBUF_INITIAL;
     return c;
 }
 
@@ -49,7 +75,7 @@ void conn_free(struct conn *c)
 {
     close(c->fd);
     proto_session_free(c->sess);
-    free(c->rbuf);
+    conn_disown(c);
     free(c);
 }
 
@@ -82,20 +108,51 @@ static int conn_flush(struct conn *c, const struct proto_env *env)
     return 1;
 }
 
+/* Read into the worker's scratch buffer (nothing of ours is buffered). */
+static void conn_borrow(struct conn *c, char *scratch)
+{
+    c->rbuf = scratch;
+    c->rcap = CONN_SCRATCH_SIZE;
+    c->rpos = c->rlen = 0;
+    c->borrowed = true;
+}
+
+/* Move what is buffered into a buffer of our own of at least `cap` bytes
+ * (the scratch buffer is lent for one step only); false if out of memory. */
+static bool conn_own(struct conn *c, size_t cap)
+{
+    size_t left = c->rlen - c->rpos;
+    /* Room for as much again: a half request is usually followed by its rest. */
+    if (cap < CONN_OWN_MIN)
+        cap = CONN_OWN_MIN;
+    while (cap < 2 * left)
+        cap *= 2;
+    char *nb = malloc(cap);
+    if (nb == NULL)
+        return false;
+    memcpy(nb, c->rbuf + c->rpos, left);
+    conn_disown(c);
+    atomic_fetch_add_explicit(&own_count, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&own_bytes, cap, memory_order_relaxed);
+    c->rbuf = nb;
+    c->rcap = cap;
+    c->rpos = 0;
+    c->rlen = left;
+    c->borrowed = false;
+    return true;
+}
+
 /* Make room to read into; false if the line is beyond every limit. */
-static bool conn_room(struct conn *c)
+static bool conn_room(struct conn *c, char *scratch)
 {
     if (c->rpos == c->rlen) {
-        c->rpos = c->rlen = 0;
-        /* Give back the room a long multi-get line made us take. */
-        if (c->rcap > CONN_RBUF_INITIAL) {
-            char *nb = realloc(c->rbuf, CONN_RBUF_INITIAL);
-            if (nb != NULL) {
-                c->rbuf = nb;
-                c->rcap = CONN_RBUF_INITIAL;
-            }
-        }
-    } else if (c->rpos > 0 && c->rlen == c->rcap) {
+        /* Everything served: give back our own buffer, and the room a long
+         * multi-get line made it take. */
+        conn_disown(c);
+        conn_borrow(c, scratch);
+        return true;
+    }
+    if (c->rpos > 0 && c->rlen == c->rcap) {
         memmove(c->rbuf, c->rbuf + c->rpos, c->rlen - c->rpos);
         c->rlen -= c->rpos;
         c->rpos = 0;
@@ -105,11 +162,14 @@ static bool conn_room(struct conn *c)
     /* A full buffer holding one unfinished request: a long get line, or a
      * binary header with a key of up to 64K that memcached also waits for. */
     size_t ncap = c->rcap * 2;
-    if (ncap > PROTO_INPUT_MAX + CONN_RBUF_INITIAL)
+    if (ncap > PROTO_INPUT_MAX + CONN_SCRATCH_SIZE)
         return false;
+    if (c->borrowed)
+        return conn_own(c, ncap);
     char *nb = realloc(c->rbuf, ncap);
     if (nb == NULL)
         return false;
+    atomic_fetch_add_explicit(&own_bytes, ncap - c->rcap, memory_order_relaxed);
     c->rbuf = nb;
     c->rcap = ncap;
     return true;
@@ -146,14 +206,14 @@ static enum conn_wait conn_answer(struct conn *c, const struct proto_env *env)
     }
 }
 
-enum conn_wait conn_run(struct conn *c, const struct proto_env *env)
+static enum conn_wait conn_step(struct conn *c, const struct proto_env *env, char *scratch)
 {
     for (;;) {
         /* Input already buffered first: left over by -R or a full socket. */
         enum conn_wait w = conn_answer(c, env);
         if (w != CONN_WAIT_READ)
             return w;
-        if (!conn_room(c))
+        if (!conn_room(c, scratch))
             return CONN_CLOSE;
         ssize_t r = read(c->fd, c->rbuf + c->rlen, c->rcap - c->rlen);
         if (r == 0)
@@ -171,4 +231,25 @@ enum conn_wait conn_run(struct conn *c, const struct proto_env *env)
         if ((size_t)r < room)
             return conn_answer(c, env);
     }
+}
+
+enum conn_wait conn_run(struct conn *c, const struct proto_env *env, char *scratch)
+{
+    if (c->rbuf == NULL)
+        conn_borrow(c, scratch);
+    enum conn_wait w = conn_step(c, env, scratch);
+    if (w == CONN_CLOSE)
+        return w;
+    /* Keep what was not served, in a buffer of our own; the scratch buffer
+     * goes back to the worker, and an own buffer all served is freed. */
+    if (c->rpos == c->rlen) {
+        conn_disown(c);
+        c->rbuf = NULL;
+        c->borrowed = false;
+    } else if (c->borrowed && !conn_own(c, 0)) {
+        return CONN_CLOSE;
+    }
+    if (w == CONN_WAIT_READ)
+        reply_trim(proto_session_reply(c->sess), CONN_REPLY_KEEP);
+    return w;
 }

@@ -9,6 +9,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "proto.h"
 #include "session.h"
@@ -28,8 +29,9 @@ enum conn_wait {
 struct conn {
     int fd;                     /* stats conns: set before the conn is listed */
     struct conn *prev, *next;   /* the owning worker's list, under its list lock */
-    char *rbuf;
+    char *rbuf;                 /* unserved input; NULL when none (between steps) */
     size_t rpos, rlen, rcap;
+    bool borrowed;              /* rbuf is the worker's scratch (during a step) */
     struct proto_session *sess;
     bool closing;               /* close once the reply is written */
     bool queued;                /* on the worker's run-again list */
@@ -45,8 +47,14 @@ struct conn {
 struct conn *conn_new(int fd);
 /* Close the socket and free everything the connection holds. */
 void conn_free(struct conn *c);
-/* Read what is there, serve it, write the replies: one step. */
-enum conn_wait conn_run(struct conn *c, const struct proto_env *env);
+/* Bytes of the read buffer a worker lends its connections. */
+#define CONN_SCRATCH_SIZE 16384
+
+/* Read what is there, serve it, write the replies: one step.  `scratch`
+ * (CONN_SCRATCH_SIZE bytes, the worker's) is used during the step only. */
+enum conn_wait conn_run(struct conn *c, const struct proto_env *env, char *scratch);
+/* Read buffers connections hold of their own (unserved input), for stats. */
+void conn_read_buffers(uint64_t *count, uint64_t *bytes);
 /* True while part of a reply waits to be written. */
 bool conn_writing(struct conn *c);
 

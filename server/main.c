@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "acceptor.h"
+#include "conn.h"
 #include "cache.h"
 #include "config.h"
 #include "daemon.h"
@@ -51,6 +52,9 @@ static void hook_server_stats(void *arg, struct proto_server_stats *out)
     out->total_connections = workers_total_conns();
     out->rejected_connections = acceptor_rejected();
     out->connection_structures = out->curr_connections;
+    conn_read_buffers(&out->read_buf_count, &out->read_buf_bytes);
+    out->read_buf_count += (uint64_t)nthreads;     /* each worker's scratch buffer */
+    out->read_buf_bytes += (uint64_t)nthreads * CONN_SCRATCH_SIZE;
     acceptor_listen_stats(&out->accepting_conns, &out->listen_disabled_num,
                           &out->time_in_listen_disabled_us);
     out->threads = nthreads;

@@ -56,6 +56,7 @@ struct worker {
     int nudp;
     struct proto_counters counters;
     struct proto_env env;
+    char scratch[CONN_SCRATCH_SIZE];    /* read buffer lent to each connection's step */
 } __attribute__((aligned(64)));  /* no false sharing between workers' counters */
 
 static struct worker *workers;
@@ -181,7 +182,7 @@ static void worker_drain_queue(struct worker *w)
 static void worker_step(struct worker *w, struct conn *c)
 {
     atomic_store_explicit(&w->current, c, memory_order_relaxed);
-    enum conn_wait r = conn_run(c, &w->env);
+    enum conn_wait r = conn_run(c, &w->env, w->scratch);
     atomic_store_explicit(&w->current, NULL, memory_order_relaxed);
     if (r == CONN_CLOSE) {
         worker_close(w, c);
