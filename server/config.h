@@ -76,6 +76,10 @@ struct config {
     uint32_t lru_crawler_tocrawl; /* -o lru_crawler_tocrawl (default 0, all) */
     char prefix_delimiter;       /* -D, default ':' */
     bool detail_enabled;         /* -D turns per-prefix stats on */
+
+    /* operations */
+    char *memory_file;           /* -e: warm restart file, NULL = off */
+    int metrics_port;            /* -o metrics_port: Prometheus endpoint, 0 = off */
 };
 
 #endif

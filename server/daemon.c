@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "persist_format.h"
 
 int daemon_check_user(const struct config *cfg)
 {
@@ -190,10 +191,12 @@ int daemon_drop_privileges(const struct config *cfg)
 }
 
 static void (*stop_cb)(void);
+static volatile sig_atomic_t stop_signal;
 
 static void daemon_on_signal(int sig)
 {
-    (void)sig;
+    if (stop_signal == 0)
+        stop_signal = sig;
     if (stop_cb != NULL)
         stop_cb();
 }
@@ -211,4 +214,21 @@ void daemon_signals(void (*on_stop)(void))
     sa.sa_handler = SIG_IGN;
     sigaction(SIGPIPE, &sa, NULL);
     sigaction(SIGHUP, &sa, NULL);
+}
+
+int daemon_stop_signal(void) { return stop_signal; }
+
+void daemon_build_id(char *out, size_t n)
+{
+    /* The executable's own bytes: any rebuild is another build. */
+    uint32_t crc = 0;
+    int fd = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        static char buf[1 << 16];
+        ssize_t r;
+        while ((r = read(fd, buf, sizeof(buf))) > 0)
+            crc = persist_crc32c(crc, buf, (size_t)r);
+        close(fd);
+    }
+    snprintf(out, n, "mcd %s build %08x", MCD_VERSION, crc);
 }

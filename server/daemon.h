@@ -5,6 +5,8 @@
 #ifndef MCD_DAEMON_H
 #define MCD_DAEMON_H
 
+#include <stddef.h>
+
 #include "config.h"
 
 /* Refuse to run as root without -u, like memcached.  0 or -EPERM (logged). */
@@ -33,5 +35,10 @@ void daemon_remove_pidfile(const char *path);
 int daemon_drop_privileges(const struct config *cfg);
 /* SIGINT, SIGTERM and SIGUSR1 call `on_stop`; SIGPIPE and SIGHUP are ignored. */
 void daemon_signals(void (*on_stop)(void));
+/* The first stop signal received, 0 if none (a client's shutdown, an error). */
+int daemon_stop_signal(void);
+/* "mcd <version> build <crc of the executable>": what a warm-restart file
+ * must have been written by to be loaded. */
+void daemon_build_id(char *out, size_t n);
 
 #endif

@@ -6,6 +6,7 @@
  * hooks that need server-wide facts (stats, shutdown, verbosity).
  */
 #include <errno.h>
+#include <signal.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,7 +23,9 @@
 #include "daemon.h"
 #include "log.h"
 #include "net.h"
+#include "notify.h"
 #include "options.h"
+#include "persist.h"
 #include "prefix_stats.h"
 #include "udp.h"
 #include "worker.h"
@@ -88,8 +91,7 @@ static void hook_stats_reset(void *arg)
 static void hook_shutdown(void *arg, bool graceful)
 {
     (void)arg;
-    (void)graceful;
-    log_msg(LOG_INFO, "shutdown requested by a client");
+    log_msg(LOG_INFO, "%s requested by a client", graceful ? "graceful shutdown" : "shutdown");
     acceptor_stop();
 }
 
@@ -173,6 +175,82 @@ static int open_udp(const struct config *cfg, int *fds, int max)
     return n;
 }
 
+/* Threads for saving and loading the -e file: one per core. */
+static unsigned persist_threads(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n < 1 ? 1 : n > 16 ? 16 : (unsigned)n;
+}
+
+static double seconds_since(const struct timespec *t0)
+{
+    struct timespec t1;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    return (double)(t1.tv_sec - t0->tv_sec) + (double)(t1.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+/* -e at start: load the file a graceful stop left, or say why not.  A
+ * refused file never stops mcd: it starts empty and serves. */
+static void warm_load(const struct config *cfg, const struct persist_identity *id,
+                      char *status, size_t nstatus)
+{
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    struct persist_report rep;
+    int rc = persist_load(cfg->memory_file, id, clock_rel_now(), (int64_t)time(NULL),
+                          persist_threads(), &rep);
+    if (rc == -ENOENT) {
+        log_msg(LOG_INFO, "warm restart: no %s, starting with an empty cache", cfg->memory_file);
+        snprintf(status, nstatus, "empty cache (no %s)", cfg->memory_file);
+    } else if (rc < 0) {
+        log_msg(LOG_ERROR, "warm restart: cannot read %s: %s; starting with an empty cache",
+                cfg->memory_file, strerror(-rc));
+        snprintf(status, nstatus, "empty cache (%s unreadable)", cfg->memory_file);
+    } else if (rc > 0) {
+        log_msg(LOG_ERROR, "warm restart: refusing %s: %s; starting with an empty cache",
+                cfg->memory_file, rep.why);
+        snprintf(status, nstatus, "empty cache (%s refused: %s)", cfg->memory_file,
+                 persist_verdict_str(rep.verdict));
+    } else {
+        double secs = seconds_since(&t0);
+        log_msg(LOG_INFO, "warm restart: restored %llu items from %s (%llu MB) in %.2f s; "
+                "%llu expired meanwhile, %llu did not fit", (unsigned long long)rep.items,
+                cfg->memory_file, (unsigned long long)(rep.bytes >> 20), secs,
+                (unsigned long long)rep.expired, (unsigned long long)rep.dropped);
+        snprintf(status, nstatus, "restored %llu items in %.1f s", (unsigned long long)rep.items,
+                 secs);
+    }
+}
+
+/* -e at a graceful stop: save the cache for the next start. */
+static void warm_save(const struct config *cfg, const struct persist_identity *id)
+{
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    notify_send("STATUS=saving the cache to %s", cfg->memory_file);
+    struct persist_report rep;
+    int rc = persist_save(cfg->memory_file, id, clock_rel_now(), (int64_t)time(NULL),
+                          persist_threads(), &rep);
+    if (rc != 0)
+        log_msg(LOG_ERROR, "warm restart: cannot save the cache to %s: %s", cfg->memory_file,
+                strerror(-rc));
+    else
+        log_msg(LOG_INFO, "warm restart: saved %llu items to %s (%llu MB) in %.2f s",
+                (unsigned long long)rep.items, cfg->memory_file,
+                (unsigned long long)(rep.bytes >> 20), seconds_since(&t0));
+}
+
+static const char *stop_reason(void)
+{
+    switch (daemon_stop_signal()) {
+    case SIGTERM: return "SIGTERM";
+    case SIGINT: return "SIGINT";
+    case SIGUSR1: return "SIGUSR1";
+    case 0: return "shutdown command";
+    default: return "signal";
+    }
+}
+
 int main(int argc, char **argv)
 {
     struct config cfg;
@@ -190,6 +268,10 @@ int main(int argc, char **argv)
         options_free(&cfg);
         return EX_USAGE;
     }
+    notify_setup();
+    char build[PERSIST_BUILD_MAX];
+    daemon_build_id(build, sizeof(build));
+    struct persist_identity persist_id = { .build = build };
     /* memcached's order: the open-files limit while still root, then drop
      * root before anything is bound (a unix socket is then created as the
      * -u user, who must be able to write there and remove it at exit),
@@ -232,6 +314,9 @@ int main(int argc, char **argv)
     }
     if (cfg.track_sizes)
         cache_sizes_enable();
+    char restored[256] = "";
+    if (cfg.memory_file != NULL)
+        warm_load(&cfg, &persist_id, restored, sizeof(restored));
 
     prefix_stats_setup(cfg.prefix_delimiter, cfg.detail_enabled);
     struct proto_settings settings;
@@ -272,16 +357,28 @@ int main(int argc, char **argv)
     log_msg(LOG_INFO, "mcd %s (memcached %s): %d worker threads, %zu MB", MCD_VERSION,
             MCD_MEMCACHED_VERSION, cfg.threads,
             cfg.maxbytes / (1024 * 1024));
+    /* Every listener is bound and listening, the workers run: a client
+     * connecting now is served. */
+    notify_send("READY=1\nSTATUS=serving on %s port %d, %zu MB, %d threads%s%s",
+                cfg.unix_socket ? cfg.unix_socket : settings.inter ? settings.inter : "*",
+                cfg.unix_socket ? 0 : cfg.port, cfg.maxbytes >> 20, cfg.threads,
+                restored[0] ? "; " : "", restored);
 
     acceptor_run();
+    log_msg(LOG_INFO, "%s: stopping: no new connections, answering what was asked",
+            stop_reason());
+    notify_send("STOPPING=1\nSTATUS=stopping (%s)", stop_reason());
 
 stop:
     /* Workers first: a worker serving `stats conns` or `shutdown` may still
      * be reading the acceptor's state. */
     workers_stop();
     acceptor_close();
+    if (wrote_pid && cfg.memory_file != NULL && exit_code == 0)
+        warm_save(&cfg, &persist_id);
     if (wrote_pid)
         daemon_remove_pidfile(cfg.pidfile);
+    notify_teardown();
     cache_teardown();
     prefix_stats_teardown();
     options_free(&cfg);

@@ -119,7 +119,9 @@ void options_usage(FILE *f)
 "-X, --disable-dumping     disable stats cachedump and lru_crawler metadump\n"
 "-W, --disable-watch       disable watch commands (live logging)\n"
 "-Y, --auth-file=<file>    refused: mcd has no ASCII authentication\n"
-"-e, --memory-file=<file>  accepted, no effect: mcd has no restartable cache\n"
+"-e, --memory-file=<file>  warm restart: a graceful stop (SIGTERM, SIGINT,\n"
+"                          SIGUSR1, shutdown) saves the cache to <file>, the next\n"
+"                          start with the same settings loads it (any filesystem)\n"
 "-Z, --enable-ssl          refused: mcd has no TLS\n"
 "-N, --napi-ids=<num>      accepted (must be 1..threads), no effect in mcd\n"
 "-o, --extended            comma separated list of extended options\n"
@@ -147,6 +149,8 @@ void options_usage(FILE *f)
 "                          whole (default: half a page, 524288, or the\n"
 "                          62nd class if the -f ladder stops there)\n"
 "   - item_size_max:       same as -I\n"
+"   - metrics_port:        serve Prometheus metrics over HTTP on this TCP port,\n"
+"                          on the -l addresses (default: 0, off)\n"
 "   - modern:              memcached's future defaults: currently nothing\n"
 "   - no_modern:           memcached 1.4 defaults: no maxconns_fast, no\n"
 "                          lru_crawler, no slab_reassign\n"
@@ -509,6 +513,10 @@ static int ext_applied(struct parse *p, const char *key, const char *val)
         if (!whole_uint(val) || strtoull(val, NULL, 10) > UINT32_MAX)
             return fail(p, "lru_crawler_tocrawl takes a numeric 32bit value\n");
         c->lru_crawler_tocrawl = (uint32_t)strtoull(val, NULL, 10);
+    } else if (strcmp(key, "metrics_port") == 0) {     /* mcd's own */
+        if (val == NULL || !whole_uint(val) || strtoull(val, NULL, 10) > 65535)
+            return fail(p, "metrics_port takes a TCP port number, 0 to 65535\n");
+        c->metrics_port = (int)strtoull(val, NULL, 10);
     } else if (strcmp(key, "track_sizes") == 0) {
         c->track_sizes = true;
     } else if (strcmp(key, "slab_chunk_max") == 0) {
@@ -651,9 +659,6 @@ static int flag_unsupported(struct parse *p, int ch, const char *arg)
     case 'L':
         note(p, "mcd: ignoring -L: jemalloc decides page sizes in mcd\n");
         return 0;
-    case 'e':
-        note(p, "mcd: ignoring -e %s: mcd has no restartable cache\n", arg);
-        return 0;
     case 'N':
         p->napi_ids = lead_int(p, "-N", arg, NULL);
         if (p->napi_ids <= 0)
@@ -678,6 +683,7 @@ static int flag_value(struct parse *p, int ch, const char *arg)
     case 's': return set_string(p, &c->unix_socket, arg);
     case 'u': return set_string(p, &c->user, arg);
     case 'P': return set_string(p, &c->pidfile, arg);
+    case 'e': return set_string(p, &c->memory_file, arg);
     case 'l': return listen_arg(p, arg);
     case 'o': return ext_arg(p, arg);
     case 'B': return protocol_arg(p, arg);
@@ -841,5 +847,6 @@ void options_free(struct config *c)
     free(c->unix_socket);
     free(c->user);
     free(c->pidfile);
-    c->unix_socket = c->user = c->pidfile = NULL;
+    free(c->memory_file);
+    c->unix_socket = c->user = c->pidfile = c->memory_file = NULL;
 }

@@ -367,6 +367,24 @@ void cache_walk_start(struct cache_walk *w, const struct cache_class_set *classe
 size_t cache_walk_next(struct cache_walk *w, rel_time_t now, size_t max,
                        void (*fn)(const struct cache_item_info *info, void *arg), void *arg);
 
+/* An item as a warm restart (persist.c) brings it back. */
+struct cache_restore_item {
+    const char *key;
+    size_t nkey;
+    uint32_t flags;
+    rel_time_t exptime;         /* cache time, 0 = never */
+    rel_time_t atime;           /* last access, cache time */
+    uint64_t cas;
+    bool fetched, stale, key_binary;
+    const char *value;
+    size_t vlen;
+};
+/* Link a saved item keeping its unique, times and marks (a key already
+ * there stays): CACHE_STORED, CACHE_NOT_STORED, CACHE_TOO_LARGE or CACHE_NO_MEMORY. */
+enum cache_status cache_restore(const struct cache_restore_item *r, rel_time_t now);
+/* Make every unique handed out from now on larger than `cas`. */
+void cache_cas_floor(uint64_t cas);
+
 /*
  * Pure incr/decr arithmetic on a value's bytes (no \r\n): parses a decimal
  * unsigned 64-bit number as memcached does.  false if not numeric.

@@ -428,3 +428,14 @@ uint64_t table_next_cas(struct table_stripe *s)
 {
     return (++s->cas << stripe_bits) | (uint64_t)(s - stripes);
 }
+
+void table_cas_floor(uint64_t cas)
+{
+    uint64_t floor = cas >> stripe_bits;
+    for (unsigned i = 0; i < nstripes; i++) {
+        pthread_mutex_lock(&stripes[i].lock);
+        if (stripes[i].cas <= floor)
+            stripes[i].cas = floor + 1;
+        pthread_mutex_unlock(&stripes[i].lock);
+    }
+}

@@ -1,0 +1,38 @@
+/*
+ * cache_restore: linking the items a warm restart brings back (persist.c)
+ * as they were — unique, expiry, last access, marks — where a store would
+ * give them new ones.  Kept apart from cache.c's request path: it runs
+ * before any client is served, once per item of the file.
+ */
+#include <string.h>
+
+#include "cache_priv.h"
+#include "hash.h"
+
+enum cache_status cache_restore(const struct cache_restore_item *r, rel_time_t now)
+{
+    enum cache_status err;
+    struct item *it = cache_alloc_at(r->key, r->nkey, r->flags, r->exptime, r->vlen, now, &err);
+    if (it == NULL)
+        return err;
+    memcpy(item_value(it), r->value, r->vlen);
+    if (r->key_binary)
+        item_mark_key_binary(it);
+    uint64_t hash = hash_key(r->key, r->nkey);
+    struct table_stripe *s = table_stripe(hash);
+    pthread_mutex_lock(&s->lock);
+    enum cache_status st = CACHE_NOT_STORED;
+    if (cache_find(s, hash, r->key, r->nkey, now, NULL) == NULL)
+        st = cache_link(s, hash, it, now);
+    if (st == CACHE_STORED) {
+        atomic_store_explicit(&it->time, r->atime, memory_order_relaxed);
+        item_set_cas(it, r->cas);
+        uint8_t marks = (uint8_t)((r->fetched ? ITEM_FETCHED : 0) | (r->stale ? ITEM_STALE : 0));
+        atomic_fetch_or_explicit(&it->iflags, marks, memory_order_relaxed);
+    }
+    pthread_mutex_unlock(&s->lock);
+    item_unref(it);
+    return st;
+}
+
+void cache_cas_floor(uint64_t cas) { table_cas_floor(cas); }

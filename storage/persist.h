@@ -1,0 +1,45 @@
+/*
+ * persist: warm restart (-e FILE).  A graceful stop saves every live item
+ * to FILE; the next start loads it back before serving.  See persist.c.
+ */
+#ifndef MCD_PERSIST_H
+#define MCD_PERSIST_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "item.h"
+#include "persist_format.h"
+
+/* What a save or a load did. */
+struct persist_report {
+    uint64_t items;             /* saved, or restored */
+    uint64_t expired;           /* load: expired since the save, left out */
+    uint64_t dropped;           /* load: could not be stored (memory) */
+    uint64_t bytes;             /* size of the file */
+    enum persist_verdict verdict;   /* load: why the file was refused */
+    char why[192];              /* load: the difference or the error, for the log */
+};
+
+/* The identity a file must carry to be loaded: mcd's version and build. */
+struct persist_identity {
+    const char *build;          /* at most PERSIST_BUILD_MAX - 1 bytes */
+};
+
+/*
+ * Save every live item to `path` (written as path.tmp, then renamed), with
+ * `threads` threads.  `now` is cache time, `wall` unix time.  0, or -errno
+ * (the file is then not left behind).
+ */
+int persist_save(const char *path, const struct persist_identity *id, rel_time_t now,
+                 int64_t wall, unsigned threads, struct persist_report *rep);
+/*
+ * Load `path` into the (empty) cache and remove it, so that a later crash
+ * can never bring back this old copy.  Nothing is stored unless the whole
+ * file checks out.  0 when loaded; 1 when refused (rep->verdict, rep->why);
+ * -ENOENT when there is no file; another -errno when it cannot be read.
+ */
+int persist_load(const char *path, const struct persist_identity *id, rel_time_t now,
+                 int64_t wall, unsigned threads, struct persist_report *rep);
+
+#endif

@@ -1,0 +1,306 @@
+"""Warm restart (-e FILE): a graceful stop saves the cache, the next start
+with the same settings loads it back before serving -- keys, values, flags,
+CAS uniques and what is left of each TTL -- and a file that does not check
+out (truncated, corrupted, other -m, other build, left by a crash) is
+refused, logged, and mcd starts empty and serving."""
+import os
+import pwd
+import random
+import re
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import tempfile
+import time
+import unittest
+
+from harness import HOST, MCD_BIN, SLOW, Server, free_port, read_until, request
+
+MEM = ("-m", "256")
+
+
+def crc32c(data, crc=0):
+    """CRC32C (Castagnoli), as storage/persist_format.c computes it."""
+    table = crc32c.table
+    if table is None:
+        table = crc32c.table = []
+        for i in range(256):
+            c = i
+            for _ in range(8):
+                c = (c >> 1) ^ 0x82F63B78 if c & 1 else c >> 1
+            table.append(c)
+    crc ^= 0xFFFFFFFF
+    for b in data:
+        crc = (crc >> 8) ^ table[(crc ^ b) & 0xFF]
+    return crc ^ 0xFFFFFFFF
+
+
+crc32c.table = None
+
+
+def make_items(n, seed=10, large_every=1000, short_ttl=True):
+    """n items of mixed sizes (1 B up to 500 KB), flags and TTLs: every
+    tenth expires within a second, three in ten live 3000 s, the rest never
+    expire."""
+    rnd = random.Random(seed)
+    items = []
+    for i in range(n):
+        if i % large_every == large_every - 1:
+            size = rnd.randint(10_000, 500_000)
+        else:
+            size = min(int(rnd.expovariate(1 / 300)) + 1, 5000)
+        value = rnd.randbytes(min(size, 64)) * (size // 64 + 1)
+        ttl = 1 if i % 10 == 0 and short_ttl else 3000 if i % 10 in (1, 2, 3) else 0
+        items.append((b"k%06d" % i, rnd.getrandbits(32), ttl, value[:size]))
+    return items
+
+
+def fill(server, items):
+    s = server.connect(timeout=30)
+    batch = []
+    for i, (key, flags, ttl, value) in enumerate(items):
+        batch.append(b"set %s %d %d %d noreply\r\n%s\r\n" % (key, flags, ttl, len(value), value))
+        if len(batch) == 500 or i == len(items) - 1:
+            batch.append(b"mn\r\n")
+            reply = request(s, b"".join(batch), end=b"MN\r\n", timeout=60)
+            assert reply.endswith(b"MN\r\n"), reply[-200:]
+            batch = []
+    s.close()
+
+
+VALUE_RE = re.compile(rb"VALUE (\S+) (\d+) (\d+) (\d+)\r\n")
+
+
+def gets_all(server, keys):
+    """{key: (flags, cas, value)} for the keys found."""
+    s = server.connect(timeout=30)
+    found = {}
+    for i in range(0, len(keys), 100):
+        data = request(s, b"gets " + b" ".join(keys[i:i + 100]) + b"\r\n", timeout=60)
+        pos = 0
+        while True:
+            m = VALUE_RE.match(data, pos)
+            if m is None:
+                assert data[pos:] == b"END\r\n", data[pos:pos + 100]
+                break
+            n = int(m.group(3))
+            start = m.end()
+            found[m.group(1)] = (int(m.group(2)), int(m.group(4)), data[start:start + n])
+            pos = start + n + 2
+    s.close()
+    return found
+
+
+def ttls(server, keys):
+    """{key: remaining TTL} by meta get's t flag (-1: never expires)."""
+    s = server.connect(timeout=30)
+    out = {}
+    for i in range(0, len(keys), 200):
+        chunk = keys[i:i + 200]
+        data = request(s, b"".join(b"mg %s t k\r\n" % k for k in chunk) + b"mn\r\n",
+                       end=b"MN\r\n", timeout=60)
+        for m in re.finditer(rb"HD t(-?\d+) k(\S+)\r\n", data):
+            out[m.group(2)] = int(m.group(1))
+    s.close()
+    return out
+
+
+def stat(server, name):
+    s = server.connect()
+    data = request(s, b"stats\r\n")
+    s.close()
+    m = re.search(rb"STAT " + name.encode() + rb" (\d+)\r\n", data)
+    return int(m.group(1))
+
+
+def works(test, server):
+    """A set and a get on a fresh connection."""
+    s = server.connect()
+    test.assertEqual(request(s, b"set fresh 0 0 2\r\nok\r\n", end=b"\r\n"), b"STORED\r\n")
+    test.assertEqual(request(s, b"get fresh\r\n"), b"VALUE fresh 0 2\r\nok\r\nEND\r\n")
+    s.close()
+
+
+class WarmRestartTest(unittest.TestCase):
+
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="mcd-warm-")
+        os.chmod(self.dir, 0o755)
+        self.path = os.path.join(self.dir, "cache")
+        self.addCleanup(shutil.rmtree, self.dir, True)
+
+    def start(self, *extra, args=MEM):
+        server = Server(MCD_BIN, args + ("-v", "-e", self.path) + extra)
+        self.addCleanup(server.stop)
+        return server
+
+    def stop(self, server, sig=signal.SIGTERM):
+        server.proc.send_signal(sig)
+        server.proc.wait(timeout=60 * SLOW)
+        log = server.stderr()
+        server.stop()
+        self.assertEqual(server.proc.returncode, 0 if sig != signal.SIGKILL else -9, log)
+        return log
+
+    def test_items_come_back_with_flags_cas_and_ttl(self):
+        items = make_items(100_000)
+        server = self.start()
+        fill(server, items)
+        set_at = time.monotonic()
+        keys = [k for k, _, _, _ in items]
+        before = gets_all(server, keys)
+        self.assertGreater(len(before), 85_000)
+        log = self.stop(server)
+        self.assertIn(b"warm restart: saved", log)
+        self.assertTrue(os.path.exists(self.path))
+        time.sleep(1.5)     # the one-second TTLs run out
+
+        server = self.start()
+        self.assertFalse(os.path.exists(self.path), "a loaded file is removed")
+        after = gets_all(server, keys)
+        elapsed = time.monotonic() - set_at
+        expected = {k: v for k, v in before.items() if int(k[1:]) % 10 != 0}
+        self.assertEqual(len(after), len(expected))
+        for key, want in expected.items():
+            self.assertEqual(after.get(key), want, key)
+        for key, _, ttl, _ in items:
+            if ttl == 1:
+                self.assertNotIn(key, after)
+        left = ttls(server, [k for k, _, ttl, _ in items if ttl != 1 and k in after])
+        for key, _, ttl, _ in items:
+            if key not in after:
+                continue
+            if ttl == 0:
+                self.assertEqual(left[key], -1, key)
+            else:
+                self.assertLessEqual(left[key], 3000, key)
+                self.assertGreaterEqual(left[key], 3000 - elapsed - 2, key)
+        # New uniques continue above every restored one.
+        s = server.connect()
+        request(s, b"set newkey 0 0 1\r\nx\r\n", end=b"\r\n")
+        cas = int(request(s, b"gets newkey\r\n").split()[4])
+        self.assertGreater(cas, max(c for _, c, _ in after.values()))
+        s.close()
+        self.assertIn(b"warm restart: restored %d items" % len(after), self.stop(server))
+
+    def save_small(self, n=2000, args=MEM):
+        server = self.start(args=args)
+        fill(server, make_items(n, large_every=500, short_ttl=False))
+        self.stop(server)
+        with open(self.path, "rb") as f:
+            return f.read()
+
+    def refused(self, data, why, args=MEM):
+        with open(self.path, "wb") as f:
+            f.write(data)
+        server = self.start(args=args)
+        works(self, server)
+        self.assertEqual(stat(server, "curr_items"), 1)
+        log = self.stop(server)
+        self.assertRegex(log, rb"warm restart: refusing [^\n]*" + why)
+        self.assertIn(b"starting with an empty cache", log)
+
+    def test_truncated_file_refused(self):
+        data = self.save_small()
+        self.refused(data[:len(data) // 2], b"truncated")
+        self.refused(data[:100], b"")
+
+    def test_bit_flip_refused(self):
+        data = bytearray(self.save_small())
+        data[len(data) // 2] ^= 0x10
+        self.refused(bytes(data), b"block checksum")
+
+    def test_other_memory_limit_refused(self):
+        data = self.save_small()
+        self.refused(data, b"-m 268435456 bytes, this is 134217728", args=("-m", "128"))
+
+    def test_other_item_size_refused(self):
+        data = self.save_small()
+        self.refused(data, b"-I", args=MEM + ("-I", "2m"))
+
+    def test_other_build_refused(self):
+        data = bytearray(self.save_small())
+        data[16:64] = b"mcd 0.0 build 00000000".ljust(48, b"\0")
+        data[124:128] = struct.pack("<I", crc32c(bytes(data[:124])))
+        self.refused(bytes(data), b"build \"mcd 0.0 build 00000000\"")
+
+    def test_crash_never_brings_back_an_old_copy(self):
+        self.save_small(200)
+        server = self.start()
+        self.assertEqual(stat(server, "curr_items"), 200)
+        s = server.connect()
+        request(s, b"set k000001 0 0 3\r\nnew\r\n", end=b"\r\n")
+        s.close()
+        self.stop(server, signal.SIGKILL)      # a crash: nothing saved
+        server = self.start()
+        self.assertEqual(stat(server, "curr_items"), 0)
+        self.assertIn(b"no %s" % self.path.encode(), self.stop(server))
+
+    def test_sigusr1_saves_like_memcached_graceful_stop(self):
+        server = self.start()
+        fill(server, make_items(100, large_every=1000, short_ttl=False))
+        self.stop(server, signal.SIGUSR1)
+        server = self.start()
+        self.assertEqual(stat(server, "curr_items"), 100)
+
+    def test_as_nobody_after_dropping_root(self):
+        if os.geteuid() != 0:
+            self.skipTest("needs root to switch to nobody with -u (running as uid %d)"
+                          % os.geteuid())
+        nobody = pwd.getpwnam("nobody")
+        os.chown(self.dir, nobody.pw_uid, nobody.pw_gid)
+        server = self.start("-u", "nobody")
+        fill(server, make_items(300, large_every=100, short_ttl=False))
+        self.stop(server)
+        self.assertEqual(os.stat(self.path).st_uid, nobody.pw_uid)
+        server = self.start("-u", "nobody")
+        self.assertEqual(stat(server, "curr_items"), 300)
+
+    def test_as_a_non_root_user(self):
+        if os.geteuid() != 0:
+            # The whole suite already runs unprivileged: the other tests are this one.
+            self.skipTest("already not root (uid %d): covered by the other tests"
+                          % os.geteuid())
+        nobody = pwd.getpwnam("nobody")
+        os.chown(self.dir, nobody.pw_uid, nobody.pw_gid)
+        for n in (1, 2):
+            port = free_port()
+            cmd = ["setpriv", "--reuid=%d" % nobody.pw_uid, "--regid=%d" % nobody.pw_gid,
+                   "--clear-groups", MCD_BIN, "-l", HOST, "-p", str(port), "-U", "0",
+                   "-e", self.path] + list(MEM)
+            with tempfile.TemporaryFile() as err:
+                proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=err, stderr=err)
+                try:
+                    s = connect_when_up(proc, port)
+                    if n == 1:
+                        s.sendall(b"set a 7 0 3\r\nabc\r\n")
+                        self.assertEqual(read_until(s, lambda d: d.endswith(b"\r\n")),
+                                         b"STORED\r\n")
+                    else:
+                        self.assertEqual(request(s, b"get a\r\n"),
+                                         b"VALUE a 7 3\r\nabc\r\nEND\r\n")
+                    s.close()
+                finally:
+                    proc.terminate()
+                    proc.wait(timeout=30 * SLOW)
+                err.seek(0)
+                log = err.read()
+            self.assertEqual(proc.returncode, 0, log)
+            self.assertNotIn(b"Sanitizer", log)
+
+
+def connect_when_up(proc, port):
+    deadline = time.monotonic() + 5 * SLOW
+    while True:
+        try:
+            return socket.create_connection((HOST, port), timeout=5 * SLOW)
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError("mcd did not start (exit status %s)" % proc.poll())
+            time.sleep(0.01)
+
+
+if __name__ == "__main__":
+    unittest.main()
