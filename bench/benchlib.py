@@ -36,16 +36,18 @@ def free_port():
 class Server:
     """One server process pinned to SERVER_CPU, listening on 127.0.0.1 only."""
 
-    def __init__(self, name, binary, threads, memory):
+    def __init__(self, name, binary, threads, memory, extra=(), pin=True, port=None,
+                 timeout=5):
         self.name = name
-        self.port = free_port()
-        cmd = ["taskset", "-c", SERVER_CPU, binary, "-U", "0", "-l", HOST,
-               "-p", str(self.port), "-t", str(threads), "-m", str(memory), "-c", "4096"]
+        self.port = port or free_port()
+        cmd = (["taskset", "-c", SERVER_CPU] if pin else []) + [
+            binary, "-U", "0", "-l", HOST, "-p", str(self.port), "-t", str(threads),
+            "-m", str(memory), "-c", "4096"] + list(extra)
         if os.geteuid() == 0:
             cmd += ["-u", "root"]
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                      stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 5
+        deadline = time.monotonic() + timeout
         while True:
             try:
                 socket.create_connection((HOST, self.port), timeout=1).close()

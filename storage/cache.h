@@ -384,6 +384,11 @@ struct cache_restore_item {
 enum cache_status cache_restore(const struct cache_restore_item *r, rel_time_t now);
 /* Make every unique handed out from now on larger than `cas`. */
 void cache_cas_floor(uint64_t cas);
+/* Size the hash table for `items` before a bulk load (a warm restart). */
+void cache_reserve(uint64_t items);
+/* Stop storage's own threads (the page mover, the crawler): once clients
+ * are gone too, no item changes any more (a warm-restart save). */
+void cache_quiesce(void);
 
 /*
  * Pure incr/decr arithmetic on a value's bytes (no \r\n): parses a decimal

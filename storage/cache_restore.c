@@ -36,3 +36,11 @@ enum cache_status cache_restore(const struct cache_restore_item *r, rel_time_t n
 }
 
 void cache_cas_floor(uint64_t cas) { table_cas_floor(cas); }
+
+void cache_quiesce(void)
+{
+    crawler_stop();
+    mover_stop();
+}
+
+void cache_reserve(uint64_t items) { table_reserve(items); }

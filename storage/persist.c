@@ -42,13 +42,17 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cache_priv.h"
 #include "expiry.h"
+#include "slab.h"
 
-/* Payload bytes after which a thread closes its block. */
-#define PERSIST_BLOCK_TARGET (4u << 20)
+/* Payload bytes after which a thread closes its block: small enough that
+ * what it read for the checksum is still in cache when the kernel copies it. */
+#define PERSIST_BLOCK_TARGET (512u << 10)
 #define PERSIST_THREADS_MAX 16
 
 static void self_header(const struct persist_identity *id, int64_t wall, struct persist_header *h)
@@ -72,40 +76,98 @@ static unsigned clamp_threads(unsigned n)
 
 /* --- save ------------------------------------------------------------------ */
 
+/* Values up to this size are copied next to their record's header; longer
+ * ones are written straight from the item (one iovec each). */
+#define PERSIST_INLINE_MAX 256
+/* Records per block: the block header and one or two iovecs each fit IOV_MAX. */
+#define PERSIST_BLOCK_IOV 1024
+
 struct save {
     int fd;
     rel_time_t now;
-    _Atomic unsigned next_stripe;
+    struct { unsigned cls; uint32_t page; } *pages;  /* every slab page, then the large items */
+    uint64_t npages;
+    _Atomic uint64_t next_page;
+    _Atomic bool large_taken;
     _Atomic uint64_t offset;        /* where the next block goes */
     _Atomic int error;              /* first errno */
     pthread_mutex_t lock;           /* guards totals */
     struct persist_trailer totals;
 };
 
-struct save_buf {
-    uint8_t *p;
-    size_t len, cap;                /* len counts the block header's room */
-    uint32_t items;
+/* One thread's block being built: headers (and short values) in `arena`,
+ * long values referenced where they are. */
+struct save_block {
+    uint8_t head[PERSIST_BLOCK_HEADER_BYTES];
+    struct iovec iov[PERSIST_BLOCK_IOV];
+    int niov;
+    uint8_t *arena;
+    size_t arena_used;
+    uint64_t len;                   /* payload bytes */
+    uint32_t items, crc;
+    uint64_t max_cas;
 };
 
-static bool buf_room(struct save_buf *b, size_t more)
+#define PERSIST_ARENA (PERSIST_BLOCK_IOV * (PERSIST_RECORD_HEADER_BYTES + ITEM_KEY_MAX + \
+                                            PERSIST_INLINE_MAX))
+
+static void save_error(struct save *sv, int e)
 {
-    if (b->len + more <= b->cap)
-        return true;
-    size_t cap = b->cap ? b->cap : PERSIST_BLOCK_TARGET + (1u << 20);
-    while (cap < b->len + more)
-        cap *= 2;
-    uint8_t *p = realloc(b->p, cap);
-    if (p == NULL)
-        return false;
-    b->p = p;
-    b->cap = cap;
-    return true;
+    int zero = 0;
+    atomic_compare_exchange_strong(&sv->error, &zero, e);
 }
 
-/* Append a live item (its stripe locked). */
-static bool save_item(struct save *sv, struct save_buf *b, struct item *it, uint64_t *max_cas)
+/* Write the block wherever the file has room. */
+static void save_flush(struct save *sv, struct save_block *b)
 {
+    if (b->items == 0)
+        return;
+    struct persist_block blk = { .len = (uint32_t)b->len, .items = b->items, .crc = b->crc };
+    persist_block_encode(&blk, b->head);
+    b->iov[0] = (struct iovec){ b->head, PERSIST_BLOCK_HEADER_BYTES };
+    uint64_t total = PERSIST_BLOCK_HEADER_BYTES + b->len;
+    uint64_t at = atomic_fetch_add(&sv->offset, total);
+    struct iovec *iov = b->iov;
+    int n = b->niov;
+    while (n > 0) {
+        ssize_t w = pwritev(sv->fd, iov, n, (off_t)at);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            save_error(sv, w < 0 ? errno : EIO);
+            break;
+        }
+        at += (uint64_t)w;
+        while (n > 0 && (size_t)w >= iov->iov_len) {
+            w -= (ssize_t)iov->iov_len;
+            iov++;
+            n--;
+        }
+        if (n > 0) {
+            iov->iov_base = (char *)iov->iov_base + w;
+            iov->iov_len -= (size_t)w;
+        }
+    }
+    pthread_mutex_lock(&sv->lock);
+    sv->totals.items += b->items;
+    sv->totals.blocks++;
+    sv->totals.bytes += total;
+    sv->totals.crc_sum += b->crc;
+    if (b->max_cas > sv->totals.max_cas)
+        sv->totals.max_cas = b->max_cas;
+    pthread_mutex_unlock(&sv->lock);
+    b->niov = 1;
+    b->arena_used = 0;
+    b->len = 0;
+    b->items = 0;
+    b->crc = 0;
+}
+
+/* Add a linked, live item to the block. */
+static void save_item(struct save *sv, struct save_block *b, const struct item *it)
+{
+    if (b->niov + 2 > PERSIST_BLOCK_IOV || b->len >= PERSIST_BLOCK_TARGET)
+        save_flush(sv, b);
     rel_time_t exp = item_exptime(it), at = item_atime(it);
     struct persist_record r = {
         .key = item_key(it),
@@ -120,89 +182,113 @@ static bool save_item(struct save *sv, struct save_buf *b, struct item *it, uint
         .cas = item_cas(it),
         .value = item_cvalue(it),
     };
-    size_t n = persist_record_size(r.nkey, r.vlen);
-    if (!buf_room(b, n))
-        return false;
-    persist_record_encode(&r, b->p + b->len);
-    b->len += n;
+    bool inline_value = r.vlen <= PERSIST_INLINE_MAX;
+    uint8_t *h = b->arena + b->arena_used;
+    size_t hlen = inline_value ? persist_record_encode(&r, h) : persist_record_encode_head(&r, h);
+    b->crc = persist_crc32c(b->crc, h, hlen);
+    b->arena_used += hlen;
+    /* Consecutive inline records share one iovec. */
+    struct iovec *last = &b->iov[b->niov - 1];
+    if (b->niov > 1 && (uint8_t *)last->iov_base + last->iov_len == h)
+        last->iov_len += hlen;
+    else
+        b->iov[b->niov++] = (struct iovec){ h, hlen };
+    if (!inline_value) {
+        b->crc = persist_crc32c(b->crc, r.value, r.vlen);
+        b->iov[b->niov++] = (struct iovec){ (void *)r.value, r.vlen };
+    }
+    b->len += hlen + (inline_value ? 0 : r.vlen);
     b->items++;
-    if (r.cas > *max_cas)
-        *max_cas = r.cas;
-    return true;
+    if (r.cas > b->max_cas)
+        b->max_cas = r.cas;
 }
 
-/* Write the buffer as one block, wherever the file has room. */
-static void save_flush(struct save *sv, struct save_buf *b, uint64_t max_cas)
+static bool save_wanted(const struct save *sv, const struct item *it)
 {
-    if (b->items == 0)
+    enum cache_miss why;
+    return atomic_load_explicit(&it->refcount, memory_order_relaxed) != 0 &&
+           (atomic_load_explicit(&it->iflags, memory_order_acquire) & ITEM_LINKED) &&
+           cache_live(it, sv->now, &why);
+}
+
+static void save_page(struct save *sv, struct save_block *b, unsigned cls, uint32_t index)
+{
+    uint32_t nchunks;
+    struct slab_page *p = slab_page_pin(cls, index, &nchunks);
+    if (p == NULL)
         return;
-    struct persist_block blk = {
-        .len = (uint32_t)(b->len - PERSIST_BLOCK_HEADER_BYTES),
-        .items = b->items,
-        .crc = persist_crc32c(0, b->p + PERSIST_BLOCK_HEADER_BYTES,
-                              b->len - PERSIST_BLOCK_HEADER_BYTES),
-    };
-    persist_block_encode(&blk, b->p);
-    uint64_t at = atomic_fetch_add(&sv->offset, b->len);
-    for (size_t done = 0; done < b->len;) {
-        ssize_t w = pwrite(sv->fd, b->p + done, b->len - done, (off_t)(at + done));
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0) {
-            int e = w < 0 ? errno : EIO, zero = 0;
-            atomic_compare_exchange_strong(&sv->error, &zero, e);
-            break;
-        }
-        done += (size_t)w;
+    for (uint32_t i = 0; i < nchunks; i++) {
+        const struct item *it = slab_chunk_at(cls, p, i);
+        if (save_wanted(sv, it))
+            save_item(sv, b, it);
     }
-    pthread_mutex_lock(&sv->lock);
-    sv->totals.items += b->items;
-    sv->totals.blocks++;
-    sv->totals.bytes += b->len;
-    sv->totals.crc_sum += blk.crc;
-    if (max_cas > sv->totals.max_cas)
-        sv->totals.max_cas = max_cas;
-    pthread_mutex_unlock(&sv->lock);
-    b->len = PERSIST_BLOCK_HEADER_BYTES;
-    b->items = 0;
+    slab_page_unpin(p);
+}
+
+static void save_large(struct save *sv, struct save_block *b)
+{
+    struct item *batch[64];
+    for (uint64_t skip = 0;;) {
+        unsigned n = slab_large_pin_range(skip, batch, 64);
+        if (n == 0)
+            break;
+        for (unsigned i = 0; i < n; i++) {
+            if (save_wanted(sv, batch[i]))
+                save_item(sv, b, batch[i]);
+        }
+        /* The block points into them: written before they are let go. */
+        save_flush(sv, b);
+        for (unsigned i = 0; i < n; i++)
+            item_unref(batch[i]);
+        skip += n;
+    }
 }
 
 static void *save_thread(void *arg)
 {
     struct save *sv = arg;
-    struct save_buf b = { 0 };
-    uint64_t max_cas = 0;
-    if (!buf_room(&b, PERSIST_BLOCK_HEADER_BYTES)) {
-        int zero = 0;
-        atomic_compare_exchange_strong(&sv->error, &zero, ENOMEM);
+    struct save_block *b = calloc(1, sizeof(*b));
+    if (b == NULL || (b->arena = malloc(PERSIST_ARENA)) == NULL) {
+        save_error(sv, ENOMEM);
+        free(b);
         return NULL;
     }
-    b.len = PERSIST_BLOCK_HEADER_BYTES;
+    b->niov = 1;
     for (;;) {
-        unsigned i = atomic_fetch_add(&sv->next_stripe, 1);
-        if (i >= table_nstripes() || atomic_load(&sv->error) != 0)
+        uint64_t i = atomic_fetch_add(&sv->next_page, 1);
+        if (atomic_load(&sv->error) != 0)
             break;
-        struct table_stripe *s = table_stripe_at(i);
-        bool ok = true;
-        pthread_mutex_lock(&s->lock);
-        for (uint32_t k = 0; ok && k < s->nbuckets * TABLE_BUCKET_SLOTS; k++) {
-            struct item *it = table_slot(s, k);
-            enum cache_miss why;
-            if (it != NULL && cache_live(it, sv->now, &why))
-                ok = save_item(sv, &b, it, &max_cas);
+        if (i < sv->npages) {
+            save_page(sv, b, sv->pages[i].cls, sv->pages[i].page);
+            continue;
         }
-        pthread_mutex_unlock(&s->lock);
-        if (!ok) {
-            int zero = 0;
-            atomic_compare_exchange_strong(&sv->error, &zero, ENOMEM);
-            break;
-        }
-        if (b.len >= PERSIST_BLOCK_TARGET)
-            save_flush(sv, &b, max_cas);
+        if (!atomic_exchange(&sv->large_taken, true))
+            save_large(sv, b);
+        break;
     }
-    save_flush(sv, &b, max_cas);
-    free(b.p);
+    save_flush(sv, b);
+    free(b->arena);
+    free(b);
     return NULL;
+}
+
+/* Every slab page, as (class, index): the units threads take in turn. */
+static int save_list_pages(struct save *sv)
+{
+    uint64_t n = 0;
+    for (unsigned c = 1; c <= slab_nclasses(); c++)
+        n += slab_class_npages(c);
+    sv->pages = malloc(sizeof(*sv->pages) * (n ? n : 1));
+    if (sv->pages == NULL)
+        return -ENOMEM;
+    for (unsigned c = 1; c <= slab_nclasses(); c++) {
+        uint32_t np = slab_class_npages(c);
+        for (uint32_t k = 0; k < np; k++) {
+            sv->pages[sv->npages].cls = c;
+            sv->pages[sv->npages++].page = k;
+        }
+    }
+    return 0;
 }
 
 static int write_all(int fd, const void *p, size_t n, off_t at)
@@ -227,10 +313,16 @@ int persist_save(const char *path, const struct persist_identity *id, rel_time_t
     char tmp[4096];
     if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
         return -ENAMETOOLONG;
+    cache_quiesce();
     struct save sv = { .now = now, .offset = PERSIST_HEADER_BYTES };
+    if (save_list_pages(&sv) != 0)
+        return -ENOMEM;
     sv.fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (sv.fd < 0)
-        return -errno;
+    if (sv.fd < 0) {
+        int e = errno;
+        free(sv.pages);
+        return -e;
+    }
     pthread_mutex_init(&sv.lock, NULL);
     pthread_t tids[PERSIST_THREADS_MAX];
     unsigned n = clamp_threads(threads), started = 0;
@@ -243,6 +335,7 @@ int persist_save(const char *path, const struct persist_identity *id, rel_time_t
     for (unsigned i = 0; i < started; i++)
         pthread_join(tids[i], NULL);
     pthread_mutex_destroy(&sv.lock);
+    free(sv.pages);
 
     int rc = -atomic_load(&sv.error);
     uint8_t head[PERSIST_HEADER_BYTES], tail[PERSIST_TRAILER_BYTES];
@@ -279,7 +372,15 @@ struct load {
     rel_time_t now;
     uint64_t elapsed;               /* wall-clock seconds since the save */
     _Atomic uint64_t items, expired, dropped, max_cas;
+    struct timespec started;
 };
+
+static double seconds_since(const struct timespec *t0)
+{
+    struct timespec t1;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    return (double)(t1.tv_sec - t0->tv_sec) + (double)(t1.tv_nsec - t0->tv_nsec) / 1e9;
+}
 
 static void *check_thread(void *arg)
 {
@@ -419,10 +520,15 @@ static int load_mapped(struct load *ld, uint64_t size, const struct persist_iden
     run_threads(ld, check_thread, threads);
     if (atomic_load(&ld->bad))
         return refuse(rep, PERSIST_BAD_BLOCK);
+    rep->check_secs = seconds_since(&ld->started);
     /* Everything checks out: store. */
     ld->elapsed = wall > fh.saved_wall ? (uint64_t)(wall - fh.saved_wall) : 0;
+    cache_reserve(t.items);
+    slab_prefault(true);
     run_threads(ld, restore_thread, threads);
+    slab_prefault(false);
     cache_cas_floor(atomic_load(&ld->max_cas));
+    rep->store_secs = seconds_since(&ld->started) - rep->check_secs;
     rep->items = atomic_load(&ld->items);
     rep->expired = atomic_load(&ld->expired);
     rep->dropped = atomic_load(&ld->dropped);
@@ -433,6 +539,8 @@ int persist_load(const char *path, const struct persist_identity *id, rel_time_t
                  int64_t wall, unsigned threads, struct persist_report *rep)
 {
     memset(rep, 0, sizeof(*rep));
+    struct timespec started;
+    clock_gettime(CLOCK_MONOTONIC, &started);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return -errno;
@@ -461,7 +569,7 @@ int persist_load(const char *path, const struct persist_identity *id, rel_time_t
     if (map == MAP_FAILED)
         return -e;
     madvise(map, (size_t)st.st_size, MADV_SEQUENTIAL);
-    struct load ld = { .map = map, .now = now };
+    struct load ld = { .map = map, .now = now, .started = started };
     int rc = load_mapped(&ld, (uint64_t)st.st_size, id, wall, threads, rep);
     free(ld.blocks);
     munmap(map, (size_t)st.st_size);

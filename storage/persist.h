@@ -17,6 +17,8 @@ struct persist_report {
     uint64_t expired;           /* load: expired since the save, left out */
     uint64_t dropped;           /* load: could not be stored (memory) */
     uint64_t bytes;             /* size of the file */
+    double check_secs;          /* load: mapping and checking the whole file */
+    double store_secs;          /* load: storing the items */
     enum persist_verdict verdict;   /* load: why the file was refused */
     char why[192];              /* load: the difference or the error, for the log */
 };

@@ -225,7 +225,7 @@ enum persist_verdict persist_header_match(const struct persist_header *file,
 
 enum { MARK_FETCHED = 1, MARK_STALE = 2, MARK_KEY_BINARY = 4, MARK_ALL = 7 };
 
-size_t persist_record_encode(const struct persist_record *r, uint8_t *out)
+size_t persist_record_encode_head(const struct persist_record *r, uint8_t *out)
 {
     out[0] = r->nkey;
     out[1] = (uint8_t)((r->fetched ? MARK_FETCHED : 0) | (r->stale ? MARK_STALE : 0) |
@@ -237,8 +237,14 @@ size_t persist_record_encode(const struct persist_record *r, uint8_t *out)
     put32(out + 20, r->idle);
     put64(out + 24, r->cas);
     memcpy(out + PERSIST_RECORD_HEADER_BYTES, r->key, r->nkey);
-    memcpy(out + PERSIST_RECORD_HEADER_BYTES + r->nkey, r->value, (size_t)r->vlen);
-    return persist_record_size(r->nkey, r->vlen);
+    return PERSIST_RECORD_HEADER_BYTES + r->nkey;
+}
+
+size_t persist_record_encode(const struct persist_record *r, uint8_t *out)
+{
+    size_t head = persist_record_encode_head(r, out);
+    memcpy(out + head, r->value, (size_t)r->vlen);
+    return head + (size_t)r->vlen;
 }
 
 size_t persist_record_decode(const uint8_t *in, size_t len, struct persist_record *r)

@@ -84,6 +84,9 @@ static inline size_t persist_record_size(size_t nkey, uint64_t vlen)
 
 /* Write a record (header, key, value) at `out`; returns its size. */
 size_t persist_record_encode(const struct persist_record *r, uint8_t *out);
+/* Write only its header and key (the value is written from elsewhere);
+ * returns their size. */
+size_t persist_record_encode_head(const struct persist_record *r, uint8_t *out);
 /* Read the record at in[0..len): its size, or 0 if it is malformed or runs
  * past `len`.  key and value point into `in`. */
 size_t persist_record_decode(const uint8_t *in, size_t len, struct persist_record *r);

@@ -175,6 +175,8 @@ unsigned slab_pool_release(unsigned n);
 /* Whether one more page fits the budget. */
 bool slab_page_available(void);
 
+/* While on, a new page is mapped in whole when taken (a bulk load fills it). */
+void slab_prefault(bool on);
 /* A snapshot of class `cls` (summed over threads; a moment's figures). */
 void slab_class_stats(unsigned cls, struct slab_class_stats *out);
 

@@ -439,3 +439,26 @@ void table_cas_floor(uint64_t cas)
         pthread_mutex_unlock(&stripes[i].lock);
     }
 }
+
+void table_reserve(uint64_t items)
+{
+    /* A tenth more than the average share: stripes are not filled evenly. */
+    uint64_t per = items / nstripes + items / nstripes / 10 + 1;
+    uint64_t buckets = (per * 16 / 15 + TABLE_BUCKET_SLOTS - 1) / TABLE_BUCKET_SLOTS;
+    if (buckets > TAG_MASK / 2)
+        buckets = TAG_MASK / 2;
+    for (unsigned i = 0; i < nstripes; i++) {
+        struct table_stripe *s = &stripes[i];
+        pthread_mutex_lock(&s->lock);
+        uint32_t nb = buckets_for((uint32_t)buckets);
+        uint64_t *ns = s->count == 0 && s->nbuckets < nb ? slots_alloc(nb) : NULL;
+        if (ns != NULL) {
+            slots_free(s->slots, s->nbuckets);
+            s->slots = ns;
+            s->nbuckets = nb;
+        }
+        while (s->nbuckets < buckets && table_grow(s) == 0)
+            ;
+        pthread_mutex_unlock(&s->lock);
+    }
+}

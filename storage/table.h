@@ -54,6 +54,8 @@ struct item *table_slot(const struct table_stripe *s, uint32_t i);
 /* A new CAS unique from a locked stripe: the stripe's counter with the
  * stripe's index in the low bits, so uniques never repeat across keys. */
 uint64_t table_next_cas(struct table_stripe *s);
+/* Grow every stripe to hold its share of `items` without growing again (a bulk load). */
+void table_reserve(uint64_t items);
 /* Raise every stripe's counter so its next unique is above `cas` (warm restart). */
 void table_cas_floor(uint64_t cas);
 /* Slots over all stripes. */
