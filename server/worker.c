@@ -211,6 +211,70 @@ static void worker_idle_sweep(struct worker *w)
     }
 }
 
+/* After a stop: how long a connection that stopped reading its replies may
+ * hold the exit up, and how long a drain may take in all. */
+#define DRAIN_STALL_MS 1000
+#define DRAIN_MAX_MS 10000
+
+static int64_t ms_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* One last step for a connection: serve what it already sent.  A
+ * connection with nothing more to read or write is closed. */
+static void worker_finish_step(struct worker *w, struct conn *c)
+{
+    enum conn_wait r;
+    do {
+        r = conn_run(c, &w->env, w->scratch);
+    } while (r == CONN_YIELD);
+    if (r == CONN_WAIT_WRITE)
+        worker_watch(w, c, r);
+    else
+        worker_close(w, c);
+}
+
+/*
+ * The graceful end of a worker: every request a client sent before the
+ * stop is answered and its reply written, then the connection is closed.
+ * New connections are no longer accepted by then.  Clients that do not
+ * read what they asked for are given up after DRAIN_STALL_MS without
+ * progress, so one of them cannot hold the exit (and a service manager's
+ * restart) up forever.
+ */
+static void worker_finish(struct worker *w)
+{
+    w->env.now = clock_rel_now();
+    worker_drain_queue(w);
+    for (struct conn *c = w->conns, *next; c != NULL; c = next) {
+        next = c->next;
+        c->queued = false;
+        worker_finish_step(w, c);
+    }
+    int64_t start = ms_now(), progress = start;
+    uint64_t written = counter_get(&w->counters.bytes_written);
+    struct epoll_event ev[WORKER_EVENTS];
+    while (w->conns != NULL) {
+        int64_t now = ms_now();
+        if (counter_get(&w->counters.bytes_written) != written) {
+            written = counter_get(&w->counters.bytes_written);
+            progress = now;
+        }
+        if (now - progress > DRAIN_STALL_MS || now - start > DRAIN_MAX_MS)
+            break;
+        int n = epoll_wait(w->epfd, ev, WORKER_EVENTS, 50);
+        w->env.now = clock_rel_now();
+        for (int i = 0; i < n; i++) {
+            if (ev[i].data.ptr == NULL || (ev[i].data.u64 & UDP_TAG))
+                continue;
+            worker_finish_step(w, ev[i].data.ptr);
+        }
+    }
+}
+
 static void *worker_main(void *arg)
 {
     struct worker *w = arg;
@@ -248,6 +312,7 @@ static void *worker_main(void *arg)
             worker_idle_sweep(w);
         }
     }
+    worker_finish(w);
     return NULL;
 }
 

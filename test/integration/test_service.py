@@ -1,0 +1,228 @@
+"""mcd as a service: systemd's notify protocol spoken by mcd itself (a
+stand-in for systemd binds the datagram socket), the signals as memcached
+has them (SIGTERM answers every request already sent before exiting 0,
+SIGHUP and SIGPIPE do not stop it)."""
+import os
+import re
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+import unittest
+
+from harness import HOST, MCD_BIN, SLOW, Server, free_port, read_until, request, user_args
+
+
+class NotifySocket:
+    """A stand-in for systemd's notification socket."""
+
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="mcd-notify-")
+        os.chmod(self.dir, 0o755)
+        self.path = os.path.join(self.dir, "notify")
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(self.path)
+        os.chmod(self.path, 0o777)
+        self.messages = []
+
+    def poll(self, timeout=0.0):
+        """Messages received within timeout (each a dict of its KEY=VALUE lines)."""
+        self.sock.settimeout(timeout if timeout > 0 else None)
+        if timeout <= 0:
+            self.sock.setblocking(False)
+        got = []
+        try:
+            while True:
+                data = self.sock.recv(4096)
+                msg = dict(line.split("=", 1) for line in data.decode().split("\n") if line)
+                got.append(msg)
+                self.messages.append(msg)
+                self.sock.setblocking(False)
+        except (BlockingIOError, socket.timeout):
+            pass
+        return got
+
+    def close(self):
+        self.sock.close()
+        os.unlink(self.path)
+        os.rmdir(self.dir)
+
+
+def start(args, env_extra=None):
+    port = free_port()
+    env = dict(os.environ)
+    env.update(env_extra or {})
+    err = tempfile.TemporaryFile()
+    proc = subprocess.Popen([MCD_BIN, "-U", "0", "-l", HOST, "-p", str(port)] + user_args()
+                            + list(args), stdin=subprocess.DEVNULL, stdout=err, stderr=err,
+                            env=env)
+    return proc, port, err
+
+
+def connects(port):
+    try:
+        socket.create_connection((HOST, port), timeout=1).close()
+        return True
+    except OSError:
+        return False
+
+
+def finish(test, proc, err):
+    if proc.poll() is None:
+        proc.kill()
+    proc.wait()
+    err.seek(0)
+    log = err.read()
+    err.close()
+    test.assertNotIn(b"Sanitizer", log)
+    return log
+
+
+class NotifyTest(unittest.TestCase):
+
+    def test_ready_only_once_the_port_accepts_and_stopping_on_sigterm(self):
+        ns = NotifySocket()
+        self.addCleanup(ns.close)
+        proc, port, err = start(["-v"], {"NOTIFY_SOCKET": ns.path})
+        ready = False
+        deadline = time.monotonic() + 10 * SLOW
+        while not ready and time.monotonic() < deadline:
+            # Whenever READY=1 has come, the port must accept.
+            ready = any(m.get("READY") == "1" for m in ns.poll(0.005))
+            if ready:
+                self.assertTrue(connects(port), "READY=1 before the port accepts")
+            if proc.poll() is not None:
+                self.fail("mcd exited: %r" % finish(self, proc, err))
+        self.assertTrue(ready, "no READY=1 within 10 s")
+        status = [m["STATUS"] for m in ns.messages if "STATUS" in m]
+        self.assertTrue(status and "serving" in status[0], status)
+        s = socket.create_connection((HOST, port))
+        self.assertEqual(request(s, b"version\r\n", end=b"\r\n"), b"VERSION 1.6.18\r\n")
+        s.close()
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=10 * SLOW)
+        self.assertEqual(proc.returncode, 0)
+        msgs = ns.poll(1.0)
+        self.assertTrue(any(m.get("STOPPING") == "1" for m in msgs), msgs)
+        self.assertIn(b"SIGTERM: stopping", finish(self, proc, err))
+
+    def test_ready_comes_after_the_warm_restart_is_loaded(self):
+        d = tempfile.mkdtemp(prefix="mcd-notify-warm-")
+        path = os.path.join(d, "cache")
+        self.addCleanup(lambda: [os.path.exists(f) and os.unlink(f) for f in (path,)]
+                        and os.rmdir(d))
+        server = Server(MCD_BIN, ["-e", path])
+        s = server.connect()
+        s.sendall(b"".join(b"set k%d 0 0 100 noreply\r\n%s\r\n" % (i, b"v" * 100)
+                           for i in range(20000)) + b"mn\r\n")
+        read_until(s, lambda d: d.endswith(b"MN\r\n"), timeout=30)
+        s.close()
+        server.stop()
+        ns = NotifySocket()
+        self.addCleanup(ns.close)
+        proc, port, err = start(["-e", path], {"NOTIFY_SOCKET": ns.path})
+        self.addCleanup(finish, self, proc, err)
+        msgs = ns.poll(10 * SLOW)
+        while not any(m.get("READY") == "1" for m in ns.messages):
+            msgs = ns.poll(10 * SLOW)
+            self.assertTrue(msgs, "no READY=1")
+        s = socket.create_connection((HOST, port))
+        data = request(s, b"stats\r\n")
+        self.assertIn(b"STAT curr_items 20000\r\n", data)
+        s.close()
+        self.assertTrue(any("restored 20000 items" in m.get("STATUS", "") for m in ns.messages),
+                        ns.messages)
+
+    def test_without_notify_socket_nothing_is_sent(self):
+        proc, port, err = start([])
+        deadline = time.monotonic() + 5 * SLOW
+        while not connects(port):
+            self.assertLess(time.monotonic(), deadline)
+            time.sleep(0.01)
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=10 * SLOW)
+        self.assertEqual(proc.returncode, 0)
+        self.assertEqual(finish(self, proc, err), b"")
+
+
+class SignalTest(unittest.TestCase):
+
+    def test_sigterm_answers_every_request_already_sent(self):
+        """Two clients with requests in flight when SIGTERM comes: one whose
+        100 MB of replies fill every buffer on the way, one with a
+        pipeline of small requests.  Each reads every reply, then mcd exits 0."""
+        server = Server(MCD_BIN, ["-m", "256", "-R", "5"])
+        self.addCleanup(server.stop)
+        big = server.connect(timeout=30)
+        value = b"x" * 500_000
+        request(big, b"set big 0 0 %d\r\n%s\r\n" % (len(value), value), end=b"\r\n")
+        gets = 200
+        big.sendall(b"get big\r\n" * gets)
+        small = server.connect(timeout=30)
+        small.sendall(b"".join(b"set s%d 0 0 5\r\nhello\r\nget s%d\r\n" % (i, i)
+                               for i in range(2000)))
+        time.sleep(0.3)     # mcd is blocked writing to `big`, which reads nothing yet
+        server.proc.send_signal(signal.SIGTERM)
+        results = {}
+
+        def read_all(name, sock):
+            buf = bytearray()
+            sock.settimeout(30 * SLOW)
+            try:
+                while True:     # until mcd closes the connection, all answered
+                    chunk = sock.recv(1 << 20)
+                    if not chunk:
+                        break
+                    buf += chunk
+            except OSError:
+                pass
+            results[name] = bytes(buf)
+
+        threads = [threading.Thread(target=read_all, args=("big", big)),
+                   threading.Thread(target=read_all, args=("small", small))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        self.assertEqual(results["big"].count(b"VALUE big 0 500000\r\n"), gets)
+        self.assertEqual(results["big"].count(b"END\r\n"), gets)
+        self.assertEqual(results["small"].count(b"STORED\r\n"), 2000)
+        self.assertEqual(results["small"].count(b"VALUE s"), 2000)
+        server.proc.wait(timeout=30 * SLOW)
+        self.assertEqual(server.proc.returncode, 0)
+        # And the connections are closed once answered.
+        self.assertEqual(read_until(big, lambda d: False, timeout=2), b"")
+
+    def test_sighup_and_sigpipe_do_not_stop_mcd(self):
+        server = Server(MCD_BIN, [])
+        self.addCleanup(server.stop)
+        for sig in (signal.SIGHUP, signal.SIGPIPE):
+            server.proc.send_signal(sig)
+        time.sleep(0.2)
+        self.assertTrue(server.alive())
+        # A client that goes away with its reply unsent raises EPIPE, not SIGPIPE.
+        s = server.connect()
+        s.sendall(b"set k 0 0 100000\r\n" + b"v" * 100000 + b"\r\n" + b"get k\r\n" * 50)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+        s.close()
+        time.sleep(0.2)
+        self.assertTrue(server.alive())
+        c = server.connect()
+        self.assertEqual(request(c, b"version\r\n", end=b"\r\n"), b"VERSION 1.6.18\r\n")
+        c.close()
+
+    def test_sigint_and_sigusr1_exit_zero(self):
+        for sig in (signal.SIGINT, signal.SIGUSR1):
+            server = Server(MCD_BIN, ["-v"])
+            server.proc.send_signal(sig)
+            server.proc.wait(timeout=10 * SLOW)
+            log = server.stderr()
+            server.stop()
+            self.assertEqual(server.proc.returncode, 0)
+            self.assertIn(b"%s: stopping" % signal.Signals(sig).name.encode(), log)
+
+
+if __name__ == "__main__":
+    unittest.main()
