@@ -3,7 +3,9 @@
 #   make            build ./mcd
 #   make run        build, install missing packages, run on 127.0.0.1:11211
 #   make test       build, install missing packages, run every test
-#   make install    install to $(DESTDIR)$(PREFIX)
+#   make install    install to $(DESTDIR)$(PREFIX): binary, man page, systemd
+#                   units, /etc/default/mcd (kept if present), the mcd user
+#   make uninstall  remove what make install put under $(PREFIX)
 #   make bench      mcd side by side with memcached (see bench/README.md)
 #
 # Layering is enforced by include paths: storage/ sees only itself,
@@ -33,7 +35,8 @@ SERVER_OBJ   := $(SERVER_SRC:%.c=$(BUILD)/%.o)
 
 UNIT_TESTS   := $(patsubst test/unit/%.c,$(BUILD)/test/%,$(wildcard test/unit/test_*.c))
 
-.PHONY: all run test unit integration sanitize deps deps-build install clean bench
+.PHONY: all run test unit integration sanitize deps deps-build install install-user uninstall \
+        clean bench
 
 all: mcd bench/mcd-bench bench/storage-bench
 
@@ -96,10 +99,12 @@ test: deps mcd
 # --- set-up ----------------------------------------------------------------
 
 # Packages the build and the tests need, installed when missing (perl runs
-# memcached-tool, from the memcached package, and its version module).
+# memcached-tool, from the memcached package, and its version module;
+# systemd's systemd-analyze checks the units, mandoc lints the man page,
+# python3-prometheus-client parses /metrics, util-linux has setpriv).
 BUILD_PKGS := gcc make libjemalloc-dev
 TEST_PKGS  := libcmocka-dev memcached python3 python3-memcache python3-pymemcache \
-              libmemcached-tools perl
+              libmemcached-tools perl systemd mandoc python3-prometheus-client util-linux
 
 # Install the Debian packages in $(1) that are not installed yet.
 define ensure_packages
@@ -122,10 +127,49 @@ deps: deps-build
 run: mcd
 	./mcd -u $${MCD_USER:-nobody} -l 127.0.0.1 -p 11211 -v
 
+# Where make install puts things.  The units run $(PREFIX)/bin/mcd and read
+# $(SYSCONFDIR)/default/mcd; systemd reads units from $(PREFIX)/lib/systemd/system
+# for PREFIX /usr and /usr/local alike.
+SYSCONFDIR  ?= /etc
+BINDIR      := $(PREFIX)/bin
+MANDIR      := $(PREFIX)/share/man/man1
+UNITDIR     ?= $(PREFIX)/lib/systemd/system
+SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
+UNITS       := mcd.service mcd@.service
+
 install: mcd
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1
-	install -m 0755 mcd $(DESTDIR)$(PREFIX)/bin/mcd
-	install -m 0644 man/mcd.1 $(DESTDIR)$(PREFIX)/share/man/man1/mcd.1
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR) $(DESTDIR)$(UNITDIR) \
+	    $(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(SYSCONFDIR)/default
+	install -m 0755 mcd $(DESTDIR)$(BINDIR)/mcd
+	install -m 0644 man/mcd.1 $(DESTDIR)$(MANDIR)/mcd.1
+	for u in $(UNITS); do \
+	    sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' systemd/$$u.in \
+	        > $(DESTDIR)$(UNITDIR)/$$u.tmp && chmod 0644 $(DESTDIR)$(UNITDIR)/$$u.tmp && \
+	    mv -f $(DESTDIR)$(UNITDIR)/$$u.tmp $(DESTDIR)$(UNITDIR)/$$u || exit 1; done
+	install -m 0644 systemd/mcd.sysusers $(DESTDIR)$(SYSUSERSDIR)/mcd.conf
+	@# An operator's options survive a reinstall.
+	[ -e $(DESTDIR)$(SYSCONFDIR)/default/mcd ] || \
+	    install -m 0644 systemd/mcd.default $(DESTDIR)$(SYSCONFDIR)/default/mcd
+	@if [ -z "$(DESTDIR)" ]; then $(MAKE) --no-print-directory install-user; \
+	    command -v systemctl >/dev/null && systemctl daemon-reload 2>/dev/null || true; \
+	 else echo "DESTDIR set: not creating the mcd user (make install-user does)"; fi
+
+# The system user the units run as, from the sysusers file (or useradd where
+# systemd-sysusers is missing).  Needs root.
+SYSUSERS_FILE ?= $(SYSUSERSDIR)/mcd.conf
+install-user:
+	@if getent passwd mcd >/dev/null; then echo "user mcd exists"; \
+	elif command -v systemd-sysusers >/dev/null; then \
+	    systemd-sysusers $(SYSUSERS_FILE) && echo "created user mcd"; \
+	else useradd --system --user-group --home-dir / --shell /usr/sbin/nologin \
+	    --comment "mcd cache server" mcd && echo "created user mcd"; fi
+
+# The user, $(SYSCONFDIR)/default/mcd and /var/lib/mcd (a -e file) stay: they
+# are the operator's.
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/mcd $(DESTDIR)$(MANDIR)/mcd.1 $(DESTDIR)$(SYSUSERSDIR)/mcd.conf
+	for u in $(UNITS); do rm -f $(DESTDIR)$(UNITDIR)/$$u; done
+	@[ -n "$(DESTDIR)" ] || ! command -v systemctl >/dev/null || systemctl daemon-reload 2>/dev/null || true
 
 clean:
 	rm -rf build mcd bench/mcd-bench bench/storage-bench
