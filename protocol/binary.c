@@ -17,6 +17,7 @@
  * written against those bytes.
  */
 #include "binary.h"
+#include "timing.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -672,6 +673,10 @@ size_t bin_feed(struct bin_session *s, const struct proto_env *env, const char *
                 break;
             size_t mark = reply_mark(out), buf_mark = out->len;
             bin_update_done(s, env, out);
+            if (env->timing && s->timing_start != 0) {
+                timing_record(env->timing, timing_bin_cmd(s->opcode), s->timing_start);
+                s->timing_start = 0;
+            }
             if (out->oom) {
                 reply_rollback(out, mark, buf_mark);
                 s->close = true;
@@ -706,9 +711,16 @@ size_t bin_feed(struct bin_session *s, const struct proto_env *env, const char *
         const char *ext = buf + pos + BIN_HEADER_LEN;
         pos += need;
         size_t mark = reply_mark(out), buf_mark = out->len;
+        uint64_t start = env->timing ? timing_now() : 0;
         reply_boundary(out, false);
         bin_dispatch(s, env, &h, ext, ext + h.extlen, out);
         served++;
+        if (env->timing) {
+            if (s->state == BIN_STATE_VALUE)
+                s->timing_start = start;
+            else
+                timing_record(env->timing, timing_bin_cmd(h.opcode), start);
+        }
         /* A reply cut short by a memory failure: take it back and close,
          * as memcached closes a connection it cannot answer. */
         if (out->oom) {

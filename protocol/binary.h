@@ -76,6 +76,7 @@ struct bin_session {
     bool quiet;
     size_t swallow;             /* body bytes of a refused request still to drop */
     bool close;                 /* close once the reply is sent */
+    uint64_t timing_start;      /* a storage request's start, while its value comes */
 };
 
 /* Decode the 24 header bytes at `p` (network order) into `h`. */

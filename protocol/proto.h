@@ -115,6 +115,7 @@ struct proto_settings {
 };
 
 struct stats_sink;
+struct proto_timing;
 
 /* Server-wide figures for `stats`, filled by the server on request. */
 struct proto_server_stats {
@@ -154,6 +155,8 @@ struct proto_env {
     const struct proto_settings *settings;
     struct proto_counters *counters;    /* this worker's */
     const struct proto_hooks *hooks;
+    struct proto_timing *timing;        /* this worker's latency histograms (timing.h);
+                                         * NULL: not measured */
 };
 
 #endif

@@ -112,6 +112,8 @@ struct text_session {
     struct text_meta_set mset;
     struct text_get_state get;
     struct text_dump_state dump;
+    uint64_t timing_start;      /* a storage command's start, while its data block comes */
+    uint8_t timing_cmd;         /* its enum timing_cmd */
 };
 
 /* Split a line into memcached's tokens (at most `max`, terminal included). */

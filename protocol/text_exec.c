@@ -18,6 +18,7 @@
 #include "meta.h"
 #include "prefix_stats.h"
 #include "text.h"
+#include "timing.h"
 
 /* A reply line, unless the request said noreply. */
 static void out_msg(struct reply *out, bool noreply, enum msg m)
@@ -347,14 +348,52 @@ static void text_check_partial(struct text_session *s, const char *buf, size_t l
 
 /* Run one request line (`line`, `next` bytes with its end).  A reply cut
  * short by a memory failure is taken back and the connection closes. */
+/* What a request counts as in the latency histograms. */
+static enum timing_cmd text_timing_cmd(const struct text_req *r)
+{
+    /* One more than the timing_cmd: 0 is "other". */
+    static const uint8_t by_cmd[] = {
+        [TEXT_CMD_GET] = TIMING_GET + 1, [TEXT_CMD_GETS] = TIMING_GETS + 1,
+        [TEXT_CMD_GAT] = TIMING_GAT + 1, [TEXT_CMD_GATS] = TIMING_GAT + 1,
+        [TEXT_CMD_SET] = TIMING_SET + 1, [TEXT_CMD_ADD] = TIMING_ADD + 1,
+        [TEXT_CMD_REPLACE] = TIMING_REPLACE + 1, [TEXT_CMD_APPEND] = TIMING_APPEND + 1,
+        [TEXT_CMD_PREPEND] = TIMING_PREPEND + 1, [TEXT_CMD_CAS] = TIMING_CAS + 1,
+        [TEXT_CMD_INCR] = TIMING_INCR + 1, [TEXT_CMD_DECR] = TIMING_DECR + 1,
+        [TEXT_CMD_DELETE] = TIMING_DELETE + 1, [TEXT_CMD_TOUCH] = TIMING_TOUCH + 1,
+        [TEXT_CMD_STATS] = TIMING_STATS + 1,
+    };
+    if (r->cmd == TEXT_CMD_META && r->tok[0].len == 2) {
+        switch (r->tok[0].p[1]) {
+        case 'g': return TIMING_MG;
+        case 's': return TIMING_MS;
+        case 'd': return TIMING_MD;
+        case 'a': return TIMING_MA;
+        case 'n': return TIMING_MN;
+        case 'e': return TIMING_ME;
+        }
+    }
+    return (size_t)r->cmd < sizeof(by_cmd) && by_cmd[r->cmd] != 0
+               ? (enum timing_cmd)(by_cmd[r->cmd] - 1) : TIMING_OTHER;
+}
+
 static enum text_next text_request(struct text_session *s, const struct proto_env *env,
                                    const char *line, size_t llen, size_t next, struct reply *out)
 {
     size_t mark = reply_mark(out), buf_mark = out->len;
     struct text_req req;
+    uint64_t start = env->timing ? timing_now() : 0;
     reply_boundary(out, false);
     text_parse(line, llen, &req);
     enum text_next then = text_exec(s, env, &req, line, out);
+    if (env->timing) {
+        /* A storage command is timed to its store, once the data is in. */
+        if (s->state == TEXT_STATE_DATA) {
+            s->timing_start = start;
+            s->timing_cmd = (uint8_t)text_timing_cmd(&req);
+        } else {
+            timing_record(env->timing, text_timing_cmd(&req), start);
+        }
+    }
     if (then == TEXT_STOPPED)
         s->get.consume = next;
     if (out->oom) {
@@ -390,6 +429,10 @@ static bool text_continue(struct text_session *s, const struct proto_env *env, c
             return false;
         size_t mark = reply_mark(out), buf_mark = out->len;
         text_update_done(s, env, out);
+        if (env->timing && s->timing_start != 0) {
+            timing_record(env->timing, (enum timing_cmd)s->timing_cmd, s->timing_start);
+            s->timing_start = 0;
+        }
         if (out->oom) {
             reply_rollback(out, mark, buf_mark);
             s->close = true;

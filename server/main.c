@@ -22,6 +22,7 @@
 #include "config.h"
 #include "daemon.h"
 #include "log.h"
+#include "metrics.h"
 #include "net.h"
 #include "notify.h"
 #include "options.h"
@@ -329,6 +330,7 @@ int main(int argc, char **argv)
         .idle_timeout = cfg.idle_timeout,
         .settings = &settings,
         .hooks = &hooks,
+        .timing = cfg.metrics_port != 0,
     };
     int exit_code = 0;
     bool wrote_pid = false;
@@ -353,6 +355,12 @@ int main(int argc, char **argv)
         exit_code = EX_OSERR;
         goto stop;
     }
+    struct metrics_options mo = { .cfg = &cfg, .settings = &settings, .hooks = &hooks,
+                                  .timing_sum = workers_sum_timing };
+    if (cfg.metrics_port != 0 && metrics_start(&mo) != 0) {
+        exit_code = EX_OSERR;
+        goto stop;
+    }
     daemon_write_pidfile(cfg.pidfile);
     wrote_pid = true;
     daemon_signals(acceptor_stop);
@@ -374,6 +382,7 @@ int main(int argc, char **argv)
 stop:
     /* Workers first: a worker serving `stats conns` or `shutdown` may still
      * be reading the acceptor's state. */
+    metrics_stop();
     workers_stop();
     acceptor_close();
     if (wrote_pid && cfg.memory_file != NULL && exit_code == 0)

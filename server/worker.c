@@ -55,6 +55,7 @@ struct worker {
     struct udp_port *udp[WORKER_UDP_MAX];
     int nudp;
     struct proto_counters counters;
+    struct proto_timing timing;     /* written by this worker alone; read by scrapes */
     struct proto_env env;
     char scratch[CONN_SCRATCH_SIZE];    /* read buffer lent to each connection's step */
 } __attribute__((aligned(64)));  /* no false sharing between workers' counters */
@@ -331,6 +332,7 @@ static int worker_init(struct worker *w, int id)
     w->env.settings = wopts.settings;
     w->env.hooks = wopts.hooks;
     w->env.counters = &w->counters;
+    w->env.timing = wopts.timing ? &w->timing : NULL;
     w->env.now = clock_rel_now();
     for (int i = 0; i < wopts.nudp && i < WORKER_UDP_MAX; i++) {
         int fd = dup(wopts.udp_fds[i]);
@@ -439,6 +441,18 @@ void workers_sum_counters(struct proto_counters *out)
     size_t n = sizeof(*out) / sizeof(counter_t);
     for (int i = 0; i < nworkers; i++) {
         const counter_t *src = (const counter_t *)&workers[i].counters;
+        for (size_t k = 0; k < n; k++)
+            counter_add(&dst[k], counter_get(&src[k]));
+    }
+}
+
+void workers_sum_timing(struct proto_timing *out)
+{
+    memset(out, 0, sizeof(*out));
+    counter_t *dst = (counter_t *)out;
+    size_t n = sizeof(*out) / sizeof(counter_t);
+    for (int i = 0; i < nworkers; i++) {
+        const counter_t *src = (const counter_t *)&workers[i].timing;
         for (size_t k = 0; k < n; k++)
             counter_add(&dst[k], counter_get(&src[k]));
     }

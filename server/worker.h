@@ -11,6 +11,7 @@
 #include "proto.h"
 #include "reply.h"
 #include "stats.h"
+#include "timing.h"
 
 /* What workers need to serve requests. */
 struct worker_options {
@@ -20,6 +21,7 @@ struct worker_options {
     const struct proto_hooks *hooks;
     const int *udp_fds;                 /* bound UDP sockets (-U); each worker dups them */
     int nudp;
+    bool timing;                        /* keep latency histograms (the metrics endpoint) */
 };
 
 /* Connection counts, for stats and for the acceptor's -c check. */
@@ -43,6 +45,8 @@ uint64_t workers_total_conns(void);
 uint64_t workers_closed(void);
 /* Sum every worker's counters into `out` (zeroed first). */
 void workers_sum_counters(struct proto_counters *out);
+/* Sum every worker's latency histograms into `out` (zeroed first). */
+void workers_sum_timing(struct proto_timing *out);
 /* Append `stats conns` lines for every client connection. */
 void workers_conn_stats(struct stats_sink *s, rel_time_t now);
 
