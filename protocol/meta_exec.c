@@ -17,6 +17,7 @@
 #include "expiry.h"
 #include "mc_layout.h"
 #include "meta.h"
+#include "watch.h"
 
 /* Longest reply line: status, numbers, a 32-byte opaque, a base64 key. */
 #define META_LINE_MAX 1024
@@ -207,6 +208,10 @@ static void meta_get(const struct proto_env *env, const struct meta_req *r, stru
     struct cache_fetch f;
     struct meta_get_ctx ctx = { .env = env, .r = r, .out = out };
     cache_fetch(r->key, r->nkey, &o, env->now, &f, meta_get_hit, &ctx);
+    if (watch_on(WATCH_FETCHERS))
+        watch_item_get(r->key, r->nkey, f.found ? WATCH_FOUND : f.why == CACHE_MISS_EXPIRED
+                       ? WATCH_EXPIRED : f.why == CACHE_MISS_FLUSHED ? WATCH_FLUSHED
+                       : WATCH_NOT_FOUND, f.found ? f.cls : 0, env->fd, f.found ? f.vlen : 0);
     meta_get_counters(env, r, &f);
     if (!f.found && !meta_has(r, 'q')) {
         struct line l = { .p = l.buf };
@@ -311,8 +316,12 @@ void meta_set_done(struct text_session *s, const struct proto_env *env, struct r
         item_unref(it);
         return;
     }
+    if (watch_on(WATCH_FETCHERS))
+        watch_lookup(item_key(it), it->nkey, env->now, env->fd);
     enum cache_status st = s->mset.invalidate ? cache_store_stale(it, s->op, s->cas, env->now)
                                               : cache_store(it, s->op, s->cas, env->now);
+    if (watch_on(WATCH_MUTATIONS))
+        watch_stored(it, st, s->op, env->now, env->fd);
     meta_set_counters(env, s->op, st, item_class(it));
     struct line l = { .p = l.buf };
     switch (st) {
@@ -349,11 +358,18 @@ static void meta_delete(const struct proto_env *env, const struct meta_req *r, s
     const uint64_t *cas = meta_has(r, 'C') ? &r->cas : NULL;
     unsigned cls = 0;
     enum cache_status st;
+    struct cache_fetch gone = { .vlen = 0 };
+    if (watch_on(WATCH_DELETIONS))
+        cache_peek(r->key, r->nkey, env->now, &gone);
+    if (watch_on(WATCH_FETCHERS))
+        watch_lookup(r->key, r->nkey, env->now, env->fd);
     if (meta_has(r, 'I'))
         st = cache_mark_stale(r->key, r->nkey, cas, meta_has(r, 'T'), meta_time(env, r->ttl),
                               env->now);
     else
         st = cache_delete_cas(r->key, r->nkey, cas, env->now, &cls);
+    if (st == CACHE_DELETED && watch_on(WATCH_DELETIONS))
+        watch_deleted(r->key, r->nkey, true, cls, gone.vlen);
     struct line l = { .p = l.buf };
     if (st == CACHE_OK || st == CACHE_DELETED) {
         /* Marking stale is not counted as a delete, as in memcached. */

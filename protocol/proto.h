@@ -157,6 +157,7 @@ struct proto_env {
     const struct proto_hooks *hooks;
     struct proto_timing *timing;        /* this worker's latency histograms (timing.h);
                                          * NULL: not measured */
+    int fd;                             /* the client's socket, for watch's cfd= */
 };
 
 #endif

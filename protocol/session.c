@@ -80,3 +80,8 @@ size_t proto_feed(struct proto_session *s, const struct proto_env *env, const ch
 }
 
 struct reply *proto_session_reply(struct proto_session *s) { return &s->out; }
+
+unsigned proto_session_watching(const struct proto_session *s)
+{
+    return s->kind == SESSION_TEXT && s->text.state == TEXT_STATE_WATCH ? s->text.watch_flags : 0;
+}

@@ -32,6 +32,9 @@ void proto_session_reset(struct proto_session *s);
  */
 size_t proto_feed(struct proto_session *s, const struct proto_env *env, const char *buf,
                   size_t len, enum proto_status *st);
+/* The log streams (watch.h) a client asked for with `watch`: from then on
+ * it is a watcher, not a client; 0 for every other session. */
+unsigned proto_session_watching(const struct proto_session *s);
 /* The reply built so far, which the transport writes and consumes. */
 struct reply *proto_session_reply(struct proto_session *s);
 

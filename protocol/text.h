@@ -112,6 +112,7 @@ struct text_session {
     struct text_meta_set mset;
     struct text_get_state get;
     struct text_dump_state dump;
+    unsigned watch_flags;       /* TEXT_STATE_WATCH: the streams asked for (watch.h) */
     uint64_t timing_start;      /* a storage command's start, while its data block comes */
     uint8_t timing_cmd;         /* its enum timing_cmd */
 };

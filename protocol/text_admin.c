@@ -7,8 +7,8 @@
  *  - lru tune|mode|temp_ttl tune a segmented LRU mcd does not have; the
  *    values are checked as memcached checks them and reported by
  *    `stats settings`, and change nothing else;
- *  - watch answers OK and then, like a memcached watcher whose log has
- *    nothing to say, sends nothing more and reads nothing more.
+ *  - watch answers OK and marks the session a watcher: the server then
+ *    streams it the log lines (watch.c) and reads nothing more from it.
  */
 #include <string.h>
 
@@ -16,6 +16,7 @@
 #include "num.h"
 #include "stats.h"
 #include "text.h"
+#include "watch.h"
 
 static bool is(const struct text_token *t, const char *s)
 {
@@ -244,19 +245,6 @@ static void lru(const struct text_req *r, struct reply *out)
     reply_unless(out, noreply(r), m);
 }
 
-/* The log streams a watcher may ask for, as memcached names them. */
-static bool watch_flag(const struct text_token *t)
-{
-    static const char *const flags[] = {
-        "rawcmds", "evictions", "fetchers", "mutations", "sysevents", "connevents",
-        "proxyreqs", "proxyevents", "proxyuser",
-    };
-    for (size_t i = 0; i < sizeof(flags) / sizeof(flags[0]); i++) {
-        if (is(t, flags[i]))
-            return true;
-    }
-    return false;
-}
 
 static void watch(struct text_session *s, const struct proto_env *env, const struct text_req *r,
                   struct reply *out)
@@ -270,15 +258,19 @@ static void watch(struct text_session *s, const struct proto_env *env, const str
         reply_unless(out, quiet, MSG_E_WATCH_PIPELINE);
         return;
     }
+    unsigned flags = 0;
     for (int i = 1; i < r->ntokens - 1; i++) {
-        if (!watch_flag(&r->tok[i])) {
+        unsigned f = watch_flag_named(r->tok[i].p, r->tok[i].len);
+        if (f == 0) {
             reply_unless(out, quiet, MSG_ERROR);
             return;
         }
+        flags |= f;
     }
     /* memcached's logger says OK whatever noreply said. */
     msg_reply(out, MSG_OK);
     s->state = TEXT_STATE_WATCH;
+    s->watch_flags = flags ? flags : WATCH_FETCHERS;
 }
 
 bool text_admin(struct text_session *s, const struct proto_env *env, const struct text_req *r,

@@ -19,6 +19,7 @@
 #include "prefix_stats.h"
 #include "text.h"
 #include "timing.h"
+#include "watch.h"
 
 /* A reply line, unless the request said noreply. */
 static void out_msg(struct reply *out, bool noreply, enum msg m)
@@ -108,7 +109,12 @@ static void text_update_done(struct text_session *s, const struct proto_env *env
         return;
     }
     unsigned cls = item_class(it);
-    switch (cache_store(it, s->op, s->cas, env->now)) {
+    if (watch_on(WATCH_FETCHERS))
+        watch_lookup(item_key(it), it->nkey, env->now, env->fd);
+    enum cache_status st = cache_store(it, s->op, s->cas, env->now);
+    if (watch_on(WATCH_MUTATIONS))
+        watch_stored(it, st, s->op, env->now, env->fd);
+    switch (st) {
     case CACHE_STORED:
         if (s->op == CACHE_CAS)
             counter_inc(&c->cls[cls].cas_hits);
@@ -238,7 +244,14 @@ static enum text_next text_exec(struct text_session *s, const struct proto_env *
     case TEXT_CMD_DELETE:
         if (prefix_stats_enabled())
             prefix_stats_record(r->key, r->nkey, PREFIX_DELETE, false);
+        struct cache_fetch gone = { .vlen = 0 };
+        if (watch_on(WATCH_DELETIONS))
+            cache_peek(r->key, r->nkey, env->now, &gone);
+        if (watch_on(WATCH_FETCHERS))
+            watch_lookup(r->key, r->nkey, env->now, env->fd);
         if (cache_delete(r->key, r->nkey, env->now, &cls) == CACHE_DELETED) {
+            if (watch_on(WATCH_DELETIONS))
+                watch_deleted(r->key, r->nkey, false, cls, gone.vlen);
             counter_inc(&c->cls[cls].delete_hits);
             out_msg(out, r->noreply, MSG_DELETED);
         } else {

@@ -29,6 +29,7 @@
 #include "msg.h"
 #include "prefix_stats.h"
 #include "text.h"
+#include "watch.h"
 
 /* Values up to this size are copied into the reply: cheaper than an item
  * reference (two atomic operations) and an iovec of their own. */
@@ -93,6 +94,7 @@ struct text_get_ctx {
     struct reply *out;
     bool with_cas;
     unsigned cls;
+    size_t vlen;                /* the hit's value length (watch fetchers) */
 };
 
 /* cache_get_visit's callback: runs under the item's stripe lock. */
@@ -100,6 +102,7 @@ static void text_get_hit(struct item *it, void *arg)
 {
     struct text_get_ctx *x = arg;
     x->cls = item_class(it);
+    x->vlen = item_vlen(it);
     text_value(x->out, it, x->with_cas);
 }
 
@@ -138,6 +141,10 @@ static void text_get_one(const struct proto_env *env, const struct text_get_stat
                     : cache_get_visit(k, nkey, env->now, &why, text_get_hit, ctx);
     if (prefix_stats_enabled())
         prefix_stats_record(k, nkey, PREFIX_GET, *hit);
+    if (watch_on(WATCH_FETCHERS))
+        watch_item_get(k, nkey, *hit ? WATCH_FOUND : why == CACHE_MISS_EXPIRED ? WATCH_EXPIRED
+                                : why == CACHE_MISS_FLUSHED ? WATCH_FLUSHED : WATCH_NOT_FOUND,
+                       *hit ? ctx->cls : 0, env->fd, *hit ? ctx->vlen : 0);
     counter_inc(g->touch ? &c->cmd_touch : &c->cmd_get);
     if (*hit) {
         counter_inc(g->touch ? &c->cls[ctx->cls].touch_hits : &c->cls[ctx->cls].get_hits);

@@ -29,6 +29,7 @@
 #include "persist.h"
 #include "prefix_stats.h"
 #include "udp.h"
+#include "watchers.h"
 #include "worker.h"
 
 /* Counters as they were at the last `stats reset`. */
@@ -322,6 +323,7 @@ int main(int argc, char **argv)
         warm_load(&cfg, &persist_id, restored, sizeof(restored));
 
     prefix_stats_setup(cfg.prefix_delimiter, cfg.detail_enabled);
+    watchers_setup();
     struct proto_settings settings;
     char inter[1024];
     settings_from_config(&cfg, &settings, inter, sizeof(inter));
@@ -384,6 +386,7 @@ stop:
      * be reading the acceptor's state. */
     metrics_stop();
     workers_stop();
+    watchers_teardown();
     acceptor_close();
     if (wrote_pid && cfg.memory_file != NULL && exit_code == 0)
         warm_save(&cfg, &persist_id);

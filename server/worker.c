@@ -32,6 +32,8 @@
 #include "conn.h"
 #include "log.h"
 #include "udp.h"
+#include "watch.h"
+#include "watchers.h"
 
 #define WORKER_QUEUE 1024
 #define WORKER_EVENTS 256
@@ -108,8 +110,32 @@ static void worker_watch(struct worker *w, struct conn *c, enum conn_wait want)
     atomic_store_explicit(&c->waiting, (int)want, memory_order_relaxed);
 }
 
-static void worker_close(struct worker *w, struct conn *c)
+/* `watch connevents`: memcached's rip, rport and transport from our
+ * "tcp:ADDR:PORT", "tcp6:[ADDR]:PORT" or "unix:PATH". */
+static void worker_tell_conn(const struct conn *c, bool opened, const char *reason)
 {
+    char rip[INET6_ADDRSTRLEN + 2] = "unix";
+    unsigned port = 0;
+    const char *transport = "local";
+    const char *a = strchr(c->addr, ':'), *colon = strrchr(c->addr, ':');
+    if (strncmp(c->addr, "tcp", 3) == 0 && a != NULL && colon > a) {
+        transport = "tcp";
+        const char *h = a + 1;
+        size_t n = (size_t)(colon - h);
+        if (*h == '[' && n >= 2) {
+            h++;
+            n -= 2;
+        }
+        snprintf(rip, sizeof(rip), "%.*s", (int)n, h);
+        port = (unsigned)atoi(colon + 1);
+    }
+    watch_conn(opened, rip, port, transport, reason, c->fd);
+}
+
+static void worker_close_why(struct worker *w, struct conn *c, const char *reason)
+{
+    if (watch_on(WATCH_CONNEVENTS))
+        worker_tell_conn(c, false, reason);
     log_msg(LOG_DEBUG, "<%d connection closed.", c->fd);
     epoll_ctl(w->epfd, EPOLL_CTL_DEL, c->fd, NULL);
     pthread_mutex_lock(&w->list_lock);
@@ -120,6 +146,32 @@ static void worker_close(struct worker *w, struct conn *c)
     if (c->next)
         c->next->prev = c->prev;
     pthread_mutex_unlock(&w->list_lock);
+    conn_free(c);
+    atomic_fetch_sub(&curr_conns, 1);
+    atomic_fetch_add(&closed_conns, 1);
+}
+
+static void worker_close(struct worker *w, struct conn *c)
+{
+    worker_close_why(w, c, "normal");
+}
+
+/* A client that sent `watch` becomes a watcher: its socket goes to the
+ * watchers' thread, and this worker forgets the connection. */
+static void worker_handoff(struct worker *w, struct conn *c, unsigned flags)
+{
+    epoll_ctl(w->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+    pthread_mutex_lock(&w->list_lock);
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        w->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    pthread_mutex_unlock(&w->list_lock);
+    if (watchers_add(c->fd, flags) != 0)
+        close(c->fd);
+    c->fd = -1;
     conn_free(c);
     atomic_fetch_sub(&curr_conns, 1);
     atomic_fetch_add(&closed_conns, 1);
@@ -158,6 +210,8 @@ static void worker_adopt(struct worker *w, int fd)
         w->conns->prev = c;
     w->conns = c;
     pthread_mutex_unlock(&w->list_lock);
+    if (watch_on(WATCH_CONNEVENTS))
+        worker_tell_conn(c, true, NULL);
     log_msg(LOG_DEBUG, "<%d new auto-negotiating client connection", fd);
 }
 
@@ -183,10 +237,16 @@ static void worker_drain_queue(struct worker *w)
 static void worker_step(struct worker *w, struct conn *c)
 {
     atomic_store_explicit(&w->current, c, memory_order_relaxed);
+    w->env.fd = c->fd;
     enum conn_wait r = conn_run(c, &w->env, w->scratch);
     atomic_store_explicit(&w->current, NULL, memory_order_relaxed);
     if (r == CONN_CLOSE) {
         worker_close(w, c);
+        return;
+    }
+    unsigned watching = proto_session_watching(c->sess);
+    if (watching != 0 && !conn_writing(c)) {
+        worker_handoff(w, c, watching);
         return;
     }
     if (r == CONN_YIELD) {
@@ -207,7 +267,7 @@ static void worker_idle_sweep(struct worker *w)
         if (!c->queued && !conn_writing(c) && w->env.now - last > (rel_time_t)wopts.idle_timeout) {
             log_msg(LOG_INFO, "idle timeout: closing connection %d", c->fd);
             counter_inc(&w->counters.idle_kicks);
-            worker_close(w, c);
+            worker_close_why(w, c, "idle_timeout");
         }
     }
 }
@@ -229,13 +289,14 @@ static int64_t ms_now(void)
 static void worker_finish_step(struct worker *w, struct conn *c)
 {
     enum conn_wait r;
+    w->env.fd = c->fd;
     do {
         r = conn_run(c, &w->env, w->scratch);
     } while (r == CONN_YIELD);
     if (r == CONN_WAIT_WRITE)
         worker_watch(w, c, r);
     else
-        worker_close(w, c);
+        worker_close_why(w, c, "shutdown");
 }
 
 /*
@@ -393,7 +454,7 @@ void workers_stop(void)
     for (int i = 0; i < nworkers; i++) {
         struct worker *w = &workers[i];
         while (w->conns != NULL)
-            worker_close(w, w->conns);
+            worker_close_why(w, w->conns, "shutdown");
         for (; w->qlen > 0; w->qlen--, w->qhead = (w->qhead + 1) % WORKER_QUEUE)
             close(w->queue[w->qhead]);
         for (int k = 0; k < w->nudp; k++)

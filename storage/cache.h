@@ -384,6 +384,10 @@ struct cache_restore_item {
 enum cache_status cache_restore(const struct cache_restore_item *r, rel_time_t now);
 /* Make every unique handed out from now on larger than `cas`. */
 void cache_cas_floor(uint64_t cas);
+/* Called (under the item's stripe lock: be quick, call nothing in the
+ * cache) for every live item eviction removes, while set; NULL: nobody. */
+typedef void (*cache_evict_fn)(const struct cache_item_info *info, rel_time_t now);
+void cache_watch_evictions(cache_evict_fn fn);
 /* Size the hash table for `items` before a bulk load (a warm restart). */
 void cache_reserve(uint64_t items);
 /* Stop storage's own threads (the page mover, the crawler): once clients

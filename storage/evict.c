@@ -355,6 +355,25 @@ void evict_teardown(void)
 
 static unsigned freq_of(uint8_t fl) { return (fl & ITEM_FREQ_MASK) / ITEM_FREQ_ONE; }
 
+/* Who wants to hear of evictions (`watch evictions`), or NULL. */
+static _Atomic(cache_evict_fn) evict_watcher;
+
+void cache_watch_evictions(cache_evict_fn fn) { atomic_store(&evict_watcher, fn); }
+
+static void evict_tell(const struct item *it, rel_time_t now)
+{
+    cache_evict_fn fn = atomic_load_explicit(&evict_watcher, memory_order_relaxed);
+    if (fn == NULL)
+        return;
+    struct cache_item_info info = {
+        .nkey = it->nkey, .key_binary = item_key_binary(it), .exptime = item_exptime(it),
+        .atime = item_atime(it), .cas = item_cas(it), .fetched = item_has(it, ITEM_FETCHED),
+        .cls = item_class(it), .vlen = item_vlen(it), .flags = item_flags(it),
+    };
+    memcpy(info.key, item_key(it), it->nkey);
+    fn(&info, now);
+}
+
 /* The stripe lock is held: count the removal and unlink. */
 static void reap_count(struct item *it, bool dead, rel_time_t now, struct cache_class_counters *c)
 {
@@ -372,6 +391,7 @@ static void reap_count(struct item *it, bool dead, rel_time_t now, struct cache_
         c->evicted_unfetched++;
     c->evicted_time = now - item_atime(it);
     c->last_evict_at = now;
+    evict_tell(it, now);
 }
 
 enum cache_reap cache_reap(struct item *it, rel_time_t now, bool evict,

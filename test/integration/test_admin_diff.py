@@ -268,5 +268,97 @@ class MemcachedToolTest(unittest.TestCase):
         self.assertTrue(lines[2].startswith("key=k%2Fx exp=-1 "))
 
 
+# What a watcher sees, with what differs by nature between two processes
+# made equal: time, log entry number, descriptor, client port, and the
+# slab class (each server has its own ladder).
+WATCH_VARIES = [(rb"ts=\d+\.\d+ gid=\d+ ", b"ts=<ts> gid=<gid> "), (rb"cfd=\d+", b"cfd=<fd>"),
+                (rb"rport=\d+", b"rport=<port>"), (rb"clsid=\d+", b"clsid=<cls>")]
+
+WATCH_TRAFFIC = (b"set foo 5 100 3\r\nbar\r\nadd foo 0 0 1\r\nx\r\nreplace nope 0 0 1\r\ny\r\n"
+                 b"append foo 0 0 2\r\nzz\r\nget foo nope\r\ngets k%20y\r\n"
+                 b"set big 0 0 3000\r\n" + b"v" * 3000 + b"\r\ndelete foo\r\ndelete foo\r\n"
+                 b"mg foo v\r\nmg big s v\r\nms zz 2 T60\r\nhi\r\nmd zz\r\nmn\r\n")
+
+
+def watched(binary, streams, traffic=WATCH_TRAFFIC, args=BASE):
+    """The lines a `watch <streams>` client receives while another client
+    sends `traffic` and disconnects."""
+    server = Server(binary, args)
+    try:
+        w = server.connect()
+        w.sendall(b"watch " + streams + b"\r\n")
+        first = read_until(w, lambda d: d.endswith(b"\r\n"), timeout=2)
+        c = server.connect()
+        request(c, traffic, end=b"MN\r\n")
+        c.close()
+        lines = read_until(w, lambda d: b"type=conn_close" in d or
+                           (b"connevents" not in streams and d.count(b"\n") >= 20), timeout=2)
+        w.close()
+    finally:
+        server.stop()
+    for pattern, repl in WATCH_VARIES:
+        lines = re.sub(pattern, repl, lines)
+    return first, lines
+
+
+class WatchTest(unittest.TestCase):
+    """`watch` streams, against memcached 1.6.18 for the streams it has."""
+
+    def test_watch_lines_match_memcached(self):
+        for streams in (b"fetchers mutations connevents", b"mutations", b""):
+            with self.subTest(streams=streams):
+                want = watched(MEMCACHED_BIN, streams if streams else b"")
+                got = watched(MCD_BIN, streams if streams else b"")
+                self.assertEqual(got[0], b"OK\r\n")
+                self.assertEqual(got, want, "\nmemcached:\n%s\nmcd:\n%s" % (
+                    want[1].decode(), got[1].decode()))
+
+    def test_deletions_as_memcached_1_6_20(self):
+        """memcached 1.6.18 refuses `watch deletions`; 1.6.20's format."""
+        first, lines = watched(MCD_BIN, b"deletions")
+        self.assertEqual(first, b"OK\r\n")
+        self.assertEqual(lines, b"ts=<ts> gid=<gid> type=deleted key=foo cmd=delete clsid=<cls> "
+                                b"size=5\n"
+                                b"ts=<ts> gid=<gid> type=deleted key=zz cmd=md clsid=<cls> size=2\n")
+
+    def test_evictions_in_memcacheds_format(self):
+        server = Server(MCD_BIN, ("-m", "4", "-o", "slab_automove=0"))
+        self.addCleanup(server.stop)
+        w = server.connect()
+        self.assertEqual(request(w, b"watch evictions\r\n", end=b"\r\n"), b"OK\r\n")
+        c = server.connect()
+        value = b"e" * 1000
+        request(c, b"".join(b"set e%d 0 0 1000 noreply\r\n%s\r\n" % (i, value)
+                            for i in range(8000)) + b"mn\r\n", end=b"MN\r\n", timeout=30)
+        c.close()
+        lines = read_until(w, lambda d: d.count(b"\n") >= 10, timeout=5).splitlines()
+        self.assertGreaterEqual(len(lines), 10)
+        for line in lines[:10]:
+            self.assertRegex(line, rb"^ts=\d+\.\d+ gid=\d+ type=eviction key=e\d+ fetch=no "
+                                   rb"ttl=-1 la=\d+ clsid=\d+ size=1000$")
+
+    def test_no_watcher_no_lines_and_w_refuses(self):
+        server = Server(MCD_BIN, BASE + ("-W",))
+        self.addCleanup(server.stop)
+        w = server.connect()
+        self.assertEqual(request(w, b"watch\r\n", end=b"\r\n"),
+                         b"CLIENT_ERROR watch commands not allowed\r\n")
+
+    def test_a_watcher_that_leaves_is_forgotten(self):
+        server = Server(MCD_BIN, BASE)
+        self.addCleanup(server.stop)
+        for _ in range(25):     # more than the 20 watchers memcached allows at once
+            w = server.connect()
+            self.assertEqual(request(w, b"watch\r\n", end=b"\r\n"), b"OK\r\n")
+            w.close()
+            time.sleep(0.12)    # the watchers' thread notices within 100 ms
+        w = server.connect()
+        self.assertEqual(request(w, b"watch fetchers\r\n", end=b"\r\n"), b"OK\r\n")
+        c = server.connect()
+        request(c, b"get x\r\n")
+        self.assertIn(b"type=item_get key=x status=not_found",
+                      read_until(w, lambda d: d.endswith(b"\n"), timeout=2))
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -1,0 +1,220 @@
+/*
+ * watchers: the connections that asked for `watch`, and the thread that
+ * writes the log lines to them.
+ *
+ * A client that sends `watch` stops being a client: once its OK is written
+ * the worker hands its socket over (watchers_add) and forgets it.  Lines
+ * come from any thread (protocol/watch.c formats them, only for the streams
+ * watch_mask says someone watches) and are appended, under one mutex, to
+ * each interested watcher's buffer; the thread writes the buffers out.  As
+ * in memcached, a watcher that does not keep up loses lines rather than
+ * slowing anyone down: past WATCHER_BUF bytes waiting, lines are dropped
+ * and counted, and the watcher is told "skipped=N" once there is room.  The
+ * mutex is taken only while someone watches; with nobody watching, a
+ * request pays one relaxed load of watch_mask per event.
+ */
+#include "watchers.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cache.h"
+#include "log.h"
+#include "watch.h"
+
+/* memcached's limits: LOGGER_MAX_WATCHERS and watcher_logbuf_size. */
+#define WATCHERS_MAX 20
+#define WATCHER_BUF (256 * 1024)
+
+struct watcher {
+    int fd;                     /* -1: a free slot */
+    unsigned flags;
+    char *buf;                  /* lines waiting [lock] */
+    size_t len;
+    uint64_t skipped;           /* lines dropped since the last "skipped=" [lock] */
+};
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t wake = PTHREAD_COND_INITIALIZER;
+static struct watcher watchers[WATCHERS_MAX];   /* [lock] */
+static int nwatchers;                           /* [lock] */
+static bool running, stopping;                  /* [lock] */
+static pthread_t thread;
+
+static void evicted(const struct cache_item_info *info, rel_time_t now)
+{
+    watch_eviction(info->key, info->nkey, info->fetched,
+                   info->exptime ? (long long)info->exptime - (long long)now : -1,
+                   (int)(now - info->atime), info->cls, info->vlen);
+}
+
+/* The streams anyone watches, after a change of watchers (lock held). */
+static void update_mask(void)
+{
+    unsigned mask = 0;
+    for (int i = 0; i < WATCHERS_MAX; i++)
+        if (watchers[i].fd >= 0)
+            mask |= watchers[i].flags;
+    atomic_store(&watch_mask, mask);
+    cache_watch_evictions(mask & WATCH_EVICTIONS ? evicted : NULL);
+}
+
+static void sink(unsigned flag, const char *line, size_t len)
+{
+    pthread_mutex_lock(&lock);
+    for (int i = 0; i < WATCHERS_MAX; i++) {
+        struct watcher *w = &watchers[i];
+        if (w->fd < 0 || !(w->flags & flag))
+            continue;
+        if (w->len + len > WATCHER_BUF) {
+            w->skipped++;
+            continue;
+        }
+        if (w->skipped > 0 && w->len + len + 32 <= WATCHER_BUF) {
+            w->len += (size_t)snprintf(w->buf + w->len, 32, "skipped=%llu\n",
+                                       (unsigned long long)w->skipped);
+            w->skipped = 0;
+        }
+        memcpy(w->buf + w->len, line, len);
+        w->len += len;
+    }
+    pthread_cond_signal(&wake);
+    pthread_mutex_unlock(&lock);
+}
+
+static void drop(struct watcher *w)
+{
+    close(w->fd);
+    w->fd = -1;
+    w->len = 0;
+    w->skipped = 0;
+    nwatchers--;
+    update_mask();
+}
+
+/* Whether the watcher hung up (what it sends is read and ignored). */
+static bool hung_up(int fd)
+{
+    char junk[512];
+    for (;;) {
+        ssize_t r = recv(fd, junk, sizeof(junk), MSG_DONTWAIT);
+        if (r == 0)
+            return true;
+        if (r < 0)
+            return errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR;
+    }
+}
+
+static void *watchers_main(void *arg)
+{
+    (void)arg;
+    char *out = malloc(WATCHER_BUF);
+    pthread_mutex_lock(&lock);
+    while (!stopping && out != NULL) {
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_nsec += 100 * 1000000;
+        if (until.tv_nsec >= 1000000000) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000;
+        }
+        pthread_cond_timedwait(&wake, &lock, &until);
+        for (int i = 0; i < WATCHERS_MAX && !stopping; i++) {
+            struct watcher *w = &watchers[i];
+            if (w->fd < 0)
+                continue;
+            if (hung_up(w->fd)) {
+                drop(w);
+                continue;
+            }
+            size_t n = w->len;
+            memcpy(out, w->buf, n);
+            w->len = 0;
+            int fd = w->fd;
+            /* Written without the lock: the workers keep appending meanwhile. */
+            pthread_mutex_unlock(&lock);
+            bool failed = false;
+            for (size_t done = 0; done < n && !failed;) {
+                ssize_t s = send(fd, out + done, n - done, MSG_NOSIGNAL);
+                if (s < 0 && errno == EINTR)
+                    continue;
+                failed = s <= 0;
+                done += s > 0 ? (size_t)s : 0;
+            }
+            pthread_mutex_lock(&lock);
+            if (failed && w->fd == fd)
+                drop(w);
+        }
+    }
+    for (int i = 0; i < WATCHERS_MAX; i++)
+        if (watchers[i].fd >= 0)
+            drop(&watchers[i]);
+    pthread_mutex_unlock(&lock);
+    free(out);
+    return NULL;
+}
+
+void watchers_setup(void)
+{
+    for (int i = 0; i < WATCHERS_MAX; i++)
+        watchers[i].fd = -1;
+    watch_set_sink(sink);
+}
+
+int watchers_add(int fd, unsigned flags)
+{
+    pthread_mutex_lock(&lock);
+    int rc = -EMFILE;
+    for (int i = 0; i < WATCHERS_MAX && !stopping; i++) {
+        struct watcher *w = &watchers[i];
+        if (w->fd >= 0)
+            continue;
+        if (w->buf == NULL && (w->buf = malloc(WATCHER_BUF)) == NULL) {
+            rc = -ENOMEM;
+            break;
+        }
+        if (!running) {
+            if (pthread_create(&thread, NULL, watchers_main, NULL) != 0) {
+                rc = -EAGAIN;
+                break;
+            }
+            running = true;
+        }
+        /* A watcher that stops reading holds the writer up a second at most. */
+        struct timeval tv = { 1, 0 };
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+        w->fd = fd;
+        w->flags = flags;
+        w->len = 0;
+        w->skipped = 0;
+        nwatchers++;
+        update_mask();
+        rc = 0;
+        break;
+    }
+    pthread_mutex_unlock(&lock);
+    return rc;
+}
+
+void watchers_teardown(void)
+{
+    pthread_mutex_lock(&lock);
+    stopping = true;
+    bool was_running = running;
+    pthread_cond_signal(&wake);
+    pthread_mutex_unlock(&lock);
+    if (was_running)
+        pthread_join(thread, NULL);
+    watch_set_sink(NULL);
+    for (int i = 0; i < WATCHERS_MAX; i++) {
+        free(watchers[i].buf);
+        watchers[i].buf = NULL;
+    }
+}
