@@ -83,6 +83,7 @@ static const struct msg_line lines[MSG_COUNT] = {
     [MSG_E_LRU_FACTORS] = L("ERROR hot/warm age factors must be greater than 0"),
     [MSG_E_WATCH_DISABLED] = L("CLIENT_ERROR watch commands not allowed"),
     [MSG_E_WATCH_PIPELINE] = L("ERROR cannot pipeline other commands before watch"),
+    [MSG_WATCHER_TOO_MANY] = L("WATCHER_TOO_MANY log watcher limit reached"),
 };
 
 const char *msg_line(enum msg m, size_t *len)

@@ -147,6 +147,10 @@ struct proto_hooks {
     void (*shutdown)(void *arg, bool graceful);
     /* Set the log verbosity. */
     void (*verbosity)(void *arg, int level);
+    /* Make client socket `fd` a watcher of the streams in `flags`
+     * (watch.h), from now on: 0, or negative past the watchers' limit.
+     * NULL: no watcher ever gets a line. */
+    int (*watch)(void *arg, unsigned flags, int fd);
 };
 
 /* Everything a protocol handler reads besides the request bytes. */

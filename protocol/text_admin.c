@@ -267,10 +267,17 @@ static void watch(struct text_session *s, const struct proto_env *env, const str
         }
         flags |= f;
     }
+    flags = flags ? flags : WATCH_FETCHERS;
+    /* Watching begins before the OK is sent: whatever happens once the
+     * client has read it is in its log. */
+    if (env->hooks->watch != NULL && env->hooks->watch(env->hooks->arg, flags, env->fd) != 0) {
+        msg_reply(out, MSG_WATCHER_TOO_MANY);
+        return;
+    }
     /* memcached's logger says OK whatever noreply said. */
     msg_reply(out, MSG_OK);
     s->state = TEXT_STATE_WATCH;
-    s->watch_flags = flags ? flags : WATCH_FETCHERS;
+    s->watch_flags = flags;
 }
 
 bool text_admin(struct text_session *s, const struct proto_env *env, const struct text_req *r,

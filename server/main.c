@@ -103,7 +103,14 @@ static void hook_verbosity(void *arg, int level)
     log_set_level(level);
 }
 
+static int hook_watch(void *arg, unsigned flags, int fd)
+{
+    (void)arg;
+    return watchers_add(fd, flags);
+}
+
 static const struct proto_hooks hooks = {
+    .watch = hook_watch,
     .server_stats = hook_server_stats,
     .conn_stats = hook_conn_stats,
     .stats_reset = hook_stats_reset,

@@ -2,8 +2,10 @@
  * watchers: the connections that asked for `watch`, and the thread that
  * writes the log lines to them.
  *
- * A client that sends `watch` stops being a client: once its OK is written
- * the worker hands its socket over (watchers_add) and forgets it.  Lines
+ * A client that sends `watch` stops being a client.  It is registered
+ * before its OK is sent (watchers_add), so nothing that happens once the
+ * client has read the OK is missed; its lines wait until the OK is written
+ * and the worker hands the socket over (watchers_start) and forgets it.  Lines
  * come from any thread (protocol/watch.c formats them, only for the streams
  * watch_mask says someone watches) and are appended, under one mutex, to
  * each interested watcher's buffer; the thread writes the buffers out.  As
@@ -35,6 +37,7 @@
 
 struct watcher {
     int fd;                     /* -1: a free slot */
+    bool live;                  /* handed over: the thread may write to it */
     unsigned flags;
     char *buf;                  /* lines waiting [lock] */
     size_t len;
@@ -128,7 +131,7 @@ static void *watchers_main(void *arg)
         pthread_cond_timedwait(&wake, &lock, &until);
         for (int i = 0; i < WATCHERS_MAX && !stopping; i++) {
             struct watcher *w = &watchers[i];
-            if (w->fd < 0)
+            if (w->fd < 0 || !w->live)
                 continue;
             if (hung_up(w->fd)) {
                 drop(w);
@@ -191,6 +194,7 @@ int watchers_add(int fd, unsigned flags)
         struct timeval tv = { 1, 0 };
         setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
         w->fd = fd;
+        w->live = false;
         w->flags = flags;
         w->len = 0;
         w->skipped = 0;
@@ -201,6 +205,37 @@ int watchers_add(int fd, unsigned flags)
     }
     pthread_mutex_unlock(&lock);
     return rc;
+}
+
+void watchers_start(int fd)
+{
+    pthread_mutex_lock(&lock);
+    for (int i = 0; i < WATCHERS_MAX; i++) {
+        if (watchers[i].fd == fd && !watchers[i].live) {
+            watchers[i].live = true;
+            pthread_cond_signal(&wake);
+            break;
+        }
+    }
+    pthread_mutex_unlock(&lock);
+}
+
+void watchers_forget(int fd)
+{
+    pthread_mutex_lock(&lock);
+    for (int i = 0; i < WATCHERS_MAX; i++) {
+        struct watcher *w = &watchers[i];
+        if (w->fd == fd && !w->live) {
+            /* Its connection is closing it: the slot goes, not the socket. */
+            w->fd = -1;
+            w->len = 0;
+            w->skipped = 0;
+            nwatchers--;
+            update_mask();
+            break;
+        }
+    }
+    pthread_mutex_unlock(&lock);
 }
 
 void watchers_teardown(void)

@@ -7,10 +7,15 @@
 
 /* Install the sink protocol/watch.c sends lines to. */
 void watchers_setup(void);
-/* Take over a socket whose client sent `watch` (its OK already written),
- * for the streams in `flags`.  0, or -EMFILE past memcached's 20 watchers
- * (the caller then closes the socket). */
+/* Register a socket whose client sent `watch`, for the streams in `flags`:
+ * lines are kept for it from now on.  0, or -EMFILE past memcached's 20
+ * watchers. */
 int watchers_add(int fd, unsigned flags);
+/* Its OK is written: the socket is the watchers' thread's from now on. */
+void watchers_start(int fd);
+/* The connection closed before it was handed over: drop the registration
+ * (the socket is its owner's to close). */
+void watchers_forget(int fd);
 /* Stop the thread and close every watcher. */
 void watchers_teardown(void);
 

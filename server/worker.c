@@ -134,6 +134,8 @@ static void worker_tell_conn(const struct conn *c, bool opened, const char *reas
 
 static void worker_close_why(struct worker *w, struct conn *c, const char *reason)
 {
+    if (proto_session_watching(c->sess) != 0)
+        watchers_forget(c->fd);
     if (watch_on(WATCH_CONNEVENTS))
         worker_tell_conn(c, false, reason);
     log_msg(LOG_DEBUG, "<%d connection closed.", c->fd);
@@ -158,7 +160,7 @@ static void worker_close(struct worker *w, struct conn *c)
 
 /* A client that sent `watch` becomes a watcher: its socket goes to the
  * watchers' thread, and this worker forgets the connection. */
-static void worker_handoff(struct worker *w, struct conn *c, unsigned flags)
+static void worker_handoff(struct worker *w, struct conn *c)
 {
     epoll_ctl(w->epfd, EPOLL_CTL_DEL, c->fd, NULL);
     pthread_mutex_lock(&w->list_lock);
@@ -169,8 +171,7 @@ static void worker_handoff(struct worker *w, struct conn *c, unsigned flags)
     if (c->next)
         c->next->prev = c->prev;
     pthread_mutex_unlock(&w->list_lock);
-    if (watchers_add(c->fd, flags) != 0)
-        close(c->fd);
+    watchers_start(c->fd);
     c->fd = -1;
     conn_free(c);
     atomic_fetch_sub(&curr_conns, 1);
@@ -244,9 +245,8 @@ static void worker_step(struct worker *w, struct conn *c)
         worker_close(w, c);
         return;
     }
-    unsigned watching = proto_session_watching(c->sess);
-    if (watching != 0 && !conn_writing(c)) {
-        worker_handoff(w, c, watching);
+    if (proto_session_watching(c->sess) != 0 && !conn_writing(c)) {
+        worker_handoff(w, c);
         return;
     }
     if (r == CONN_YIELD) {
