@@ -271,6 +271,7 @@ int main(int argc, char **argv)
         options_free(&cfg);
         return rc == OPTIONS_EXIT_OK ? 0 : EX_USAGE;
     }
+    log_setup();
     log_set_level(cfg.verbose);
     nthreads = cfg.threads;
     maxconns = cfg.maxconns;

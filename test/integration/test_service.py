@@ -147,6 +147,39 @@ class NotifyTest(unittest.TestCase):
         self.assertEqual(finish(self, proc, err), b"")
 
 
+class LogTest(unittest.TestCase):
+
+    def test_lines_carry_their_priority_when_stderr_is_the_journal(self):
+        err = tempfile.TemporaryFile()
+        st = os.fstat(err.fileno())
+        env = dict(os.environ, JOURNAL_STREAM="%d:%d" % (st.st_dev, st.st_ino))
+        port = free_port()
+        proc = subprocess.Popen([MCD_BIN, "-U", "0", "-l", HOST, "-p", str(port), "-vv",
+                                 "-e", "/nonexistent/dir/cache"] + user_args(),
+                                stdin=subprocess.DEVNULL, stdout=err, stderr=err, env=env)
+        deadline = time.monotonic() + 5 * SLOW
+        while not connects(port):
+            self.assertLess(time.monotonic(), deadline)
+            time.sleep(0.01)
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=10 * SLOW)
+        log = finish(self, proc, err).decode()
+        lines = log.splitlines()
+        self.assertTrue(lines)
+        for line in lines:
+            self.assertRegex(line, r"^<[367]>\S")
+        self.assertIn("<6>mcd 0.1 (memcached 1.6.18)", log)
+        self.assertIn("<7><", log)          # -vv: a connection's events
+        self.assertIn("<3>warm restart: cannot save", log)
+
+    def test_no_prefix_on_a_terminal_or_file(self):
+        server = Server(MCD_BIN, ["-v"])
+        self.addCleanup(server.stop)
+        server.proc.send_signal(signal.SIGTERM)
+        server.proc.wait(timeout=10 * SLOW)
+        self.assertTrue(server.stderr().startswith(b"mcd 0.1 (memcached 1.6.18)"))
+
+
 class SignalTest(unittest.TestCase):
 
     def test_sigterm_answers_every_request_already_sent(self):

@@ -444,6 +444,22 @@ static void test_ignored_flags_accepted_and_noted_at_v(void **state)
     assert_non_null(strstr(err_text, "mcd: ignoring -L"));
 }
 
+static void test_memory_file_and_metrics_port(void **state)
+{
+    (void)state;
+    assert_int_equal(parse("-e /var/lib/mcd/cache -o metrics_port=9150"), OPTIONS_RUN);
+    assert_string_equal(cfg.memory_file, "/var/lib/mcd/cache");
+    assert_int_equal(cfg.metrics_port, 9150);
+    assert_int_equal(parse("--memory-file=/tmp/x"), OPTIONS_RUN);
+    assert_string_equal(cfg.memory_file, "/tmp/x");
+    assert_int_equal(parse(""), OPTIONS_RUN);
+    assert_null(cfg.memory_file);
+    assert_int_equal(cfg.metrics_port, 0);
+    assert_int_equal(parse("-o metrics_port=65536"), OPTIONS_ERROR);
+    assert_int_equal(parse("-o metrics_port"), OPTIONS_ERROR);
+    assert_int_equal(parse("-o metrics_port=-1"), OPTIONS_ERROR);
+}
+
 static void test_threads_zero_refused(void **state)
 {
     (void)state;
@@ -553,6 +569,7 @@ int main(void)
         cmocka_unit_test(test_missing_flag_value_refused_like_memcached),
         cmocka_unit_test(test_sasl_tls_and_auth_file_refused),
         cmocka_unit_test(test_ignored_flags_accepted_and_noted_at_v),
+        cmocka_unit_test(test_memory_file_and_metrics_port),
         cmocka_unit_test(test_threads_zero_refused),
         cmocka_unit_test(test_threads_over_64_warn_like_memcached),
         cmocka_unit_test(test_port_over_65535_refused),
