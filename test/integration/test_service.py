@@ -348,3 +348,35 @@ class InstallTest(unittest.TestCase):
         entry = subprocess.run(["getent", "passwd", "mcd"], capture_output=True, text=True)
         self.assertEqual(entry.returncode, 0)
         self.assertTrue(entry.stdout.strip().endswith(":/usr/sbin/nologin"), entry.stdout)
+
+
+class DocsTest(unittest.TestCase):
+    """The man page lints clean and documents every flag of `mcd --help`."""
+
+    MAN = os.path.join(ROOT, "man", "mcd.1")
+
+    def test_mandoc_lint_prints_nothing(self):
+        r = subprocess.run(["mandoc", "-T", "lint", "-W", "warning", self.MAN],
+                           capture_output=True, text=True)
+        self.assertEqual((r.stdout, r.stderr), ("", ""))
+        self.assertEqual(r.returncode, 0)
+
+    def test_every_help_flag_and_o_key_is_in_the_man_page(self):
+        help_text = subprocess.run([MCD_BIN, "--help"], capture_output=True, text=True).stdout
+        page = subprocess.run(["mandoc", "-T", "ascii", self.MAN], capture_output=True,
+                              text=True).stdout
+        page = re.sub(r".\x08", "", page)       # overstrike bold and underline
+        flags = re.findall(r"(?m)^(-\w)(?:, (--[\w-]+))?", help_text)
+        self.assertGreater(len(flags), 35)
+        for short, long in flags:
+            self.assertRegex(page, r"(?m)^\s+" + re.escape(short) + r"\b", short)
+            if long:
+                self.assertIn(long, page, long)
+        keys = re.findall(r"(?m)^   - (\w+):", help_text)
+        self.assertIn("metrics_port", keys)
+        for key in keys:
+            self.assertIn(key, page, "-o " + key)
+        for section in ("SIGNALS", "WARM RESTART", "OBSERVABILITY", "SYSTEMD", "FILES",
+                        "EXIT STATUS", "EXAMPLES", "PROTOCOLS", "SEE ALSO"):
+            self.assertRegex(page, r"(?m)^" + section + r"$", section)
+        self.assertIn("memcached(1)", page)
