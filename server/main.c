@@ -273,6 +273,9 @@ int main(int argc, char **argv)
     }
     log_setup();
     log_set_level(cfg.verbose);
+    /* From now on a stop signal is a graceful stop, even before the
+     * listeners are open: it is acted on once they are. */
+    daemon_signals(acceptor_stop);
     nthreads = cfg.threads;
     maxconns = cfg.maxconns;
 
@@ -373,7 +376,8 @@ int main(int argc, char **argv)
     }
     daemon_write_pidfile(cfg.pidfile);
     wrote_pid = true;
-    daemon_signals(acceptor_stop);
+    if (daemon_stop_signal() != 0)
+        acceptor_stop();    /* it came before the acceptor could hear it */
     log_msg(LOG_INFO, "mcd %s (memcached %s): %d worker threads, %zu MB", MCD_VERSION,
             MCD_MEMCACHED_VERSION, cfg.threads,
             cfg.maxbytes / (1024 * 1024));

@@ -163,6 +163,7 @@ class LogTest(unittest.TestCase):
             time.sleep(0.01)
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=10 * SLOW)
+        self.assertEqual(proc.returncode, 0)
         log = finish(self, proc, err).decode()
         lines = log.splitlines()
         self.assertTrue(lines)

@@ -147,8 +147,8 @@ class WarmRestartTest(unittest.TestCase):
     def test_items_come_back_with_flags_cas_and_ttl(self):
         items = make_items(100_000)
         server = self.start()
+        set_at = time.monotonic()       # the first TTL starts counting here
         fill(server, items)
-        set_at = time.monotonic()
         keys = [k for k, _, _, _ in items]
         before = gets_all(server, keys)
         self.assertGreater(len(before), 85_000)
