@@ -132,7 +132,7 @@ clean:
 # --- benchmarks ------------------------------------------------------------
 
 # mcd-bench, the load generator, is a network client: it sees only bench/.
-MCDB_SRC := bench/hist.c $(sort $(wildcard bench/mcdb_*.c))
+MCDB_SRC := bench/hist.c bench/md5.c $(sort $(wildcard bench/mcdb_*.c))
 MCDB_OBJ := $(MCDB_SRC:%.c=$(BUILD)/%.o)
 
 $(BUILD)/bench/%.o: bench/%.c $(wildcard bench/*.h)
