@@ -98,7 +98,7 @@ test: deps mcd
 # Packages the build and the tests need, installed when missing.
 BUILD_PKGS := gcc make libjemalloc-dev
 TEST_PKGS  := libcmocka-dev memcached python3 python3-memcache python3-pymemcache \
-              libmemcached-tools
+              libmemcached-tools libmemcached-dev python3-pylibmc nutcracker
 
 # Install the Debian packages in $(1) that are not installed yet.
 define ensure_packages
