@@ -158,8 +158,8 @@ bench/storage-bench: $(BUILD)/bench/storage-bench
 	cp $< $@
 
 # make bench: everything built, memcached and gnuplot installed if missing,
-# then bench/run-bench (mcd and memcached in alternation; about 15 minutes).
-BENCH_PKGS := memcached gnuplot-nox
+# then bench/run-bench (mcd and memcached in alternation; about 16 minutes).
+BENCH_PKGS := memcached gnuplot-nox nutcracker
 
 bench: deps-build mcd bench/mcd-bench bench/storage-bench
 	$(call ensure_packages,$(BENCH_PKGS))
