@@ -133,14 +133,15 @@ static uint64_t now_ns(void)
 static void conn_vfail(struct conn *c, const struct link *l, const char *fmt, va_list ap)
 {
     struct worker *w = c->w;
-    char msg[160], where[48] = "";
+    char msg[160], where[24] = "";
     vsnprintf(msg, sizeof(msg), fmt, ap);
     if (l != NULL && w->cfg->nservers > 1)
         snprintf(where, sizeof(where), " server %u", l->server);
     w->st.protocol_errors++;
+    /* The first error in full is on stderr; the report keeps what fits. */
     if (w->st.first_error[0] == '\0')
-        snprintf(w->st.first_error, sizeof(w->st.first_error), "conn %u%s: %s", c->gidx, where,
-                 msg);
+        snprintf(w->st.first_error, sizeof(w->st.first_error), "conn %u%s: %.150s", c->gidx,
+                 where, msg);
     if (w->errors_shown++ < 5)
         fprintf(stderr, "mcd-bench: conn %u%s: %s\n", c->gidx, where, msg);
     for (unsigned i = 0; i < w->cfg->nservers; i++) {

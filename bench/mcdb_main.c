@@ -510,6 +510,7 @@ int main(int argc, char **argv)
         report_json(&cli, &st);
     else
         report_text(&cli, &st);
+    ketama_free(&cli.cfg.ring);
     if (st.conns_ok == 0 && st.protocol_errors == 0)
         st.protocol_errors = 1;
     return st.verify_errors || st.protocol_errors ? 1 : 0;

@@ -31,7 +31,7 @@ try:
 except ImportError:
     pylibmc = None
 
-MCDB_BIN = os.path.join(ROOT, "bench", "mcd-bench")
+MCDB_BIN = os.environ.get("MCDB_BIN", os.path.join(ROOT, "bench", "mcd-bench"))
 
 
 def need_pylibmc():
@@ -506,6 +506,27 @@ class BenchClusterTest(unittest.TestCase):
         # The server saw what mcd-bench says it sent it (after the 3,000 prefill sets).
         sent = [server_stats(s)["cmd_get"] + server_stats(s)["cmd_set"] for s in servers]
         self.assertEqual(sum(sent), 3000 + r["sets"] + r["get_keys"])
+
+    def test_servers_option_is_checked(self):
+        if not os.path.exists(MCDB_BIN):
+            self.skipTest("bench/mcd-bench not built (make bench/mcd-bench)")
+        server = start_servers(self, 1)[0]
+        for args, why in ((["--servers", "10.0.0.1:11211"], "only IPv4 loopback"),
+                          (["--servers", server.addr, "-p", "11211"], "one or the other"),
+                          (["--servers", server.addr + ":0"], "bad server"),
+                          (["--servers", "127.0.0.1"], "bad server")):
+            p = subprocess.run([MCDB_BIN, "-n", "10"] + args, capture_output=True, text=True,
+                               timeout=30)
+            self.assertEqual(p.returncode, 2, args)
+            self.assertIn(why, p.stderr, args)
+        # A server that is not there fails the run, naming it.
+        gone = start_servers(self, 1)[0]
+        gone.stop()
+        p = subprocess.run([MCDB_BIN, "--json", "-n", "10", "--servers",
+                            "%s,%s" % (server.addr, gone.addr)],
+                           capture_output=True, text=True, timeout=30)
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertIn("server 1: connect: Connection refused", p.stderr)
 
     def test_load_through_nutcracker(self):
         servers = start_servers(self)
