@@ -43,7 +43,8 @@ struct bench_config {
     struct key_dist dist;
 };
 
-/* What one server was sent in the run phase: requests (a multiget's part counts once), keys, hits. */
+/* What one server was sent in the run phase: requests (a multiget's part counts once),
+ * keys, hits. */
 struct server_counts {
     uint64_t requests, keys, hits;
 };

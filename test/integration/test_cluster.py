@@ -142,6 +142,12 @@ class NutcrackerTest(unittest.TestCase):
         for cmd, want in script:
             self.assertEqual(request(c, cmd, want), want, cmd)
         self.assertRegex(request(c, b"version\r\n", b"\r\n"), rb"^VERSION 1\.6\.18")
+        # A value far larger than the proxy's 16 KB buffers, both ways.
+        big = bytes(range(256)) * 2000
+        self.assertEqual(request(c, b"set big 7 0 %d\r\n%s\r\n" % (len(big), big), b"\r\n"),
+                         b"STORED\r\n")
+        want = b"VALUE big 7 %d\r\n%s\r\nVALUE m4 0 4\r\nv-m4\r\nEND\r\n" % (len(big), big)
+        self.assertEqual(request(c, b"get big m4\r\n", b"END\r\n"), want)
         # What nutcracker does not pass: it closes the connection without a reply.
         for cmd in (b"stats\r\n", b"gat 100 m1\r\n", b"mg m1 v\r\n"):
             s = self.proxy.connect()
@@ -481,7 +487,8 @@ def mcd_bench(*args):
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=60 * SLOW)
     lines = p.stdout.strip().splitlines()
     if p.returncode != 0 or not lines:
-        raise AssertionError("%s: exit %d\n%s%s" % (" ".join(cmd), p.returncode, p.stdout, p.stderr))
+        raise AssertionError("%s: exit %d\n%s%s" % (" ".join(cmd), p.returncode, p.stdout,
+                                                    p.stderr))
     r = json.loads(lines[-1])
     if r["verify_errors"] or r["protocol_errors"]:
         raise AssertionError("%s: %s" % (" ".join(cmd), r))
