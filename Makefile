@@ -104,7 +104,8 @@ test: deps mcd
 # python3-prometheus-client parses /metrics, util-linux has setpriv).
 BUILD_PKGS := gcc make libjemalloc-dev
 TEST_PKGS  := libcmocka-dev memcached python3 python3-memcache python3-pymemcache \
-              libmemcached-tools perl systemd mandoc python3-prometheus-client util-linux
+              libmemcached-tools perl libmemcached-dev python3-pylibmc nutcracker \
+              systemd mandoc python3-prometheus-client util-linux
 
 # Install the Debian packages in $(1) that are not installed yet.
 define ensure_packages
@@ -177,7 +178,7 @@ clean:
 # --- benchmarks ------------------------------------------------------------
 
 # mcd-bench, the load generator, is a network client: it sees only bench/.
-MCDB_SRC := bench/hist.c $(sort $(wildcard bench/mcdb_*.c))
+MCDB_SRC := bench/hist.c bench/md5.c $(sort $(wildcard bench/mcdb_*.c))
 MCDB_OBJ := $(MCDB_SRC:%.c=$(BUILD)/%.o)
 
 $(BUILD)/bench/%.o: bench/%.c $(wildcard bench/*.h)
@@ -203,8 +204,8 @@ bench/storage-bench: $(BUILD)/bench/storage-bench
 	cp $< $@
 
 # make bench: everything built, memcached and gnuplot installed if missing,
-# then bench/run-bench (mcd and memcached in alternation; about 15 minutes).
-BENCH_PKGS := memcached gnuplot-nox
+# then bench/run-bench (mcd and memcached in alternation; about 16 minutes).
+BENCH_PKGS := memcached gnuplot-nox nutcracker
 
 bench: deps-build mcd bench/mcd-bench bench/storage-bench
 	$(call ensure_packages,$(BENCH_PKGS))

@@ -1,7 +1,10 @@
 """The processes behind `make bench`: servers, and mcd-bench runs.
 
 A Server is mcd or memcached pinned to SERVER_CPU on 127.0.0.1 only; a run
-of mcd-bench is pinned to LOAD_CPU.  Load is either run to completion
+of mcd-bench is pinned to LOAD_CPU.  A ServerList is several servers that
+mcd-bench addresses itself (--servers), a Nutcracker a proxy in front of
+them, pinned to SERVER_CPU too: whatever the number of servers, the
+server side has one core and the load the other.  Load is either run to completion
 (McdBench.mcdb) or started in the background with --report-interval
 (McdBench.mcdb_start -> LiveRun), whose interval lines a workload reads while
 it runs, and which it ends with SIGINT (mcd-bench then stops sending,
@@ -13,9 +16,11 @@ a protocol error is recorded in McdBench.errors and marked "failed".
 """
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import threading
 import time
 
@@ -33,6 +38,18 @@ def free_port():
         return s.getsockname()[1]
 
 
+def wait_listening(proc, port, what, timeout=5):
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            socket.create_connection((HOST, port), timeout=1).close()
+            return
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("%s did not start" % what)
+            time.sleep(0.01)
+
+
 class Server:
     """One server process pinned to SERVER_CPU, listening on 127.0.0.1 only."""
 
@@ -47,16 +64,15 @@ class Server:
             cmd += ["-u", "root"]
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                      stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                socket.create_connection((HOST, self.port), timeout=1).close()
-                break
-            except OSError:
-                if self.proc.poll() is not None or time.monotonic() > deadline:
-                    self.stop()
-                    raise RuntimeError("%s did not start: %s" % (name, " ".join(cmd)))
-                time.sleep(0.01)
+        try:
+            wait_listening(self.proc, self.port, "%s (%s)" % (name, " ".join(cmd)), timeout)
+        except RuntimeError:
+            self.stop()
+            raise
+
+    def target(self):
+        """mcd-bench's options to load this server."""
+        return ["-s", HOST, "-p", str(self.port)]
 
     def cpu_seconds(self):
         """utime + stime of every thread of the server, from /proc/PID/stat."""
@@ -103,6 +119,60 @@ class Server:
         self.stop()
 
 
+class ServerList:
+    """Servers that mcd-bench spreads keys over itself (--servers, ketama)."""
+
+    def __init__(self, servers):
+        self.servers = servers
+        self.name = "%d x %s" % (len(servers), servers[0].name)
+
+    def target(self):
+        return ["--servers", ",".join("%s:%d" % (HOST, s.port) for s in self.servers)]
+
+
+class Nutcracker:
+    """nutcracker in front of servers, pinned to SERVER_CPU: the README's ring (hash md5,
+    ketama, servers without names, so keys land where mcd-bench --servers puts them),
+    one connection to each server, no ejection."""
+
+    def __init__(self, servers):
+        self.name = "nutcracker, %d x %s" % (len(servers), servers[0].name)
+        self.dir = tempfile.mkdtemp(prefix="mcd-bench-nutcracker-")
+        self.port, stats = free_port(), free_port()
+        with open(os.path.join(self.dir, "nutcracker.yml"), "w") as f:
+            f.write("bench:\n  listen: %s:%d\n  hash: md5\n  distribution: ketama\n"
+                    "  timeout: 2000\n  preconnect: true\n  servers:\n" % (HOST, self.port))
+            f.write("".join("   - %s:%d:1\n" % (HOST, s.port) for s in servers))
+        cmd = ["taskset", "-c", SERVER_CPU, "nutcracker", "-c", "nutcracker.yml", "-a", HOST,
+               "-s", str(stats), "-o", "nutcracker.log", "-p", "nutcracker.pid"]
+        self.proc = subprocess.Popen(cmd, cwd=self.dir, stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            wait_listening(self.proc, self.port, "nutcracker (%s)" % " ".join(cmd))
+        except RuntimeError:
+            self.stop()
+            raise
+
+    def target(self):
+        return ["-s", HOST, "-p", str(self.port)]
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=3)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
 class McdBench:
     """Runs of mcd-bench against servers, with the errors they found."""
 
@@ -111,8 +181,9 @@ class McdBench:
 
     @staticmethod
     def command(server, opts):
-        return ["taskset", "-c", LOAD_CPU, MCDB, "-s", HOST, "-p", str(server.port),
-                "--json"] + [str(o) for o in opts]
+        """server: anything with a target() (a Server, a ServerList, a Nutcracker)."""
+        return ["taskset", "-c", LOAD_CPU, MCDB] + server.target() + ["--json"] + [
+            str(o) for o in opts]
 
     def check(self, server, cmd, returncode, r, stderr):
         """Record a run that failed or found a wrong value; mark its result."""

@@ -3,11 +3,15 @@
  * level-triggered epoll loop over them, so nothing is shared between threads
  * until the totals are summed at the end.
  *
- * A connection keeps up to `pipeline` requests in flight in a ring of
- * pending requests (kind, keys, start time); replies come back in order, so
- * the ring's head is always the request the next reply answers.  New
- * requests are encoded into one output buffer and written with one write()
- * per loop turn, and one read() per readable event feeds the parser.
+ * A connection is what a client library keeps: one socket (a link) to each
+ * server, a single one without --servers.  It keeps up to `pipeline`
+ * requests in flight; a request's keys go to the servers the ring places
+ * them on, one part per server (a set, or a get of one key, is one part),
+ * and the request is answered when its last part is.  Each link keeps its
+ * parts in a ring in send order: replies come back in order, so the ring's
+ * head is always the part the next reply answers.  New parts are encoded
+ * into the link's output buffer and written with one write() per loop turn,
+ * and one read() per readable event feeds the parser.
  *
  * Closed loop (the default): a request is sent as soon as a slot frees, and
  * latency runs from the send.  Open loop (--rate): request i of a
@@ -18,12 +22,11 @@
  *
  * Every run is bounded: by --requests, by --test-time, by bench_stop (a
  * signal), and by a stall limit that fails a connection whose server stops
- * answering.
+ * answering.  A link that fails fails its whole connection, as a request
+ * with a part lost could never complete.
  *
- * With --report-interval the thread that started the run wakes every
- * interval and sums what the workers have published: each worker copies its
- * counters into relaxed atomics once per loop turn (one writer each), so the
- * report costs the workers no lock and no shared write per request.
+ * With --report-interval each worker publishes its counters once per loop
+ * turn for the reporter (mcdb_progress.c).
  */
 #include "mcdb_conn.h"
 
@@ -48,30 +51,50 @@
 #define TICK_NS (100 * 1000 * 1000ULL)      /* longest sleep: stall checks */
 #define NS_PER_S 1000000000ULL
 #define MAX_EVENTS 256
-#define REPORT_POLL_NS (20 * 1000 * 1000ULL)  /* how soon the reporter sees the end */
+#define NO_PART UINT32_MAX
 
 /* Set by bench_stop, from a signal handler: no new request after it. */
 static atomic_bool stop_requested;
 
 enum phase { PHASE_PREFILL, PHASE_RUN };
 
-struct pending {
+/* A request in flight: answered when parts_left reaches 0. */
+struct request {
     enum req_kind kind;
-    unsigned nkeys;             /* keys at conn.keys[slot * multiget] */
+    uint32_t parts_left;
     uint64_t t0;                /* send time, or intended send time with --rate */
+};
+
+/* The share of a request that went to one server. */
+struct part {
+    enum req_kind kind;
+    uint32_t nkeys;             /* keys at link.keys[slot * multiget] */
+    uint32_t req;               /* its request, an index into conn.reqs */
+};
+
+/* One socket to one server: the parts sent on it, in order. */
+struct link {
+    struct conn *c;
+    unsigned server;
+    int fd;
+    bool polling_out;
+    struct buf in, out;
+    struct part *parts;         /* ring of conn.cap slots */
+    uint64_t *keys;             /* multiget per slot */
+    unsigned head, count;
+    uint64_t last_rx;
 };
 
 struct conn {
     struct worker *w;
-    int fd;
     unsigned gidx;              /* index over all threads' connections */
     bool closed;
-    bool polling_out;
     struct keygen kg;
-    struct buf in, out;
-    struct pending *pend;
-    uint64_t *keys;
-    unsigned head, count, cap;
+    struct link *links;         /* one per server */
+    struct request *reqs;       /* cap slots */
+    uint32_t *free_reqs;        /* a stack of the free slots of reqs */
+    unsigned nfree, cap;
+    unsigned count;             /* requests in flight */
     uint64_t quota, issued;     /* run phase requests */
     uint64_t op;                /* position in the set:get cycle */
     uint64_t next_due;          /* --rate: when the next request is due */
@@ -79,14 +102,6 @@ struct conn {
     uint64_t prefill_next;
     uint64_t miss_q[MISS_QUEUE];
     unsigned nmiss;
-    uint64_t last_rx;
-};
-
-/* A worker's counters as the reporter reads them: written by the worker only, relaxed. */
-struct live {
-    _Atomic uint64_t requests, sets, gets, get_keys, hits, misses;
-    _Atomic uint64_t sets_refused, verify_errors, protocol_errors;
-    atomic_bool done;           /* release: every count above is final */
 };
 
 struct worker {
@@ -99,9 +114,12 @@ struct worker {
     enum phase phase;
     uint64_t deadline;          /* 0: none */
     unsigned char *hit;         /* scratch for the parser, multiget flags */
+    uint64_t *ids;              /* scratch for conn_issue: a request's keys */
+    uint32_t *open_part;        /* scratch for conn_issue: per server, the slot of its part */
+    unsigned *touched;          /* scratch for conn_issue: the servers a request went to */
     unsigned errors_shown;
     struct bench_stats st;
-    struct live live;
+    struct progress_live live;
 };
 
 static uint64_t now_ns(void)
@@ -111,27 +129,40 @@ static uint64_t now_ns(void)
     return (uint64_t)ts.tv_sec * NS_PER_S + (uint64_t)ts.tv_nsec;
 }
 
-/* Fail a connection: count a protocol error, say why (a few times), close it. */
-static void conn_fail(struct conn *c, const char *fmt, ...)
+/* Fail a connection: count a protocol error, say why (a few times), close every link. */
+static void conn_vfail(struct conn *c, const struct link *l, const char *fmt, va_list ap)
 {
     struct worker *w = c->w;
-    char msg[160];
-    va_list ap;
-    va_start(ap, fmt);
+    char msg[160], where[24] = "";
     vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
+    if (l != NULL && w->cfg->nservers > 1)
+        snprintf(where, sizeof(where), " server %u", l->server);
     w->st.protocol_errors++;
+    /* The first error in full is on stderr; the report keeps what fits. */
     if (w->st.first_error[0] == '\0')
-        snprintf(w->st.first_error, sizeof(w->st.first_error), "conn %u: %s", c->gidx, msg);
+        snprintf(w->st.first_error, sizeof(w->st.first_error), "conn %u%s: %.150s", c->gidx,
+                 where, msg);
     if (w->errors_shown++ < 5)
-        fprintf(stderr, "mcd-bench: conn %u: %s\n", c->gidx, msg);
-    if (c->fd >= 0) {
-        epoll_ctl(w->ep, EPOLL_CTL_DEL, c->fd, NULL);
-        close(c->fd);
+        fprintf(stderr, "mcd-bench: conn %u%s: %s\n", c->gidx, where, msg);
+    for (unsigned i = 0; i < w->cfg->nservers; i++) {
+        struct link *k = &c->links[i];
+        if (k->fd >= 0) {
+            epoll_ctl(w->ep, EPOLL_CTL_DEL, k->fd, NULL);
+            close(k->fd);
+        }
+        k->fd = -1;
+        k->count = 0;
     }
-    c->fd = -1;
     c->closed = true;
     c->count = 0;
+}
+
+static void link_fail(struct link *l, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    conn_vfail(l->c, l, fmt, ap);
+    va_end(ap);
 }
 
 void bench_stop(void)
@@ -151,163 +182,221 @@ static bool conn_can_issue(const struct conn *c, uint64_t now)
     return w->deadline == 0 || now < w->deadline;
 }
 
-/* Encode the next request and push it on the pending ring. */
-static void conn_issue(struct conn *c, uint64_t now)
+/* The server of key `id`. */
+static unsigned key_server(const struct bench_config *cfg, uint64_t id)
+{
+    if (cfg->nservers == 1)
+        return 0;
+    char key[256];
+    size_t n = keys_format(key, cfg->pc.prefix, cfg->pc.nprefix, id);
+    return ketama_server_of(&cfg->ring, key, n);
+}
+
+/* The keys of the next request into w->ids; its kind, and how many. */
+static enum req_kind conn_next_keys(struct conn *c, unsigned *nkeys)
 {
     const struct bench_config *cfg = c->w->cfg;
-    unsigned slot = (c->head + c->count) % c->cap;
-    struct pending *p = &c->pend[slot];
-    uint64_t *ids = &c->keys[(size_t)slot * cfg->multiget];
-    p->t0 = now;
+    uint64_t *ids = c->w->ids;
+    *nkeys = 1;
     if (c->w->phase == PHASE_PREFILL) {
         ids[0] = c->prefill_next;
         c->prefill_next += (uint64_t)cfg->threads * cfg->conns;
-        p->kind = REQ_SET;
-        p->nkeys = 1;
-    } else {
-        if (c->interval) {
-            p->t0 = c->next_due;
-            c->next_due += c->interval;
-        }
-        c->issued++;
-        if (c->nmiss > 0) {
-            p->kind = REQ_SET;
-            p->nkeys = 1;
-            ids[0] = c->miss_q[--c->nmiss];
-        } else if (c->op++ % (cfg->ratio_set + cfg->ratio_get) < cfg->ratio_set) {
-            p->kind = REQ_SET;
-            p->nkeys = 1;
-            ids[0] = keys_next(&c->kg);
-        } else {
-            p->kind = REQ_GET;
-            p->nkeys = cfg->multiget;
-            for (unsigned i = 0; i < cfg->multiget; i++)
-                ids[i] = keys_next(&c->kg);
-        }
+        return REQ_SET;
     }
-    if (p->kind == REQ_SET)
-        proto_encode_set(&cfg->pc, &c->out, ids[0]);
-    else
-        proto_encode_get(&cfg->pc, &c->out, ids, p->nkeys);
-    if (c->count++ == 0)
-        c->last_rx = now;
+    c->issued++;
+    if (c->nmiss > 0) {
+        ids[0] = c->miss_q[--c->nmiss];
+        return REQ_SET;
+    }
+    if (c->op++ % (cfg->ratio_set + cfg->ratio_get) < cfg->ratio_set) {
+        ids[0] = keys_next(&c->kg);
+        return REQ_SET;
+    }
+    *nkeys = cfg->multiget;
+    for (unsigned i = 0; i < cfg->multiget; i++)
+        ids[i] = keys_next(&c->kg);
+    return REQ_GET;
 }
 
-static void conn_poll_out(struct conn *c, bool on)
+/* Take the next request, split its keys by server, and encode a part for each server. */
+static void conn_issue(struct conn *c, uint64_t now)
 {
-    if (c->polling_out == on)
+    struct worker *w = c->w;
+    const struct bench_config *cfg = w->cfg;
+    uint32_t r = c->free_reqs[--c->nfree];
+    struct request *q = &c->reqs[r];
+    q->t0 = now;
+    if (w->phase == PHASE_RUN && c->interval) {
+        q->t0 = c->next_due;
+        c->next_due += c->interval;
+    }
+    unsigned n, ntouched = 0;
+    q->kind = conn_next_keys(c, &n);
+    q->parts_left = 0;
+    for (unsigned i = 0; i < n; i++) {
+        unsigned s = key_server(cfg, w->ids[i]);
+        struct link *l = &c->links[s];
+        if (w->open_part[s] == NO_PART) {
+            uint32_t slot = (l->head + l->count) % c->cap;
+            l->parts[slot] = (struct part){ q->kind, 0, r };
+            if (l->count++ == 0)
+                l->last_rx = now;
+            w->open_part[s] = slot;
+            w->touched[ntouched++] = s;
+            q->parts_left++;
+        }
+        struct part *p = &l->parts[w->open_part[s]];
+        l->keys[(size_t)w->open_part[s] * cfg->multiget + p->nkeys++] = w->ids[i];
+    }
+    for (unsigned t = 0; t < ntouched; t++) {
+        unsigned s = w->touched[t];
+        struct link *l = &c->links[s];
+        const struct part *p = &l->parts[w->open_part[s]];
+        const uint64_t *ids = &l->keys[(size_t)w->open_part[s] * cfg->multiget];
+        if (p->kind == REQ_SET)
+            proto_encode_set(&cfg->pc, &l->out, ids[0]);
+        else
+            proto_encode_get(&cfg->pc, &l->out, ids, p->nkeys);
+        w->open_part[s] = NO_PART;
+    }
+    c->count++;
+}
+
+static void link_poll_out(struct link *l, bool on)
+{
+    if (l->polling_out == on)
         return;
-    struct epoll_event ev = { .events = EPOLLIN | (on ? EPOLLOUT : 0), .data.ptr = c };
-    epoll_ctl(c->w->ep, EPOLL_CTL_MOD, c->fd, &ev);
-    c->polling_out = on;
+    struct epoll_event ev = { .events = EPOLLIN | (on ? EPOLLOUT : 0), .data.ptr = l };
+    epoll_ctl(l->c->w->ep, EPOLL_CTL_MOD, l->fd, &ev);
+    l->polling_out = on;
 }
 
-static void conn_flush(struct conn *c)
+static void link_flush(struct link *l)
 {
-    while (c->out.off < c->out.len) {
-        ssize_t n = send(c->fd, c->out.data + c->out.off, c->out.len - c->out.off, MSG_NOSIGNAL);
+    while (l->out.off < l->out.len) {
+        ssize_t n = send(l->fd, l->out.data + l->out.off, l->out.len - l->out.off, MSG_NOSIGNAL);
         if (n < 0) {
             if (errno == EAGAIN || errno == EWOULDBLOCK) {
-                conn_poll_out(c, true);
+                link_poll_out(l, true);
                 return;
             }
             if (errno == EINTR)
                 continue;
-            conn_fail(c, "send: %s", strerror(errno));
+            link_fail(l, "send: %s", strerror(errno));
             return;
         }
-        c->out.off += (size_t)n;
+        l->out.off += (size_t)n;
     }
-    c->out.off = c->out.len = 0;
-    conn_poll_out(c, false);
+    l->out.off = l->out.len = 0;
+    link_poll_out(l, false);
 }
 
-/* Send what is due: fill the pipeline, then write once. */
+/* Send what is due: fill the pipeline, then write once on each link that has something. */
 static void conn_pump(struct conn *c, uint64_t now)
 {
     if (c->closed)
         return;
-    unsigned depth = c->w->phase == PHASE_PREFILL ? c->cap : c->w->cfg->pipeline;
+    const struct bench_config *cfg = c->w->cfg;
+    unsigned depth = c->w->phase == PHASE_PREFILL ? c->cap : cfg->pipeline;
     while (c->count < depth && conn_can_issue(c, now)) {
         if (c->w->phase == PHASE_RUN && c->interval && c->next_due > now)
             break;
         conn_issue(c, now);
     }
-    if (c->out.len > c->out.off && !c->polling_out)
-        conn_flush(c);
+    for (unsigned s = 0; s < cfg->nservers && !c->closed; s++) {
+        struct link *l = &c->links[s];
+        if (l->out.len > l->out.off && !l->polling_out)
+            link_flush(l);
+    }
 }
 
-/* Count a complete reply to the head request. */
-static void conn_complete(struct conn *c, const struct pending *p, const uint64_t *ids,
+/* Count a complete reply to the head part of a link, and its request if that was its last part. */
+static void link_complete(struct link *l, const struct part *p, const uint64_t *ids,
                           const struct proto_result *res, uint64_t now)
 {
+    struct conn *c = l->c;
     struct bench_stats *st = &c->w->st;
+    struct request *q = &c->reqs[p->req];
+    bool last = --q->parts_left == 0;
+    if (last)
+        c->free_reqs[c->nfree++] = p->req;
     st->sets_refused += res->refused;
     if (c->w->phase == PHASE_PREFILL) {
-        st->prefill_sets++;
+        if (last) {
+            st->prefill_sets++;
+            c->count--;
+        }
         return;
     }
+    struct server_counts *sc = &st->server[l->server];
+    sc->requests++;
+    sc->keys += p->nkeys;
+    if (p->kind == REQ_GET) {
+        sc->hits += res->hits;
+        st->get_keys += p->nkeys;
+        st->hits += res->hits;
+        st->misses += p->nkeys - res->hits;
+        st->verify_errors += res->bad_values;
+        if (res->bad_values && c->w->errors_shown++ < 5)
+            fprintf(stderr, "mcd-bench: conn %u: %u wrong value(s) in a reply\n", c->gidx,
+                    res->bad_values);
+        if (c->w->cfg->set_on_miss)
+            for (unsigned i = 0; i < p->nkeys && c->nmiss < MISS_QUEUE; i++)
+                if (!res->hit[i])
+                    c->miss_q[c->nmiss++] = ids[i];
+    }
+    if (!last)
+        return;
+    c->count--;
     st->requests++;
-    hist_record(&st->latency, now > p->t0 ? now - p->t0 : 0);
-    if (p->kind == REQ_SET) {
+    hist_record(&st->latency, now > q->t0 ? now - q->t0 : 0);
+    if (q->kind == REQ_SET)
         st->sets++;
-        return;
-    }
-    st->gets++;
-    st->get_keys += p->nkeys;
-    st->hits += res->hits;
-    st->misses += p->nkeys - res->hits;
-    st->verify_errors += res->bad_values;
-    if (res->bad_values && c->w->errors_shown++ < 5)
-        fprintf(stderr, "mcd-bench: conn %u: %u wrong value(s) in a reply\n", c->gidx,
-                res->bad_values);
-    if (c->w->cfg->set_on_miss)
-        for (unsigned i = 0; i < p->nkeys && c->nmiss < MISS_QUEUE; i++)
-            if (!res->hit[i])
-                c->miss_q[c->nmiss++] = ids[i];
+    else
+        st->gets++;
 }
 
 /* Read once and take every complete reply. */
-static void conn_read(struct conn *c, uint64_t now)
+static void link_read(struct link *l, uint64_t now)
 {
-    const struct bench_config *cfg = c->w->cfg;
-    buf_reserve(&c->in, READ_CHUNK);
-    ssize_t n = recv(c->fd, c->in.data + c->in.len, c->in.cap - c->in.len, 0);
+    const struct bench_config *cfg = l->c->w->cfg;
+    buf_reserve(&l->in, READ_CHUNK);
+    ssize_t n = recv(l->fd, l->in.data + l->in.len, l->in.cap - l->in.len, 0);
     if (n <= 0) {
         if (n < 0 && (errno == EAGAIN || errno == EINTR))
             return;
-        conn_fail(c, n == 0 ? "server closed the connection" : "recv: %s", strerror(errno));
+        link_fail(l, n == 0 ? "server closed the connection" : "recv: %s", strerror(errno));
         return;
     }
-    c->in.len += (size_t)n;
-    c->last_rx = now;
-    struct proto_result res = { .hit = c->w->hit };
-    while (c->count > 0) {
-        struct pending *p = &c->pend[c->head];
-        const uint64_t *ids = &c->keys[(size_t)c->head * cfg->multiget];
+    l->in.len += (size_t)n;
+    l->last_rx = now;
+    struct proto_result res = { .hit = l->c->w->hit };
+    while (l->count > 0) {
+        struct part *p = &l->parts[l->head];
+        const uint64_t *ids = &l->keys[(size_t)l->head * cfg->multiget];
         size_t used = 0;
         enum parse_status ps = proto_parse(&cfg->pc, p->kind, ids, p->nkeys,
-                                           c->in.data + c->in.off, c->in.len - c->in.off,
+                                           l->in.data + l->in.off, l->in.len - l->in.off,
                                            &used, &res);
         if (ps == PARSE_MORE)
             break;
         if (ps == PARSE_ERROR) {
-            conn_fail(c, "%s", res.error);
+            link_fail(l, "%s", res.error);
             return;
         }
-        conn_complete(c, p, ids, &res, now);
-        c->in.off += used;
-        c->head = (c->head + 1) % c->cap;
-        c->count--;
+        link_complete(l, p, ids, &res, now);
+        l->in.off += used;
+        l->head = (l->head + 1) % l->c->cap;
+        l->count--;
     }
-    if (c->count == 0 && c->in.len > c->in.off) {
-        conn_fail(c, "%zu bytes nobody asked for", c->in.len - c->in.off);
+    if (l->count == 0 && l->in.len > l->in.off) {
+        link_fail(l, "%zu bytes nobody asked for", l->in.len - l->in.off);
         return;
     }
-    if (c->in.off == c->in.len)
-        c->in.off = c->in.len = 0;
+    if (l->in.off == l->in.len)
+        l->in.off = l->in.len = 0;
     else
-        buf_compact(&c->in);
+        buf_compact(&l->in);
 }
 
 /* When the loop must wake up next: a due request, the deadline, or a tick for stall checks. */
@@ -327,20 +416,30 @@ static uint64_t worker_wake_at(struct worker *w, uint64_t now)
     return at;
 }
 
-#define PUBLISH(l, st, f) atomic_store_explicit(&(l)->f, (st)->f, memory_order_relaxed)
+/* Fail the connection if a link waits too long for a reply; whether it is still busy. */
+static bool conn_check(struct conn *c, uint64_t now)
+{
+    if (c->closed)
+        return false;
+    for (unsigned s = 0; s < c->w->cfg->nservers; s++) {
+        struct link *l = &c->links[s];
+        if (l->count > 0 && now - l->last_rx > STALL_NS) {
+            link_fail(l, "no reply for %llu s", (unsigned long long)(STALL_NS / NS_PER_S));
+            return false;
+        }
+    }
+    return c->count > 0 || conn_can_issue(c, now);
+}
 
 /* Copy the counters the reporter reads into their atomics. */
 static void worker_publish(struct worker *w)
 {
-    PUBLISH(&w->live, &w->st, requests);
-    PUBLISH(&w->live, &w->st, sets);
-    PUBLISH(&w->live, &w->st, gets);
-    PUBLISH(&w->live, &w->st, get_keys);
-    PUBLISH(&w->live, &w->st, hits);
-    PUBLISH(&w->live, &w->st, misses);
-    PUBLISH(&w->live, &w->st, sets_refused);
-    PUBLISH(&w->live, &w->st, verify_errors);
-    PUBLISH(&w->live, &w->st, protocol_errors);
+    const struct bench_stats *st = &w->st;
+    struct bench_progress p = {
+        st->requests, st->sets, st->gets, st->get_keys, st->hits, st->misses,
+        st->sets_refused, st->verify_errors, st->protocol_errors,
+    };
+    progress_publish(&w->live, &p);
 }
 
 /* Run one phase until every connection has nothing to send and nothing in flight. */
@@ -353,15 +452,9 @@ static void worker_loop(struct worker *w)
         conn_pump(&w->conns[i], now);
     for (;;) {
         bool active = false;
-        for (unsigned i = 0; i < w->nconns; i++) {
-            struct conn *c = &w->conns[i];
-            if (c->closed)
-                continue;
-            if (c->count > 0 && now - c->last_rx > STALL_NS)
-                conn_fail(c, "no reply for %llu s", (unsigned long long)(STALL_NS / NS_PER_S));
-            else if (c->count > 0 || conn_can_issue(c, now))
+        for (unsigned i = 0; i < w->nconns; i++)
+            if (conn_check(&w->conns[i], now))
                 active = true;
-        }
         if (!active)
             break;
         worker_publish(w);
@@ -376,13 +469,14 @@ static void worker_loop(struct worker *w)
         }
         now = now_ns();
         for (int i = 0; i < n; i++) {
-            struct conn *c = evs[i].data.ptr;
+            struct link *l = evs[i].data.ptr;
+            struct conn *c = l->c;
             if (c->closed)
                 continue;
             if (evs[i].events & (EPOLLIN | EPOLLERR | EPOLLHUP))
-                conn_read(c, now);
+                link_read(l, now);
             if (!c->closed && (evs[i].events & EPOLLOUT))
-                conn_flush(c);
+                link_flush(l);
             if (!open_loop)
                 conn_pump(c, now);
         }
@@ -392,7 +486,7 @@ static void worker_loop(struct worker *w)
     }
 }
 
-static int conn_open(struct conn *c, const struct sockaddr_in *addr)
+static int link_open(struct link *l, const struct sockaddr_in *addr)
 {
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0)
@@ -408,8 +502,18 @@ static int conn_open(struct conn *c, const struct sockaddr_in *addr)
         close(fd);
         return -errno;
     }
-    c->fd = fd;
+    l->fd = fd;
     return 0;
+}
+
+static void *alloc_or_exit(size_t n, size_t size)
+{
+    void *p = calloc(n ? n : 1, size);
+    if (p == NULL) {
+        fprintf(stderr, "mcd-bench: out of memory\n");
+        exit(2);
+    }
+    return p;
 }
 
 static void conn_init(struct conn *c, struct worker *w, unsigned gidx)
@@ -418,14 +522,22 @@ static void conn_init(struct conn *c, struct worker *w, unsigned gidx)
     unsigned total = cfg->threads * cfg->conns;
     memset(c, 0, sizeof(*c));
     c->w = w;
-    c->fd = -1;
     c->gidx = gidx;
     c->cap = cfg->pipeline > PREFILL_DEPTH ? cfg->pipeline : PREFILL_DEPTH;
-    c->pend = calloc(c->cap, sizeof(*c->pend));
-    c->keys = calloc((size_t)c->cap * cfg->multiget, sizeof(*c->keys));
-    if (c->pend == NULL || c->keys == NULL) {
-        fprintf(stderr, "mcd-bench: out of memory\n");
-        exit(2);
+    c->reqs = alloc_or_exit(c->cap, sizeof(*c->reqs));
+    c->free_reqs = alloc_or_exit(c->cap, sizeof(*c->free_reqs));
+    for (unsigned i = 0; i < c->cap; i++)
+        c->free_reqs[i] = c->cap - 1 - i;
+    c->nfree = c->cap;
+    c->links = alloc_or_exit(cfg->nservers, sizeof(*c->links));
+    for (unsigned s = 0; s < cfg->nservers; s++) {
+        struct link *l = &c->links[s];
+        l->c = c;
+        l->server = s;
+        l->fd = -1;
+        /* A request has at most one part per link: a link needs no more slots than requests. */
+        l->parts = alloc_or_exit(c->cap, sizeof(*l->parts));
+        l->keys = alloc_or_exit((size_t)c->cap * cfg->multiget, sizeof(*l->keys));
     }
     keys_gen_init(&c->kg, &cfg->dist, cfg->seed, gidx, total);
     c->prefill_next = gidx;
@@ -437,31 +549,43 @@ static void conn_init(struct conn *c, struct worker *w, unsigned gidx)
         c->interval = (uint64_t)((double)NS_PER_S * total / cfg->rate);
 }
 
-static void conn_free(struct conn *c)
+static void conn_free(struct conn *c, unsigned nservers)
 {
-    if (c->fd >= 0)
-        close(c->fd);
-    free(c->in.data);
-    free(c->out.data);
-    free(c->pend);
-    free(c->keys);
+    for (unsigned s = 0; s < nservers; s++) {
+        struct link *l = &c->links[s];
+        if (l->fd >= 0)
+            close(l->fd);
+        free(l->in.data);
+        free(l->out.data);
+        free(l->parts);
+        free(l->keys);
+    }
+    free(c->links);
+    free(c->reqs);
+    free(c->free_reqs);
 }
 
-/* Connect every connection of the worker; failures are counted and the rest carry on. */
+/* Connect every link of every connection of the worker; a connection with a link that
+ * cannot connect is failed, and the rest carry on. */
 static void worker_connect(struct worker *w)
 {
     for (unsigned i = 0; i < w->nconns; i++) {
         struct conn *c = &w->conns[i];
-        int err = conn_open(c, &w->cfg->addr);
-        if (err == 0) {
-            struct epoll_event ev = { .events = EPOLLIN, .data.ptr = c };
-            if (epoll_ctl(w->ep, EPOLL_CTL_ADD, c->fd, &ev) == 0) {
-                w->st.conns_ok++;
-                continue;
+        unsigned s;
+        for (s = 0; s < w->cfg->nservers; s++) {
+            struct link *l = &c->links[s];
+            int err = link_open(l, &w->cfg->addr[s]);
+            if (err == 0) {
+                struct epoll_event ev = { .events = EPOLLIN, .data.ptr = l };
+                if (epoll_ctl(w->ep, EPOLL_CTL_ADD, l->fd, &ev) == 0)
+                    continue;
+                err = -errno;
             }
-            err = -errno;
+            link_fail(l, "connect: %s", strerror(-err));
+            break;
         }
-        conn_fail(c, "connect: %s", strerror(-err));
+        if (s == w->cfg->nservers)
+            w->st.conns_ok++;
     }
 }
 
@@ -492,7 +616,7 @@ static void *worker_main(void *arg)
         w->st.t_end = now_ns();
     }
     worker_publish(w);
-    atomic_store_explicit(&w->live.done, true, memory_order_release);
+    progress_done(&w->live);
     return NULL;
 }
 
@@ -518,79 +642,13 @@ static void stats_add(struct bench_stats *to, const struct bench_stats *from, bo
     if (from->t_end > to->t_end)
         to->t_end = from->t_end;
     hist_merge(&to->latency, &from->latency);
+    for (unsigned s = 0; s < KETAMA_MAX_SERVERS; s++) {
+        to->server[s].requests += from->server[s].requests;
+        to->server[s].keys += from->server[s].keys;
+        to->server[s].hits += from->server[s].hits;
+    }
     if (to->first_error[0] == '\0')
         memcpy(to->first_error, from->first_error, sizeof(to->first_error));
-}
-
-#define GATHER(p, ws, n, f) do { (p)->f = 0; for (unsigned i_ = 0; i_ < (n); i_++) \
-    (p)->f += atomic_load_explicit(&(ws)[i_].live.f, memory_order_relaxed); } while (0)
-
-/* The workers' published counters, summed. */
-static void progress_gather(struct worker *ws, unsigned n, struct bench_progress *p)
-{
-    GATHER(p, ws, n, requests);
-    GATHER(p, ws, n, sets);
-    GATHER(p, ws, n, gets);
-    GATHER(p, ws, n, get_keys);
-    GATHER(p, ws, n, hits);
-    GATHER(p, ws, n, misses);
-    GATHER(p, ws, n, sets_refused);
-    GATHER(p, ws, n, verify_errors);
-    GATHER(p, ws, n, protocol_errors);
-}
-
-static struct bench_progress progress_sub(const struct bench_progress *a,
-                                          const struct bench_progress *b)
-{
-    return (struct bench_progress){
-        a->requests - b->requests, a->sets - b->sets, a->gets - b->gets,
-        a->get_keys - b->get_keys, a->hits - b->hits, a->misses - b->misses,
-        a->sets_refused - b->sets_refused, a->verify_errors - b->verify_errors,
-        a->protocol_errors - b->protocol_errors,
-    };
-}
-
-static bool workers_done(struct worker *ws, unsigned n)
-{
-    for (unsigned i = 0; i < n; i++)
-        if (!atomic_load_explicit(&ws[i].live.done, memory_order_acquire))
-            return false;
-    return true;
-}
-
-/*
- * --report-interval: from the start of the run phase until every worker is
- * done, call on_tick at each interval's end with what that interval counted,
- * and once more for the last part (unless nothing happened in it).
- */
-static void bench_report(const struct bench_config *cfg, struct worker *ws)
-{
-    uint64_t step = (uint64_t)(cfg->report_interval * NS_PER_S);
-    uint64_t t0 = now_ns(), prev = t0, next = t0 + step;
-    struct bench_progress last, cur;
-    progress_gather(ws, cfg->threads, &last);
-    for (;;) {
-        bool done = workers_done(ws, cfg->threads);
-        uint64_t now = now_ns();
-        if (now >= next || done) {
-            progress_gather(ws, cfg->threads, &cur);
-            struct bench_progress d = progress_sub(&cur, &last);
-            if (now > prev && (!done || d.requests > 0 || d.protocol_errors > 0))
-                cfg->on_tick((double)(now - t0) / 1e9, (double)(now - prev) / 1e9, now, &d,
-                             cfg->tick_arg);
-            if (done)
-                return;
-            last = cur;
-            prev = now;
-            while (next <= now)
-                next += step;
-            continue;
-        }
-        /* Sleep to the interval's end, waking now and then to see whether the run ended. */
-        uint64_t until = next - now > REPORT_POLL_NS ? now + REPORT_POLL_NS : next;
-        struct timespec ts = { (time_t)(until / NS_PER_S), (long)(until % NS_PER_S) };
-        clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL);
-    }
 }
 
 int bench_run(const struct bench_config *cfg, struct bench_stats *out)
@@ -607,12 +665,18 @@ int bench_run(const struct bench_config *cfg, struct bench_stats *out)
         w->nconns = cfg->conns;
         w->conns = calloc(cfg->conns, sizeof(*w->conns));
         w->hit = calloc(cfg->multiget, 1);
+        w->ids = calloc(cfg->multiget, sizeof(*w->ids));
+        w->open_part = malloc(cfg->nservers * sizeof(*w->open_part));
+        w->touched = calloc(cfg->nservers, sizeof(*w->touched));
         w->ep = epoll_create1(EPOLL_CLOEXEC);
-        if (w->conns == NULL || w->hit == NULL || w->ep < 0) {
+        if (w->conns == NULL || w->hit == NULL || w->ids == NULL || w->open_part == NULL
+            || w->touched == NULL || w->ep < 0) {
             fprintf(stderr, "mcd-bench: cannot set up thread %u\n", t);
             exit(2);
         }
         hist_init(&w->st.latency);
+        for (unsigned s = 0; s < cfg->nservers; s++)
+            w->open_part[s] = NO_PART;
         for (unsigned i = 0; i < cfg->conns; i++)
             conn_init(&w->conns[i], w, t * cfg->conns + i);
     }
@@ -625,17 +689,29 @@ int bench_run(const struct bench_config *cfg, struct bench_stats *out)
     }
     pthread_barrier_wait(&barrier);     /* connected */
     pthread_barrier_wait(&barrier);     /* prefilled: the run phase starts */
-    if (cfg->run && cfg->report_interval > 0 && cfg->on_tick)
-        bench_report(cfg, ws);
+    if (cfg->run && cfg->report_interval > 0 && cfg->on_tick) {
+        struct progress_live **lives = calloc(cfg->threads, sizeof(*lives));
+        if (lives == NULL) {
+            fprintf(stderr, "mcd-bench: out of memory\n");
+            exit(2);
+        }
+        for (unsigned t = 0; t < cfg->threads; t++)
+            lives[t] = &ws[t].live;
+        progress_report(lives, cfg->threads, cfg->report_interval, cfg->on_tick, cfg->tick_arg);
+        free(lives);
+    }
     memset(out, 0, sizeof(*out));
     hist_init(&out->latency);
     for (unsigned t = 0; t < cfg->threads; t++) {
         pthread_join(ws[t].thread, NULL);
         stats_add(out, &ws[t].st, t == 0);
         for (unsigned i = 0; i < ws[t].nconns; i++)
-            conn_free(&ws[t].conns[i]);
+            conn_free(&ws[t].conns[i], cfg->nservers);
         free(ws[t].conns);
         free(ws[t].hit);
+        free(ws[t].ids);
+        free(ws[t].open_part);
+        free(ws[t].touched);
         close(ws[t].ep);
     }
     pthread_barrier_destroy(&barrier);

@@ -10,27 +10,20 @@
 #include <stdint.h>
 
 #include "hist.h"
+#include "mcdb_ketama.h"
 #include "mcdb_keys.h"
+#include "mcdb_progress.h"
 #include "mcdb_proto.h"
 
-/* Counts so far, or over one interval: what --report-interval prints. */
-struct bench_progress {
-    uint64_t requests, sets, gets, get_keys, hits, misses;
-    uint64_t sets_refused, verify_errors, protocol_errors;
-};
-
 /*
- * Called from the thread that started the run, every interval of the run
- * phase and once at its end: `t` seconds since the run phase began, `dt` the
- * length of this interval, `mono_ns` CLOCK_MONOTONIC at its end, `delta`
- * the counts of this interval.
+ * One run, as the command line set it; read-only for the workers.  Every
+ * connection has a socket to each server; with more than one, a key goes
+ * to the server `ring` places it on, and a multiget is split by server.
  */
-typedef void (*bench_tick_fn)(double t, double dt, uint64_t mono_ns,
-                              const struct bench_progress *delta, void *arg);
-
-/* One run, as the command line set it; read-only for the workers. */
 struct bench_config {
-    struct sockaddr_in addr;
+    struct sockaddr_in addr[KETAMA_MAX_SERVERS];
+    unsigned nservers;
+    struct ketama ring;
     unsigned threads;
     unsigned conns;             /* per thread */
     unsigned pipeline;          /* requests in flight per connection */
@@ -50,6 +43,12 @@ struct bench_config {
     struct key_dist dist;
 };
 
+/* What one server was sent in the run phase: requests (a multiget's part counts once),
+ * keys, hits. */
+struct server_counts {
+    uint64_t requests, keys, hits;
+};
+
 /* What a run measured: one per worker, summed by bench_run. */
 struct bench_stats {
     uint64_t requests, sets, gets, get_keys, hits, misses;
@@ -59,7 +58,8 @@ struct bench_stats {
     unsigned conns_ok;
     uint64_t t_prefill_start, t_prefill_end;    /* CLOCK_MONOTONIC ns */
     uint64_t t_start, t_end;
-    struct hist latency;                        /* ns per request */
+    struct hist latency;                        /* ns per request, all its parts answered */
+    struct server_counts server[KETAMA_MAX_SERVERS];
     char first_error[192];
 };
 

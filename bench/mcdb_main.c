@@ -12,6 +12,10 @@
  * the run early and still reports, so a script can stop a run when it has
  * seen enough (a second signal kills).
  *
+ * --servers spreads the keys over several servers as a client library does
+ * (ketama, mcdb_ketama.c), with a connection to each server per connection,
+ * and reports what each server was sent.
+ *
  * It loads servers on the loopback network only (127.0.0.0/8): it is a
  * test tool, and a test tool must not flood someone else's machine.
  */
@@ -33,6 +37,10 @@ static void usage(FILE *f)
 "usage: mcd-bench [options]\n"
 "  -s, --server=ADDR        IPv4 loopback address of the server (default 127.0.0.1)\n"
 "  -p, --port=PORT          TCP port (default 11211)\n"
+"      --servers=LIST       several servers instead of -s/-p: ADDR:PORT[:WEIGHT],... (up to\n"
+"                           %d); each key goes to one of them by libmemcached's weighted\n"
+"                           ketama (pylibmc's {\"ketama_weighted\": True}; nutcracker's\n"
+"                           ketama with hash md5); a multiget is split by server\n"
 "  -P, --protocol=NAME      text, meta or binary (default text)\n"
 "  -t, --threads=N          load threads, each with its own epoll loop (default 1)\n"
 "  -c, --conns=M            connections per thread (default 1)\n"
@@ -57,7 +65,7 @@ static void usage(FILE *f)
 "                           with \"interval\"; the last line is still the total)\n"
 "      --json               print one JSON line instead of the report\n"
 "  SIGINT or SIGTERM ends the run early; the report covers what was done.\n"
-"  -h, --help\n");
+"  -h, --help\n", KETAMA_MAX_SERVERS);
 }
 
 static int parse_u64(const char *s, uint64_t *out)
@@ -118,12 +126,13 @@ static int parse_size_range(const char *s, size_t *lo, size_t *hi)
 
 enum {
     OPT_PIPELINE = 256, OPT_RATIO, OPT_KEY_MAX, OPT_KEY_PREFIX, OPT_KEY_PATTERN, OPT_MULTIGET,
-    OPT_RATE, OPT_PREFILL, OPT_SET_ON_MISS, OPT_SEED, OPT_JSON, OPT_REPORT_INTERVAL,
+    OPT_RATE, OPT_PREFILL, OPT_SET_ON_MISS, OPT_SEED, OPT_JSON, OPT_REPORT_INTERVAL, OPT_SERVERS,
 };
 
 static const struct option long_opts[] = {
     { "server", required_argument, NULL, 's' },
     { "port", required_argument, NULL, 'p' },
+    { "servers", required_argument, NULL, OPT_SERVERS },
     { "protocol", required_argument, NULL, 'P' },
     { "threads", required_argument, NULL, 't' },
     { "conns", required_argument, NULL, 'c' },
@@ -149,6 +158,9 @@ static const struct option long_opts[] = {
 struct cli {
     struct bench_config cfg;
     const char *server;
+    const char *servers;        /* --servers, or NULL */
+    bool server_given;          /* -s or -p */
+    struct ketama_server ring[KETAMA_MAX_SERVERS];
     bool json;
     bool requests_given;
 };
@@ -166,12 +178,14 @@ static int apply_option(struct cli *cli, int opt, const char *arg)
     uint64_t v;
     char *end;
     switch (opt) {
-    case 's': cli->server = arg; return 0;
+    case 's': cli->server = arg; cli->server_given = true; return 0;
     case 'p':
         if (parse_u64(arg, &v) < 0 || v == 0 || v > 65535)
             return bad("port", arg);
-        cfg->addr.sin_port = htons((uint16_t)v);
+        cfg->addr[0].sin_port = htons((uint16_t)v);
+        cli->server_given = true;
         return 0;
+    case OPT_SERVERS: cli->servers = arg; return 0;
     case 'P': {
         int p = proto_from_name(arg);
         if (p < 0)
@@ -223,6 +237,56 @@ static int apply_option(struct cli *cli, int opt, const char *arg)
     }
 }
 
+/* Server i is addr:port of this weight; loopback addresses only. */
+static int set_server(struct cli *cli, unsigned i, const char *addr, unsigned port,
+                      unsigned weight)
+{
+    struct sockaddr_in *sa = &cli->cfg.addr[i];
+    *sa = (struct sockaddr_in){ .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+    if (inet_pton(AF_INET, addr, &sa->sin_addr) != 1 || (ntohl(sa->sin_addr.s_addr) >> 24) != 127) {
+        fprintf(stderr, "mcd-bench: '%s': only IPv4 loopback addresses (127.x.x.x) are loaded\n",
+                addr);
+        return -1;
+    }
+    /* Named as libmemcached names a server on its ring (see mcdb_ketama.c). */
+    struct ketama_server *k = &cli->ring[i];
+    if (port == 11211)
+        snprintf(k->name, sizeof(k->name), "%s", addr);
+    else
+        snprintf(k->name, sizeof(k->name), "%s:%u", addr, port);
+    k->weight = weight;
+    return 0;
+}
+
+/* --servers=ADDR:PORT[:WEIGHT],... */
+static int parse_servers(struct cli *cli, const char *list)
+{
+    char copy[4096];
+    if (strlen(list) >= sizeof(copy))
+        return bad("server list (too long)", list);
+    strcpy(copy, list);
+    unsigned n = 0;
+    char *save = NULL;
+    for (char *item = strtok_r(copy, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
+        char addr[64];
+        unsigned port, weight = 1;
+        int used = 0, more = 0;
+        if (n == KETAMA_MAX_SERVERS)
+            return bad("server list (too many servers)", list);
+        if (sscanf(item, "%63[0-9.]:%u%n", addr, &port, &used) != 2
+            || (item[used] == ':' && sscanf(item + used, ":%u%n", &weight, &more) != 1)
+            || item[used + more] != '\0' || port == 0 || port > 65535 || weight == 0
+            || weight > 1000)
+            return bad("server (ADDR:PORT[:WEIGHT])", item);
+        if (set_server(cli, n++, addr, port, weight) < 0)
+            return -1;
+    }
+    if (n == 0)
+        return bad("server list", list);
+    cli->cfg.nservers = n;
+    return 0;
+}
+
 static int parse_args(int argc, char **argv, struct cli *cli)
 {
     struct bench_config *cfg = &cli->cfg;
@@ -233,8 +297,9 @@ static int parse_args(int argc, char **argv, struct cli *cli)
         .pc = { .proto = PROTO_TEXT, .prefix = "key:", .nprefix = 4, .dmin = 32, .dmax = 32 },
         .dist = { .pattern = KEYS_UNIFORM, .key_max = 100000, .zipf_s = 0.99 },
     };
-    cfg->addr.sin_family = AF_INET;
-    cfg->addr.sin_port = htons(11211);
+    cfg->nservers = 1;
+    cfg->addr[0].sin_family = AF_INET;
+    cfg->addr[0].sin_port = htons(11211);
     int opt;
     while ((opt = getopt_long(argc, argv, "s:p:P:t:c:d:n:T:h", long_opts, NULL)) != -1) {
         if (opt == 'h') {
@@ -246,12 +311,13 @@ static int parse_args(int argc, char **argv, struct cli *cli)
     }
     if (optind < argc)
         return bad("argument", argv[optind]);
-    if (inet_pton(AF_INET, cli->server, &cfg->addr.sin_addr) != 1
-        || (ntohl(cfg->addr.sin_addr.s_addr) >> 24) != 127) {
-        fprintf(stderr, "mcd-bench: '%s': only IPv4 loopback addresses (127.x.x.x) are loaded\n",
-                cli->server);
+    if (cli->servers && cli->server_given)
+        return bad("--servers with -s or -p (one or the other)", cli->servers);
+    if (cli->servers ? parse_servers(cli, cli->servers) < 0
+                     : set_server(cli, 0, cli->server, ntohs(cfg->addr[0].sin_port), 1) < 0)
         return -1;
-    }
+    if (ketama_build(&cfg->ring, cli->ring, cfg->nservers) < 0)
+        return bad("server list (out of memory)", cli->servers);
     if (cfg->pc.nprefix + 20 > 250)
         return bad("key prefix (keys would pass 250 bytes)", cfg->pc.prefix);
     if (!cli->requests_given && cfg->test_time == 0)
@@ -275,14 +341,46 @@ static double per_sec(uint64_t n, double s) { return s > 0 ? (double)n / s : 0; 
 
 static double us(const struct hist *h, double q) { return (double)hist_quantile(h, q) / NS_PER_US; }
 
+/* "addr:port" of server i. */
+static const char *server_addr(const struct bench_config *cfg, unsigned i, char *buf, size_t n)
+{
+    char ip[INET_ADDRSTRLEN] = "?";
+    inet_ntop(AF_INET, &cfg->addr[i].sin_addr, ip, sizeof(ip));
+    snprintf(buf, n, "%s:%u", ip, ntohs(cfg->addr[i].sin_port));
+    return buf;
+}
+
+/* A line per server: its share of the requests of the run. */
+static void report_servers_text(const struct cli *cli, const struct bench_stats *st)
+{
+    const struct bench_config *cfg = &cli->cfg;
+    uint64_t keys = 0;
+    for (unsigned i = 0; i < cfg->nservers; i++)
+        keys += st->server[i].keys;
+    for (unsigned i = 0; i < cfg->nservers; i++) {
+        const struct server_counts *sc = &st->server[i];
+        char addr[64];
+        printf("server %u: %s weight %u, %u points: keys %llu (%.1f%%), requests %llu, hits %llu\n",
+               i, server_addr(cfg, i, addr, sizeof(addr)), cli->ring[i].weight,
+               cli->ring[i].points, (unsigned long long)sc->keys,
+               keys ? 100.0 * (double)sc->keys / (double)keys : 0.0,
+               (unsigned long long)sc->requests, (unsigned long long)sc->hits);
+    }
+}
+
 static void report_text(const struct cli *cli, const struct bench_stats *st)
 {
     const struct bench_config *cfg = &cli->cfg;
     const struct hist *h = &st->latency;
     double el = secs(st->t_start, st->t_end);
-    printf("mcd-bench: %s %s:%u, %u thread(s) x %u conn(s), pipeline %u, ratio %u:%u, "
+    char where[64];
+    if (cfg->nservers > 1)
+        snprintf(where, sizeof(where), "%u servers (ketama)", cfg->nservers);
+    else
+        server_addr(cfg, 0, where, sizeof(where));
+    printf("mcd-bench: %s %s, %u thread(s) x %u conn(s), pipeline %u, ratio %u:%u, "
            "%zu-%zu B values, %llu keys %s",
-           proto_name(cfg->pc.proto), cli->server, ntohs(cfg->addr.sin_port), cfg->threads,
+           proto_name(cfg->pc.proto), where, cfg->threads,
            cfg->conns, cfg->pipeline, cfg->ratio_set, cfg->ratio_get, cfg->pc.dmin, cfg->pc.dmax,
            (unsigned long long)cfg->dist.key_max, pattern_name(&cfg->dist));
     if (cfg->dist.pattern == KEYS_ZIPF)
@@ -307,6 +405,8 @@ static void report_text(const struct cli *cli, const struct bench_stats *st)
         printf("latency:  p50 %.1f us, p90 %.1f, p99 %.1f, p99.9 %.1f, max %.1f (mean %.1f)\n",
                us(h, 0.5), us(h, 0.9), us(h, 0.99), us(h, 0.999), us(h, 1.0),
                hist_mean(h) / NS_PER_US);
+        if (cfg->nservers > 1)
+            report_servers_text(cli, st);
     }
     if (st->sets_refused)
         printf("refused:  %llu sets (SERVER_ERROR)\n", (unsigned long long)st->sets_refused);
@@ -357,7 +457,7 @@ static void report_json(const struct cli *cli, const struct bench_stats *st)
            "\"ops_per_sec\":%.1f,\"sets\":%llu,\"gets\":%llu,\"get_keys\":%llu,"
            "\"keys_per_sec\":%.1f,\"hits\":%llu,\"misses\":%llu,\"hit_ratio\":%.6f,"
            "\"p50_us\":%.2f,\"p90_us\":%.2f,\"p99_us\":%.2f,\"p999_us\":%.2f,\"max_us\":%.2f,"
-           "\"mean_us\":%.2f,\"sets_refused\":%llu,\"verify_errors\":%llu,\"protocol_errors\":%llu,\"error\":\"%s\"}\n",
+           "\"mean_us\":%.2f,\"sets_refused\":%llu,\"verify_errors\":%llu,\"protocol_errors\":%llu,\"error\":\"%s\",",
            proto_name(cfg->pc.proto), cfg->threads, cfg->conns, cfg->pipeline, cfg->multiget,
            (unsigned long long)st->prefill_sets, pel, (unsigned long long)st->requests, el,
            per_sec(st->requests, el), (unsigned long long)st->sets, (unsigned long long)st->gets,
@@ -368,6 +468,16 @@ static void report_json(const struct cli *cli, const struct bench_stats *st)
            hist_mean(h) / NS_PER_US, (unsigned long long)st->sets_refused,
            (unsigned long long)st->verify_errors,
            (unsigned long long)st->protocol_errors, err);
+    printf("\"servers\":[");
+    for (unsigned i = 0; i < cfg->nservers; i++) {
+        const struct server_counts *sc = &st->server[i];
+        char addr[64];
+        printf("%s{\"addr\":\"%s\",\"weight\":%u,\"points\":%u,\"requests\":%llu,\"keys\":%llu,"
+               "\"hits\":%llu}", i ? "," : "", server_addr(cfg, i, addr, sizeof(addr)),
+               cli->ring[i].weight, cli->ring[i].points, (unsigned long long)sc->requests,
+               (unsigned long long)sc->keys, (unsigned long long)sc->hits);
+    }
+    printf("]}\n");
 }
 
 /* The first SIGINT or SIGTERM ends the run; SA_RESETHAND lets a second one kill. */
@@ -400,6 +510,7 @@ int main(int argc, char **argv)
         report_json(&cli, &st);
     else
         report_text(&cli, &st);
+    ketama_free(&cli.cfg.ring);
     if (st.conns_ok == 0 && st.protocol_errors == 0)
         st.protocol_errors = 1;
     return st.verify_errors || st.protocol_errors ? 1 : 0;

@@ -394,7 +394,16 @@ static enum cache_status cache_store_at(struct item *it, enum cache_op op, uint6
     pthread_mutex_lock(&s->lock);
     struct item *old = cache_find(s, hash, item_key(it), it->nkey, now, NULL);
     enum cache_status st = cache_store_decide(old, it, op, cas, stale_ok, now, &link);
-    if (st == CACHE_STORED) {
+    if (st == CACHE_STORED && expiry_passed(item_exptime(link), now)) {
+        /* Expired on arrival (a negative or past time): memcached links it
+         * and its crawler reclaims it within seconds; it is reclaimed here
+         * at once, taking the key's old value with it. */
+        if (old != NULL)
+            cache_unlink(s, hash, old);
+        item_set_cas(it, cache_opts.use_cas ? table_next_cas(s) : 0);
+        s->total_items++;
+        evict_count_reclaimed(item_class(link));
+    } else if (st == CACHE_STORED) {
         if (old != NULL)
             cache_replace(s, hash, old, link, now);
         else

@@ -99,6 +99,14 @@ enum cache_reap cache_reap(struct item *it, rel_time_t now, bool evict,
 void evict_setup(void);
 /* A new key's item was linked (stripe locked): it enters the small queue. */
 void evict_note_new(struct item *it, uint64_t hash);
+/* An empty page is leaving class `cls` (the mover): forget every item of
+ * it the small queue and the threads' pending buffers still point to. */
+void evict_page_leaving(unsigned cls, const struct slab_page *page);
+/* Count an item of class `cls` reclaimed unread as soon as it was stored
+ * (stripe lock held; takes the hand lock). */
+void evict_count_reclaimed(unsigned cls);
+/* How many of those pointers into `page` there are (for tests). */
+unsigned evict_pointers_into(unsigned cls, const struct slab_page *page);
 void evict_teardown(void);
 /* Free about `want` chunks of slab class `cls` by eviction; how many went. */
 unsigned evict_class(unsigned cls, rel_time_t now, unsigned want);

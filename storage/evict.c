@@ -75,19 +75,37 @@ struct evict_hand {
     uint32_t ghost_slots;
 } __attribute__((aligned(64)));
 
-/* New items waiting to enter their class's small queue: this thread's. */
+/*
+ * New items waiting to enter their class's small queue: a buffer per
+ * thread, so that a link does not take the hand lock.  The buffers are in a
+ * registry because a page that leaves its class (the mover) must leave no
+ * pointer into it behind: evict_page_leaving takes its items out of every
+ * buffer, then out of the ring.  Lock order: the registry lock, then a
+ * buffer's lock, then a hand lock.  Only its thread and the mover take a
+ * buffer's lock.
+ */
 #define PENDING_MAX 16
-static __thread struct pending {
+struct pending {
     struct item *it;
     uint64_t hash;
     unsigned cls;
-} pending[PENDING_MAX];
-static __thread unsigned npending;
+};
+struct pending_buf {
+    pthread_mutex_t lock;
+    unsigned gen;                       /* [lock] the evict_setup its entries belong to */
+    unsigned n;                         /* [lock] */
+    struct pending e[PENDING_MAX];      /* [lock] */
+    struct pending_buf *prev, *next;    /* [pending_registry_lock] */
+};
+static pthread_mutex_t pending_registry_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct pending_buf *pending_registry;    /* [pending_registry_lock] */
+static __thread struct pending_buf *pending_self;
+static pthread_key_t pending_key;
+static pthread_once_t pending_once = PTHREAD_ONCE_INIT;
 
 static struct evict_hand hands[SLAB_MAX_CLASSES + 2];
 /* Bumped by each evict_setup: a thread's pending entries from before are void. */
 static _Atomic unsigned generation;
-static __thread unsigned pending_gen;
 
 void evict_setup(void)
 {
@@ -264,36 +282,79 @@ static void pending_enter(struct evict_hand *h, const struct pending *p)
     }
 }
 
-static void pending_check_gen(void)
+/* A thread's exit: its pending items stay out of the small queue (the
+ * hand sweeps them like any other). */
+static void pending_exit(void *arg)
+{
+    struct pending_buf *b = arg;
+    pthread_mutex_lock(&pending_registry_lock);
+    if (b->prev)
+        b->prev->next = b->next;
+    else
+        pending_registry = b->next;
+    if (b->next)
+        b->next->prev = b->prev;
+    pthread_mutex_unlock(&pending_registry_lock);
+    pthread_mutex_destroy(&b->lock);
+    free(b);
+    pending_self = NULL;
+}
+
+static void make_pending_key(void) { pthread_key_create(&pending_key, pending_exit); }
+
+/* This thread's buffer, NULL if there is no memory for one. */
+static struct pending_buf *pending_buf(void)
+{
+    struct pending_buf *b = pending_self;
+    if (__builtin_expect(b != NULL, 1))
+        return b;
+    b = calloc(1, sizeof(*b));
+    if (b == NULL)
+        return NULL;
+    pthread_mutex_init(&b->lock, NULL);
+    pthread_once(&pending_once, make_pending_key);
+    pthread_setspecific(pending_key, b);
+    pthread_mutex_lock(&pending_registry_lock);
+    b->next = pending_registry;
+    if (pending_registry)
+        pending_registry->prev = b;
+    pending_registry = b;
+    pthread_mutex_unlock(&pending_registry_lock);
+    pending_self = b;
+    return b;
+}
+
+/* Void entries from before the last evict_setup (buffer locked). */
+static void pending_check_gen(struct pending_buf *b)
 {
     unsigned gen = atomic_load_explicit(&generation, memory_order_relaxed);
-    if (pending_gen != gen) {
-        pending_gen = gen;
-        npending = 0;
+    if (b->gen != gen) {
+        b->gen = gen;
+        b->n = 0;
     }
 }
 
-/* Enter this thread's pending items of class `cls` (its hand lock held). */
-static void pending_flush_class(unsigned cls)
+/* Enter a buffer's pending items of class `cls` (buffer and hand locked). */
+static void pending_flush_locked(struct pending_buf *b, unsigned cls)
 {
-    pending_check_gen();
+    pending_check_gen(b);
     unsigned keep = 0;
-    for (unsigned i = 0; i < npending; i++) {
-        if (pending[i].cls == cls)
-            pending_enter(&hands[cls], &pending[i]);
+    for (unsigned i = 0; i < b->n; i++) {
+        if (b->e[i].cls == cls)
+            pending_enter(&hands[cls], &b->e[i]);
         else
-            pending[keep++] = pending[i];
+            b->e[keep++] = b->e[i];
     }
-    npending = keep;
+    b->n = keep;
 }
 
-/* Enter all of them, a class at a time (no hand lock held). */
-static void pending_flush(void)
+/* Enter all of a buffer's items, a class at a time (buffer locked, no hand). */
+static void pending_flush(struct pending_buf *b)
 {
-    while (npending > 0) {
-        unsigned cls = pending[0].cls;
+    while (b->n > 0) {
+        unsigned cls = b->e[0].cls;
         pthread_mutex_lock(&hands[cls].lock);
-        pending_flush_class(cls);
+        pending_flush_locked(b, cls);
         pthread_mutex_unlock(&hands[cls].lock);
     }
 }
@@ -303,11 +364,67 @@ void evict_note_new(struct item *it, uint64_t hash)
     unsigned cls = item_class(it);
     if (cls > slab_nclasses() || !atomic_load_explicit(&hands[cls].active, memory_order_relaxed))
         return;     /* large items: CLOCK alone; a class not full yet: kept */
-    pending_check_gen();
+    struct pending_buf *b = pending_buf();
+    if (b == NULL)
+        return;     /* kept in the main part */
+    pthread_mutex_lock(&b->lock);
+    pending_check_gen(b);
     atomic_fetch_or_explicit(&it->iflags, ITEM_SMALL, memory_order_relaxed);
-    pending[npending++] = (struct pending){ .it = it, .hash = hash, .cls = cls };
-    if (npending == PENDING_MAX)
-        pending_flush();
+    b->e[b->n++] = (struct pending){ .it = it, .hash = hash, .cls = cls };
+    if (b->n == PENDING_MAX)
+        pending_flush(b);
+    pthread_mutex_unlock(&b->lock);
+}
+
+static bool in_page(const struct item *it, const struct slab_page *page)
+{
+    return (const char *)it >= (const char *)page &&
+           (const char *)it < (const char *)page + SLAB_PAGE_SIZE;
+}
+
+unsigned evict_pointers_into(unsigned cls, const struct slab_page *page)
+{
+    unsigned n = 0;
+    pthread_mutex_lock(&pending_registry_lock);
+    for (struct pending_buf *b = pending_registry; b != NULL; b = b->next) {
+        pthread_mutex_lock(&b->lock);
+        for (unsigned i = 0; i < b->n; i++)
+            n += in_page(b->e[i].it, page);
+        pthread_mutex_unlock(&b->lock);
+    }
+    pthread_mutex_unlock(&pending_registry_lock);
+    struct evict_hand *h = &hands[cls];
+    pthread_mutex_lock(&h->lock);
+    for (uint32_t i = 0; i < h->small_n; i++)
+        n += in_page(small_item(h->small[(h->small_head + i) % h->small_cap]), page);
+    pthread_mutex_unlock(&h->lock);
+    return n;
+}
+
+void evict_page_leaving(unsigned cls, const struct slab_page *page)
+{
+    pthread_mutex_lock(&pending_registry_lock);
+    for (struct pending_buf *b = pending_registry; b != NULL; b = b->next) {
+        pthread_mutex_lock(&b->lock);
+        unsigned keep = 0;
+        for (unsigned i = 0; i < b->n; i++) {
+            if (!in_page(b->e[i].it, page))
+                b->e[keep++] = b->e[i];
+        }
+        b->n = keep;
+        pthread_mutex_unlock(&b->lock);
+    }
+    pthread_mutex_unlock(&pending_registry_lock);
+    struct evict_hand *h = &hands[cls];
+    pthread_mutex_lock(&h->lock);
+    uint32_t keep = 0;
+    for (uint32_t i = 0; i < h->small_n; i++) {
+        uint64_t e = h->small[(h->small_head + i) % h->small_cap];
+        if (!in_page(small_item(e), page))
+            h->small[(h->small_head + keep++) % h->small_cap] = e;
+    }
+    h->small_n = keep;
+    pthread_mutex_unlock(&h->lock);
 }
 
 /*
@@ -350,7 +467,7 @@ void evict_teardown(void)
         slab_charge(-(int64_t)(hands[i].small_cap * sizeof(uint64_t) +
                                hands[i].ghost_slots * sizeof(uint16_t)));
     }
-    npending = 0;
+    atomic_fetch_add(&generation, 1);   /* every thread's pending entries are void */
 }
 
 static unsigned freq_of(uint8_t fl) { return (fl & ITEM_FREQ_MASK) / ITEM_FREQ_ONE; }
@@ -484,10 +601,18 @@ unsigned evict_class(unsigned cls, rel_time_t now, unsigned want)
     struct evict_hand *h = &hands[cls];
     uint32_t perpage = slab_perpage(cls);
     unsigned limit = perpage > EVICT_SCAN_MIN ? perpage : EVICT_SCAN_MIN;
+    /* This thread's pending items of the class first: its buffer's lock
+     * before the hand's, the order a flush takes them in. */
+    struct pending_buf *b = pending_self;
+    if (b != NULL)
+        pthread_mutex_lock(&b->lock);
     pthread_mutex_lock(&h->lock);
     if (!atomic_load_explicit(&h->active, memory_order_relaxed))
         atomic_store_explicit(&h->active, true, memory_order_relaxed);
-    pending_flush_class(cls);
+    if (b != NULL) {
+        pending_flush_locked(b, cls);
+        pthread_mutex_unlock(&b->lock);
+    }
     unsigned freed = small_evict(cls, h, now, want);
     if (freed < want)
         freed += sweep(cls, h, now, want - freed, limit);
@@ -519,6 +644,15 @@ void evict_counters(unsigned cls, struct cache_class_counters *out)
     struct evict_hand *h = &hands[cls];
     pthread_mutex_lock(&h->lock);
     *out = h->c;
+    pthread_mutex_unlock(&h->lock);
+}
+
+void evict_count_reclaimed(unsigned cls)
+{
+    struct evict_hand *h = &hands[cls];
+    pthread_mutex_lock(&h->lock);
+    h->c.reclaimed++;
+    h->c.expired_unfetched++;
     pthread_mutex_unlock(&h->lock);
 }
 

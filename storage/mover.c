@@ -162,6 +162,13 @@ static uint32_t emptiest_page(unsigned cls)
     return best;
 }
 
+/* The page is empty: take every pointer eviction keeps into it out first. */
+static bool leave(unsigned src, struct slab_page *page)
+{
+    evict_page_leaving(src, page);
+    return true;
+}
+
 static bool move_page(unsigned src, unsigned dst, uint32_t index, rel_time_t now,
                       unsigned wait_ms)
 {
@@ -172,7 +179,8 @@ static bool move_page(unsigned src, unsigned dst, uint32_t index, rel_time_t now
     bool moved = false;
     for (unsigned waited = 0;; waited++) {
         bool ok = drain_pass(src, page, now);
-        if (ok && slab_drain_empty(src, page) && slab_drain_finish(src, page, dst)) {
+        if (ok && slab_drain_empty(src, page) && leave(src, page) &&
+            slab_drain_finish(src, page, dst)) {
             moved = true;
             break;
         }

@@ -777,15 +777,10 @@ uint64_t slab_pool_pages(void)
     return n;
 }
 
-bool slab_pool_give(unsigned cls)
+/* An empty page joins class `cls` (back to the pool if the class cannot
+ * list it); whether it joined. */
+static bool page_give(struct slab_page *p, unsigned cls)
 {
-    struct slab_page *p = NULL;
-    pthread_mutex_lock(&pool_lock);
-    if (npool > 0)
-        p = pool[--npool];
-    pthread_mutex_unlock(&pool_lock);
-    if (p == NULL)
-        return false;
     struct slab_class *c = &classes[cls];
     p->cls = (uint8_t)cls;
     p->nchunks = 0;
@@ -800,6 +795,18 @@ bool slab_pool_give(unsigned cls)
     if (!ok)
         pool_put(p);
     return ok;
+}
+
+bool slab_pool_give(unsigned cls)
+{
+    struct slab_page *p = NULL;
+    pthread_mutex_lock(&pool_lock);
+    if (npool > 0)
+        p = pool[--npool];
+    pthread_mutex_unlock(&pool_lock);
+    if (p == NULL)
+        return false;
+    return page_give(p, cls);
 }
 
 /* Take a draining page's chunks out of one thread's magazine. */
@@ -908,21 +915,10 @@ bool slab_drain_finish(unsigned cls, struct slab_page *page, unsigned dst)
     atomic_store_explicit(&page->pins, 0, memory_order_relaxed);
     POISON((char *)page + SLAB_PAGE_HEADER, SLAB_PAGE_SIZE - SLAB_PAGE_HEADER);
     page->nchunks = 0;
-    if (dst == 0) {
+    if (dst == 0)
         pool_put(page);
-        return true;
-    }
-    struct slab_class *d = &classes[dst];
-    page->cls = (uint8_t)dst;
-    page->epoch++;
-    atomic_store_explicit(&page->state, SLAB_PAGE_ACTIVE, memory_order_relaxed);
-    pthread_mutex_lock(&d->lock);
-    bool ok = class_add_page(d, page);
-    if (ok && (d->carve == NULL || d->carve->nchunks == d->perpage))
-        d->carve = page;
-    pthread_mutex_unlock(&d->lock);
-    if (!ok)
-        pool_put(page);
+    else
+        page_give(page, dst);
     return true;
 }
 

@@ -15,15 +15,24 @@
 #include "cache_fixture.h"
 
 
+/* Stored expired (a negative or past time): STORED, and reclaimed at once
+ * with the key's old value, as memcached's crawler does within seconds. */
 static void test_negative_exptime_is_expired_at_once(void **state)
 {
     (void)state;
     put("k", "old", CACHE_SET, 0);
     rel_time_t t = expiry_from_client(-1, NOW, STARTED);
     assert_int_equal(put_full("k", "new", CACHE_SET, 0, 0, t, NOW), CACHE_STORED);
+    assert_int_equal(put_full("a", "x", CACHE_ADD, 0, 0, t, NOW), CACHE_STORED);
     enum cache_miss why;
     assert_null(get("k", NOW, &why));
-    assert_int_equal(why, CACHE_MISS_EXPIRED);
+    assert_null(get("a", NOW, &why));
+    struct cache_stats st;
+    cache_stats(&st);
+    assert_int_equal(st.curr_items, 0);
+    assert_int_equal(st.total_items, 3);
+    assert_int_equal(st.reclaimed, 2);
+    assert_int_equal(st.expired_unfetched, 2);
 }
 
 static void test_relative_exptime_expires_after_that_many_seconds(void **state)

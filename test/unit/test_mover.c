@@ -108,6 +108,62 @@ static void test_a_moved_page_with_no_room_elsewhere_evicts(void **state)
     assert_int_equal(put("b00000", big, CACHE_SET, 0), CACHE_STORED);
 }
 
+/* A page that leaves its class leaves no pointer behind in the small
+ * queue or a pending buffer: eviction would otherwise pin a "chunk" inside
+ * another class's item, or in memory given back (a TSan run found it). */
+static void test_a_moved_page_leaves_no_pointer_in_the_small_queue(void **state)
+{
+    (void)state;
+    int cap = cap_a();
+    int total = 2 * cap + 3000;
+    fill_a(0, total, NOW);                      /* evicting: new keys queue up */
+    assert_true(stats().evictions > 0);
+    struct slab_page *pages[2];
+    for (uint32_t i = 0; i < 2; i++) {
+        uint32_t n;
+        pages[i] = slab_page_pin(class_a(), i, &n);
+        assert_non_null(pages[i]);
+        slab_page_unpin(pages[i]);
+    }
+    /* pages[1] is the one the queue points into. */
+    if (evict_pointers_into(class_a(), pages[1]) == 0) {
+        struct slab_page *t = pages[0];
+        pages[0] = pages[1];
+        pages[1] = t;
+    }
+    assert_true(evict_pointers_into(class_a(), pages[1]) > 0);
+    /* It keeps 30% of its items, the other has room for them: it is the
+     * one to move, and the move rescues without evicting, so the queue is
+     * not emptied on the way. */
+    for (int i = 0; i < total; i++) {
+        enum cache_miss why;
+        struct item *it = get_ref(key("a", i), 6, NOW, &why);
+        if (it == NULL)
+            continue;
+        struct slab_page *p = slab_page_of(it);
+        item_unref(it);
+        if (i % 10 < (p == pages[1] ? 7 : 4))
+            assert_int_equal(cache_delete(key("a", i), 6, NOW, NULL), CACHE_DELETED);
+    }
+    uint64_t evicted = stats().evictions;
+    assert_true(mover_move(class_a(), class_b(), NOW, 100));
+    assert_int_equal(stats().evictions, evicted);
+    uint32_t n;
+    struct slab_page *kept = slab_page_pin(class_a(), 0, &n);
+    assert_non_null(kept);
+    slab_page_unpin(kept);
+    assert_ptr_equal(kept, pages[0]);
+    assert_int_equal(evict_pointers_into(class_a(), pages[1]), 0);
+    /* The class keeps evicting from what it has left, and the other class
+     * fills the page that moved. */
+    fill_a(10000, cap, NOW);
+    memset(big, 'b', 1000);
+    for (int i = 0; i < 500; i++)
+        assert_int_equal(put(key("b", i), big, CACHE_SET, 0), CACHE_STORED);
+    fill_a(20000, cap, NOW);
+    assert_string_equal(value(key("a", 20000 + cap - 1)), "0123456789");
+}
+
 struct mover_job {
     unsigned src, dst;
     bool moved;
@@ -259,6 +315,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         T(test_a_moved_page_rescues_its_items_into_free_chunks),
         T(test_a_moved_page_with_no_room_elsewhere_evicts),
+        T(test_a_moved_page_leaves_no_pointer_in_the_small_queue),
         T(test_a_reader_keeps_its_item_while_the_page_moves),
         T(test_a_class_with_no_page_gets_one_from_the_oldest),
         T3(test_automove_feeds_the_class_that_evicts_young),
