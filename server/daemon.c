@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <pthread.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
@@ -201,9 +202,25 @@ static void daemon_on_signal(int sig)
         stop_cb();
 }
 
+/* The signals that stop mcd. */
+static void stop_signals(sigset_t *set)
+{
+    sigemptyset(set);
+    sigaddset(set, SIGINT);
+    sigaddset(set, SIGTERM);
+    sigaddset(set, SIGUSR1);
+}
+
 void daemon_signals(void (*on_stop)(void))
 {
     stop_cb = on_stop;
+    /* Held back until daemon_signals_deliver(): threads started meanwhile
+     * inherit the mask, so the handler only ever runs on the thread that
+     * delivers them, and a stop that comes during start-up waits, pending,
+     * until there is a server to stop. */
+    sigset_t set;
+    stop_signals(&set);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
     struct sigaction sa;
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = daemon_on_signal;
@@ -217,6 +234,13 @@ void daemon_signals(void (*on_stop)(void))
 }
 
 int daemon_stop_signal(void) { return stop_signal; }
+
+void daemon_signals_deliver(void)
+{
+    sigset_t set;
+    stop_signals(&set);
+    pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+}
 
 void daemon_build_id(char *out, size_t n)
 {

@@ -33,8 +33,14 @@ void daemon_write_pidfile(const char *path);
 void daemon_remove_pidfile(const char *path);
 /* Switch to -u's user when running as root.  0 or -errno (logged). */
 int daemon_drop_privileges(const struct config *cfg);
-/* SIGINT, SIGTERM and SIGUSR1 call `on_stop`; SIGPIPE and SIGHUP are ignored. */
+/* SIGINT, SIGTERM and SIGUSR1 will call `on_stop`; SIGPIPE and SIGHUP are
+ * ignored.  Call before starting any thread: the stop signals are blocked
+ * in the caller (and so in every thread it starts) until it calls
+ * daemon_signals_deliver(). */
 void daemon_signals(void (*on_stop)(void));
+/* Let the stop signals in, on the calling thread only (one that was held
+ * back is handled now). */
+void daemon_signals_deliver(void);
 /* The first stop signal received, 0 if none (a client's shutdown, an error). */
 int daemon_stop_signal(void);
 /* "mcd <version> build <crc of the executable>": what a warm-restart file

@@ -274,7 +274,7 @@ int main(int argc, char **argv)
     log_setup();
     log_set_level(cfg.verbose);
     /* From now on a stop signal is a graceful stop, even before the
-     * listeners are open: it is acted on once they are. */
+     * listeners are open: it is held back until they are. */
     daemon_signals(acceptor_stop);
     nthreads = cfg.threads;
     maxconns = cfg.maxconns;
@@ -376,8 +376,7 @@ int main(int argc, char **argv)
     }
     daemon_write_pidfile(cfg.pidfile);
     wrote_pid = true;
-    if (daemon_stop_signal() != 0)
-        acceptor_stop();    /* it came before the acceptor could hear it */
+    daemon_signals_deliver();   /* on this, the acceptor's thread, alone */
     log_msg(LOG_INFO, "mcd %s (memcached %s): %d worker threads, %zu MB", MCD_VERSION,
             MCD_MEMCACHED_VERSION, cfg.threads,
             cfg.maxbytes / (1024 * 1024));
