@@ -7,29 +7,36 @@
  * and a file that does not check out is simply not used.  The price is a
  * copy each way, which is sequential and runs on every core.
  *
- * Saving (persist_save) runs after the workers stopped, so nothing but the
- * page mover and the crawler can change an item meanwhile.  Threads take
- * table stripes in turn; under a stripe's lock a thread copies each live
- * item (not expired, not flushed) into its block buffer — the lock guards
- * the unique and the times — then, lock released, closes a block of about
- * PERSIST_BLOCK_TARGET bytes, reserves its place in the file with one
- * atomic add and writes it with pwrite: one syscall per block, blocks in
- * any order (the trailer sums their checksums order-free).  The file is
- * written as FILE.tmp and renamed over FILE once complete, so a crash while
- * saving leaves the previous state (none: a load removes the file).  No
- * fsync: a file torn by a power loss fails its checksums and is refused,
- * which is all a cache needs.
+ * Saving (persist_save) runs after the workers stopped; it first stops the
+ * page mover and the crawler (cache_quiesce), so from then on nothing
+ * changes an item and no lock is needed to read one.  Threads take slab
+ * pages in turn (then one takes the large items) and walk them in address
+ * order, which the prefetcher likes far better than the hash table's
+ * random order; each live item (linked, not expired, not flushed) becomes a
+ * record whose 32-byte header (and value, when short) goes to a small
+ * buffer and whose long value is written straight from the item with
+ * pwritev: one copy, by the kernel.  A block of about PERSIST_BLOCK_TARGET
+ * bytes is checksummed as it is built, reserves its place in the file with
+ * one atomic add and is written with one pwritev; blocks may come in any
+ * order (the trailer sums their checksums order-free).  The server saves
+ * with one thread: the kernel copies a file's writes one at a time, under
+ * its inode lock, and more writers only spin on it.  The file is written
+ * as FILE.tmp and renamed over FILE once complete, so a crash while saving
+ * leaves no file (a load removes it).  No fsync: a file torn by a power
+ * loss fails its checksums and is refused, which is all a cache needs.
  *
  * Loading (persist_load) maps the file read-only and checks everything
  * before storing anything: header (magic, version, checksum), build and
  * settings (-m, -I, -f, -n, slab_chunk_max, -C must match: another layout
  * could place items differently or not fit), trailer, then every block's
- * checksum and records, on several threads.  Then the threads store the
- * records with cache_restore, which keeps each item's unique and marks;
- * TTLs are what was left at the save minus the wall-clock time since, and
- * what expired meanwhile is left out.  The CAS counters continue above the
- * largest unique loaded.  The file is removed as soon as it is mapped: a
- * later crash must find no file rather than this stale copy.
+ * checksum and records, on several threads.  Then, the hash table sized
+ * for the item count at once and new slab pages mapped in whole (no fault
+ * per 4 KB), the threads store the records with cache_restore, which keeps
+ * each item's unique and marks; TTLs are what was left at the save minus
+ * the wall-clock time since, and what expired meanwhile is left out.  The
+ * CAS counters continue above the largest unique loaded.  The file is
+ * removed as soon as it is open (and not used if it cannot be): a later
+ * crash must find no file rather than this stale copy.
  */
 #include "persist.h"
 

@@ -277,7 +277,8 @@ WATCH_VARIES = [(rb"ts=\d+\.\d+ gid=\d+ ", b"ts=<ts> gid=<gid> "), (rb"cfd=\d+",
 WATCH_TRAFFIC = (b"set foo 5 100 3\r\nbar\r\nadd foo 0 0 1\r\nx\r\nreplace nope 0 0 1\r\ny\r\n"
                  b"append foo 0 0 2\r\nzz\r\nget foo nope\r\ngets k%20y\r\n"
                  b"set big 0 0 3000\r\n" + b"v" * 3000 + b"\r\ndelete foo\r\ndelete foo\r\n"
-                 b"mg foo v\r\nmg big s v\r\nms zz 2 T60\r\nhi\r\nmd zz\r\nmn\r\n")
+                 b"mg foo v\r\nmg big s v\r\nms zz 2 T60\r\nhi\r\nmd zz\r\n"
+                 b"set last 0 0 1\r\n.\r\ndelete last\r\nmn\r\n")
 
 
 def watched(binary, streams, traffic=WATCH_TRAFFIC, args=BASE):
@@ -297,8 +298,13 @@ def watched(binary, streams, traffic=WATCH_TRAFFIC, args=BASE):
         request(c, traffic, end=b"MN\r\n")
         c.close()
         closed = re.compile(rb"type=conn_close rip=\S+ rport=%d " % port)
-        lines = early + read_until(w, lambda d: closed.search(early + d) is not None
-                                   if b"connevents" in streams else d.count(b"\n") >= 20,
+        # The last line to wait for: the traffic's close, or its last set.
+        done = (closed if b"connevents" in streams
+                else re.compile(rb"type=deleted key=last ") if b"deletions" in streams
+                else re.compile(rb"type=item_get key=last status=found ")
+                if b"fetchers" in streams or not streams
+                else re.compile(rb"type=item_store key=last "))
+        lines = early + read_until(w, lambda d: done.search(early + d) is not None,
                                    timeout=2 * SLOW)
         w.close()
     finally:
@@ -330,7 +336,9 @@ class WatchTest(unittest.TestCase):
         self.assertEqual(first, b"OK\r\n")
         self.assertEqual(lines, b"ts=<ts> gid=<gid> type=deleted key=foo cmd=delete clsid=<cls> "
                                 b"size=5\n"
-                                b"ts=<ts> gid=<gid> type=deleted key=zz cmd=md clsid=<cls> size=2\n")
+                                b"ts=<ts> gid=<gid> type=deleted key=zz cmd=md clsid=<cls> size=2\n"
+                                b"ts=<ts> gid=<gid> type=deleted key=last cmd=delete clsid=<cls> "
+                                b"size=1\n")
 
     def test_evictions_in_memcacheds_format(self):
         server = Server(MCD_BIN, ("-m", "4", "-o", "slab_automove=0"))
