@@ -33,7 +33,7 @@ SERVER_OBJ   := $(SERVER_SRC:%.c=$(BUILD)/%.o)
 
 UNIT_TESTS   := $(patsubst test/unit/%.c,$(BUILD)/test/%,$(wildcard test/unit/test_*.c))
 
-.PHONY: all run test unit integration sanitize deps deps-build install clean bench
+.PHONY: all run test unit integration sanitize deps deps-build install clean bench fuzz fuzz-build fuzz-ci
 
 all: mcd bench/mcd-bench bench/storage-bench
 
@@ -92,6 +92,36 @@ test: deps mcd
 	$(MAKE) unit
 	$(MAKE) integration
 	$(MAKE) sanitize
+	$(MAKE) fuzz-ci
+
+# --- fuzzing ---------------------------------------------------------------
+
+# libFuzzer targets (test/fuzz/, see test/fuzz/README.md), built with clang
+# under ASan/UBSan: one per parser (text, meta, binary, UDP framing) and one
+# for the whole request loop.  `make fuzz` runs each for FUZZ_TIME seconds,
+# two at a time, from the seed corpus in the repository; what they add to
+# the corpus stays in build/fuzz/corpus, crashes in build/fuzz/crashes.
+FUZZ_TARGETS := text meta binary udp session
+FUZZ_BIN     := $(FUZZ_TARGETS:%=build/fuzz/fuzz/fuzz_%)
+FUZZ_SAN     := -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer \
+                -fno-sanitize-recover=undefined -DMCD_SANITIZE
+FUZZ_TIME    ?= 300
+
+$(BUILD)/fuzz/%: test/fuzz/%.c $(wildcard test/fuzz/*.h) $(TEST_LIBS)
+	@mkdir -p $(dir $@)
+	$(CC) $(WARN) $(CFLAGS) $(SAN) -fsanitize=fuzzer -Iserver -Iprotocol -Istorage -o $@ $< \
+	    $(TEST_LIBS) $(LDLIBS)
+
+fuzz-build: deps-build
+	$(call ensure_packages,$(FUZZ_PKGS))
+	$(MAKE) BUILD=build/fuzz CC=clang SAN="$(FUZZ_SAN)" OPT=-O1 $(FUZZ_BIN)
+
+fuzz: fuzz-build
+	test/fuzz/run $(FUZZ_TIME) $(FUZZ_TARGETS)
+
+# CI: each target for a minute, two at a time (about three minutes).
+fuzz-ci: fuzz-build
+	test/fuzz/run 60 $(FUZZ_TARGETS)
 
 # --- set-up ----------------------------------------------------------------
 
@@ -100,6 +130,9 @@ test: deps mcd
 BUILD_PKGS := gcc make libjemalloc-dev
 TEST_PKGS  := libcmocka-dev memcached python3 python3-memcache python3-pymemcache \
               libmemcached-tools perl libmemcached-dev python3-pylibmc nutcracker
+# libFuzzer comes with Debian's clang (its runtime, libclang-rt-*-dev, is a
+# dependency); llvm gives llvm-profdata and llvm-cov for the coverage report.
+FUZZ_PKGS  := clang llvm
 
 # Install the Debian packages in $(1) that are not installed yet.
 define ensure_packages

@@ -47,6 +47,7 @@ struct proto_counters {
     counter_t store_too_large, store_no_memory;
     counter_t bytes_read, bytes_written, conn_yields;
     counter_t idle_kicks;       /* connections closed by -o idle_timeout */
+    counter_t auth_cmds, auth_errors;   /* -Y and -S attempts, and the failed ones */
     struct proto_class_counters cls[CACHE_MAX_CLASSES + 1];
 };
 
@@ -112,7 +113,15 @@ struct proto_settings {
     char prefix_delimiter;      /* -D */
     enum proto_mode protocol;   /* -B */
     size_t reply_bound;         /* PROTO_REPLY_BOUND; tests set it lower */
+    /* Authentication (auth.h): -Y's users, which every text connection must
+     * name first; -S's, which binary connections name over SASL. */
+    const struct auth_table *auth_ascii;
+    const char *auth_file;      /* -Y as given, for stats settings */
+    bool sasl;                  /* -S */
+    const struct auth_table *sasl_users;
 };
+
+struct auth_table;
 
 struct stats_sink;
 

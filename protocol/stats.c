@@ -142,8 +142,8 @@ static void general_commands(const struct proto_env *env, const struct proto_cou
     STAT(out, "touch_misses", "%llu", U64(counter_get(&c->touch_misses)));
     STAT(out, "store_too_large", "%llu", U64(counter_get(&c->store_too_large)));
     STAT(out, "store_no_memory", "%llu", U64(counter_get(&c->store_no_memory)));
-    STAT(out, "auth_cmds", "%d", 0);
-    STAT(out, "auth_errors", "%d", 0);
+    STAT(out, "auth_cmds", "%llu", U64(counter_get(&c->auth_cmds)));
+    STAT(out, "auth_errors", "%llu", U64(counter_get(&c->auth_errors)));
     if (env->settings->idle_timeout > 0)
         STAT(out, "idle_kicks", "%llu", U64(counter_get(&c->idle_kicks)));
     STAT(out, "bytes_read", "%llu", U64(counter_get(&c->bytes_read)));
@@ -270,8 +270,8 @@ static void settings_network(const struct proto_env *env, struct stats_sink *out
     STAT(out, "cas_enabled", "%s", s->use_cas ? "yes" : "no");
     STAT(out, "tcp_backlog", "%d", s->backlog);
     STAT(out, "binding_protocol", "%s", proto_mode_name(s->protocol));
-    STAT(out, "auth_enabled_sasl", "%s", "no");
-    STAT(out, "auth_enabled_ascii", "%s", "no");
+    STAT(out, "auth_enabled_sasl", "%s", s->sasl ? "yes" : "no");
+    STAT(out, "auth_enabled_ascii", "%s", s->auth_file ? s->auth_file : "no");
     STAT(out, "item_size_max", "%zu", s->item_size_max);
     STAT(out, "maxconns_fast", "%s", s->maxconns_fast ? "yes" : "no");
     STAT(out, "hashpower_init", "%d", s->hashpower);
@@ -296,7 +296,7 @@ void stats_settings(const struct proto_env *env, struct stats_sink *out)
     STAT(out, "tail_repair_time", "%d", 0);
     STAT(out, "flush_enabled", "%s", s->flush_enabled ? "yes" : "no");
     STAT(out, "dump_enabled", "%s", s->dump_enabled ? "yes" : "no");
-    STAT(out, "hash_algorithm", "%s", "mcd64");
+    STAT(out, "hash_algorithm", "%s", "siphash13");
     STAT(out, "lru_maintainer_thread", "%s", "no");
     STAT(out, "lru_segmented", "%s", t.segmented ? "yes" : "no");
     STAT(out, "hot_lru_pct", "%u", t.hot_lru_pct);
