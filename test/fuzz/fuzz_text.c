@@ -20,11 +20,13 @@ static void check_line(const char *line, size_t len)
         FUZZ_CHECK(tok[i].len > 0 && memchr(tok[i].p, ' ', tok[i].len) == NULL);
     }
     struct text_req r;
+    memset(&r, 0, sizeof(r));
     text_parse(line, len, &r);
     FUZZ_CHECK(r.ntokens >= 1 && r.ntokens <= TEXT_MAX_TOKENS);
-    if (r.err == MSG_NONE && r.key != NULL && r.cmd != TEXT_CMD_META && r.cmd != TEXT_CMD_GET &&
-        r.cmd != TEXT_CMD_GETS && r.cmd != TEXT_CMD_GAT && r.cmd != TEXT_CMD_GATS)
-        FUZZ_CHECK(r.nkey <= ITEM_KEY_MAX);
+    bool keyed = (r.cmd >= TEXT_CMD_SET && r.cmd <= TEXT_CMD_CAS) || r.cmd == TEXT_CMD_INCR ||
+                 r.cmd == TEXT_CMD_DECR || r.cmd == TEXT_CMD_DELETE || r.cmd == TEXT_CMD_TOUCH;
+    if (r.err == MSG_NONE && keyed)
+        FUZZ_CHECK(r.key >= line && r.key + r.nkey <= line + len && r.nkey <= ITEM_KEY_MAX);
     if (r.rest != NULL)
         FUZZ_CHECK(r.rest >= line && r.rest + r.nrest <= line + len);
     if (r.err == MSG_NONE && (r.cmd >= TEXT_CMD_SET && r.cmd <= TEXT_CMD_CAS))
