@@ -20,7 +20,9 @@ SAN      ?=
 # jemalloc is linked in statically: the shared library pulls in libstdc++ and
 # libm, most of a megabyte of resident memory mcd never uses.  Sanitizer
 # builds keep the shared one, whose malloc the sanitizer's replaces.
-LDLIBS    = $(if $(SAN),-ljemalloc,-Wl,-Bstatic -ljemalloc -Wl,-Bdynamic) -lpthread -lm -ldl
+# OpenSSL (libssl-dev) is mcd's TLS (-Z, server/tls.c).
+LDLIBS    = $(if $(SAN),-ljemalloc,-Wl,-Bstatic -ljemalloc -Wl,-Bdynamic) -lssl -lcrypto \
+            -lpthread -lm -ldl
 PY       := /usr/bin/python3
 
 STORAGE_SRC  := $(sort $(wildcard storage/*.c))
@@ -127,7 +129,7 @@ fuzz-ci: fuzz-build
 
 # Packages the build and the tests need, installed when missing (perl runs
 # memcached-tool, from the memcached package, and its version module).
-BUILD_PKGS := gcc make libjemalloc-dev
+BUILD_PKGS := gcc make libjemalloc-dev libssl-dev
 TEST_PKGS  := libcmocka-dev memcached python3 python3-memcache python3-pymemcache \
               libmemcached-tools perl libmemcached-dev python3-pylibmc nutcracker
 # libFuzzer comes with Debian's clang (its runtime, libclang-rt-*-dev, is a
