@@ -131,7 +131,11 @@ fuzz-ci: fuzz-build
 # memcached-tool, from the memcached package, and its version module).
 BUILD_PKGS := gcc make libjemalloc-dev libssl-dev
 TEST_PKGS  := libcmocka-dev memcached python3 python3-memcache python3-pymemcache \
-              libmemcached-tools perl libmemcached-dev python3-pylibmc nutcracker
+              libmemcached-tools perl libmemcached-dev python3-pylibmc nutcracker \
+              sasl2-bin python3-cryptography
+# sasl2-bin: saslpasswd2 writes the sasldb memcached's own -S reads in the
+# differential SASL tests; python3-cryptography makes the TLS tests'
+# certificates (an expired one too, which the openssl tool cannot).
 # libFuzzer comes with Debian's clang (its runtime, libclang-rt-*-dev, is a
 # dependency); llvm gives llvm-profdata and llvm-cov for the coverage report.
 FUZZ_PKGS  := clang llvm

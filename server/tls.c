@@ -280,6 +280,8 @@ bool tls_refresh(char *err, size_t errlen)
 
 /* ---- sessions ------------------------------------------------------------ */
 
+static int tls_send(struct tls_conn *t);
+
 struct tls_conn *tls_conn_new(int fd)
 {
     struct tls_conn *t = calloc(1, sizeof(*t));
@@ -309,6 +311,14 @@ void tls_conn_free(struct tls_conn *t)
 {
     if (t == NULL)
         return;
+    /* close_notify, as memcached sends it: without it OpenSSL takes the
+     * session out of the cache.  Sent if the socket takes it now. */
+    if (t->handshaken) {
+        ERR_clear_error();
+        if (SSL_shutdown(t->ssl) < 0)
+            ERR_clear_error();
+        tls_send(t);
+    }
     SSL_free(t->ssl);
     free(t->wbuf);
     free(t);
