@@ -180,7 +180,7 @@ $(BUILD)/bench/%.o: bench/%.c $(wildcard bench/*.h)
 	$(CC) $(WARN) $(CFLAGS) $(SAN) -Ibench -c $< -o $@
 
 $(BUILD)/bench/mcd-bench: $(MCDB_OBJ)
-	$(CC) $(CFLAGS) $(SAN) -o $@ $^ -lpthread -lm
+	$(CC) $(CFLAGS) $(SAN) -o $@ $^ -lssl -lcrypto -lpthread -lm
 
 bench/mcd-bench: $(BUILD)/bench/mcd-bench
 	cp $< $@
