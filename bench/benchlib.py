@@ -53,11 +53,13 @@ def wait_listening(proc, port, what):
 class Server:
     """One server process pinned to SERVER_CPU, listening on 127.0.0.1 only."""
 
-    def __init__(self, name, binary, threads, memory):
+    def __init__(self, name, binary, threads, memory, extra=()):
         self.name = name
+        self.tls = "-Z" in extra
         self.port = free_port()
         cmd = ["taskset", "-c", SERVER_CPU, binary, "-U", "0", "-l", HOST,
                "-p", str(self.port), "-t", str(threads), "-m", str(memory), "-c", "4096"]
+        cmd += list(extra)
         if os.geteuid() == 0:
             cmd += ["-u", "root"]
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
@@ -70,7 +72,7 @@ class Server:
 
     def target(self):
         """mcd-bench's options to load this server."""
-        return ["-s", HOST, "-p", str(self.port)]
+        return ["-s", HOST, "-p", str(self.port)] + (["--tls"] if self.tls else [])
 
     def cpu_seconds(self):
         """utime + stime of every thread of the server, from /proc/PID/stat."""
