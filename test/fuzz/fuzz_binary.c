@@ -33,7 +33,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fuzz_settings.sasl = cfg & 0x80;
     fuzz_settings.sasl_users = fuzz_users;
     fuzz_settings.reqs_per_event = 1 + (cfg & 7);
-    fuzz_cache_up(true);
+    fuzz_cache_up();
     struct bin_session s;
     memset(&s, 0, sizeof(s));
     struct reply out;

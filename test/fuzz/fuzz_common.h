@@ -69,35 +69,53 @@ static inline void fuzz_settings_defaults(void)
 }
 
 /*
- * A 4 MB cache; the crawler and the page mover do not run.  By default it
- * is set up once and emptied (flush_all) between inputs, which is ten times
- * faster than a new one; MCD_FUZZ_FRESH=1 sets up a new cache for every
- * input, so a crash that depends on what earlier inputs left in the slab
- * classes still reproduces from its input alone.
+ * A 4 MB cache; the crawler and the page mover do not run.  It is set up
+ * once and emptied (flush_all) between inputs, which is ten times faster
+ * than a new one; MCD_FUZZ_FRESH=1 sets up a new cache for every input, so
+ * a crash that depends on what earlier inputs left in the slab classes
+ * still reproduces from its input alone.  CAS is on (the default) unless
+ * MCD_FUZZ_NOCAS=1: the mode is the process's, as -C is the server's, since
+ * setting a cache up and down for every other input fragments the address
+ * space until ASan cannot map (a fuzzing artefact, not a server's life).
  */
-static bool fuzz_cache_is_up, fuzz_cache_cas;
+static bool fuzz_cache_is_up;
 
-static inline void fuzz_cache_up(bool use_cas)
+static inline bool fuzz_env_flag(const char *name)
+{
+    const char *v = getenv(name);
+    return v != NULL && v[0] == '1';
+}
+
+/* Whether the cache keeps CAS uniques (the server's -C inverted). */
+static inline bool fuzz_use_cas(void)
+{
+    static int cas = -1;
+    if (cas < 0)
+        cas = !fuzz_env_flag("MCD_FUZZ_NOCAS");
+    return cas;
+}
+
+static inline void fuzz_cache_up(void)
 {
     static int fresh = -1;
     if (fresh < 0)
-        fresh = getenv("MCD_FUZZ_FRESH") != NULL && getenv("MCD_FUZZ_FRESH")[0] == '1';
-    if (fuzz_cache_is_up && (fresh || use_cas != fuzz_cache_cas)) {
+        fresh = fuzz_env_flag("MCD_FUZZ_FRESH");
+    if (fuzz_cache_is_up && fresh) {
         cache_teardown();
         fuzz_cache_is_up = false;
     }
     if (!fuzz_cache_is_up) {
         struct cache_options o = {
             .maxbytes = 4 * 1024 * 1024, .item_size_max = 64 * 1024, .factor = 1.25,
-            .min_chunk = 48, .hashpower = 10, .use_cas = use_cas, .evict_to_free = true,
+            .min_chunk = 48, .hashpower = 10, .use_cas = fuzz_use_cas(), .evict_to_free = true,
             .started = 1700000000,
         };
         FUZZ_CHECK(cache_setup(&o) == 0);
         fuzz_cache_is_up = true;
-        fuzz_cache_cas = use_cas;
     }
     cache_flush(0, 0);
     cache_set_memlimit(4 * 1024 * 1024);
+    fuzz_settings.use_cas = fuzz_use_cas();
 }
 
 static inline void fuzz_cache_down(void) {}

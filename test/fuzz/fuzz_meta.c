@@ -56,8 +56,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     fuzz_settings_defaults();
     fuzz_settings.protocol = PROTO_MODE_ASCII;
-    fuzz_cache_up(data[0] & 1);
-    fuzz_settings.use_cas = data[0] & 1;
+    fuzz_cache_up();
     struct text_session s;
     memset(&s, 0, sizeof(s));
     struct reply out;

@@ -6,8 +6,8 @@
  * replies, drains and close all honoured.
  *
  * The first four bytes set the scene: protocol mode (auto, ascii, binary),
- * -Y or -S on, CAS on, -R, a small reply bound, the clock advancing, and
- * the seed of the split points.  Replies must frame as their protocol
+ * -Y or -S on, -R, a small reply bound, the clock advancing, -F, and the
+ * seed of the split points (-C is the process's: MCD_FUZZ_NOCAS=1).  Replies must frame as their protocol
  * frames them; nothing may leak or crash (ASan, UBSan).
  */
 #include "fuzz_common.h"
@@ -42,13 +42,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         fuzz_settings.sasl = true;
         fuzz_settings.sasl_users = fuzz_users;
     }
-    fuzz_settings.use_cas = !(c0 & 0x10);
     fuzz_settings.reqs_per_event = 1 + (c1 & 0x1f);
     if (c0 & 0x20)
         fuzz_settings.reply_bound = 64 + (size_t)(c1 >> 5) * 512;
     bool tick = c0 & 0x40;
     fuzz_settings.flush_enabled = !(c0 & 0x80);
-    fuzz_cache_up(fuzz_settings.use_cas);
+    fuzz_cache_up();
 
     struct proto_session *s = proto_session_new(PROTO_STREAM);
     FUZZ_CHECK(s != NULL);

@@ -44,7 +44,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     fuzz_settings_defaults();
     fuzz_settings.protocol = PROTO_MODE_ASCII;
-    fuzz_cache_up(true);
+    fuzz_cache_up();
     struct text_session s;
     memset(&s, 0, sizeof(s));
     struct reply out;

@@ -46,7 +46,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     sockets_up();
     fuzz_settings_defaults();
-    fuzz_cache_up(true);
+    fuzz_cache_up();
     struct udp_port *u = udp_port_new(dup(server_fd));
     FUZZ_CHECK(u != NULL);
     if (send(client_fd, data, size, 0) < 0) {
