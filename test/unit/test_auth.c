@@ -279,8 +279,10 @@ static size_t pack(char *buf, uint8_t op, const char *key, const char *val, size
     size_t nkey = key ? strlen(key) : 0;
     bin_write_header(buf, op, 0, (uint16_t)nkey, 0, (uint32_t)(nkey + nval), opaque, 0);
     buf[0] = (char)BIN_REQ_MAGIC;
-    memcpy(buf + 24, key, nkey);
-    memcpy(buf + 24 + nkey, val, nval);
+    if (nkey > 0)
+        memcpy(buf + 24, key, nkey);
+    if (nval > 0)
+        memcpy(buf + 24 + nkey, val, nval);
     return 24 + nkey + nval;
 }
 
