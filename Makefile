@@ -22,7 +22,9 @@ SAN      ?=
 # jemalloc is linked in statically: the shared library pulls in libstdc++ and
 # libm, most of a megabyte of resident memory mcd never uses.  Sanitizer
 # builds keep the shared one, whose malloc the sanitizer's replaces.
-LDLIBS    = $(if $(SAN),-ljemalloc,-Wl,-Bstatic -ljemalloc -Wl,-Bdynamic) -lpthread -lm -ldl
+# OpenSSL (libssl-dev) is mcd's TLS (-Z, server/tls.c).
+LDLIBS    = $(if $(SAN),-ljemalloc,-Wl,-Bstatic -ljemalloc -Wl,-Bdynamic) -lssl -lcrypto \
+            -lpthread -lm -ldl
 PY       := /usr/bin/python3
 
 STORAGE_SRC  := $(sort $(wildcard storage/*.c))
@@ -36,9 +38,9 @@ SERVER_OBJ   := $(SERVER_SRC:%.c=$(BUILD)/%.o)
 UNIT_TESTS   := $(patsubst test/unit/%.c,$(BUILD)/test/%,$(wildcard test/unit/test_*.c))
 
 .PHONY: all run test unit integration sanitize deps deps-build install install-user uninstall \
-        clean bench
+        clean bench fuzz fuzz-build fuzz-ci
 
-all: mcd bench/mcd-bench bench/storage-bench
+all: mcd bench/mcd-bench bench/storage-bench bench/hash-bench
 
 # --- the server ------------------------------------------------------------
 
@@ -95,6 +97,36 @@ test: deps mcd
 	$(MAKE) unit
 	$(MAKE) integration
 	$(MAKE) sanitize
+	$(MAKE) fuzz-ci
+
+# --- fuzzing ---------------------------------------------------------------
+
+# libFuzzer targets (test/fuzz/, see test/fuzz/README.md), built with clang
+# under ASan/UBSan: one per parser (text, meta, binary, UDP framing) and one
+# for the whole request loop.  `make fuzz` runs each for FUZZ_TIME seconds,
+# two at a time, from the seed corpus in the repository; what they add to
+# the corpus stays in build/fuzz/corpus, crashes in build/fuzz/crashes.
+FUZZ_TARGETS := text meta binary udp session
+FUZZ_BIN     := $(FUZZ_TARGETS:%=build/fuzz/fuzz/fuzz_%)
+FUZZ_SAN     := -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer \
+                -fno-sanitize-recover=undefined -DMCD_SANITIZE
+FUZZ_TIME    ?= 300
+
+$(BUILD)/fuzz/%: test/fuzz/%.c $(wildcard test/fuzz/*.h) $(TEST_LIBS)
+	@mkdir -p $(dir $@)
+	$(CC) $(WARN) $(CFLAGS) $(SAN) -fsanitize=fuzzer -Iserver -Iprotocol -Istorage -o $@ $< \
+	    $(TEST_LIBS) $(LDLIBS)
+
+fuzz-build: deps-build
+	$(call ensure_packages,$(FUZZ_PKGS))
+	$(MAKE) BUILD=build/fuzz CC=clang SAN="$(FUZZ_SAN)" OPT=-O1 $(FUZZ_BIN)
+
+fuzz: fuzz-build
+	test/fuzz/run $(FUZZ_TIME) $(FUZZ_TARGETS)
+
+# CI: each target for a minute, two at a time (about three minutes).
+fuzz-ci: fuzz-build
+	test/fuzz/run 60 $(FUZZ_TARGETS)
 
 # --- set-up ----------------------------------------------------------------
 
@@ -102,10 +134,17 @@ test: deps mcd
 # memcached-tool, from the memcached package, and its version module;
 # systemd's systemd-analyze checks the units, mandoc lints the man page,
 # python3-prometheus-client parses /metrics, util-linux has setpriv).
-BUILD_PKGS := gcc make libjemalloc-dev
+BUILD_PKGS := gcc make libjemalloc-dev libssl-dev
 TEST_PKGS  := libcmocka-dev memcached python3 python3-memcache python3-pymemcache \
               libmemcached-tools perl libmemcached-dev python3-pylibmc nutcracker \
-              systemd mandoc python3-prometheus-client util-linux
+              systemd mandoc python3-prometheus-client util-linux \
+              sasl2-bin python3-cryptography
+# sasl2-bin: saslpasswd2 writes the sasldb memcached's own -S reads in the
+# differential SASL tests; python3-cryptography makes the TLS tests'
+# certificates (an expired one too, which the openssl tool cannot).
+# libFuzzer comes with Debian's clang (its runtime, libclang-rt-*-dev, is a
+# dependency); llvm gives llvm-profdata and llvm-cov for the coverage report.
+FUZZ_PKGS  := clang llvm
 
 # Install the Debian packages in $(1) that are not installed yet.
 define ensure_packages
@@ -173,7 +212,7 @@ uninstall:
 	@[ -n "$(DESTDIR)" ] || ! command -v systemctl >/dev/null || systemctl daemon-reload 2>/dev/null || true
 
 clean:
-	rm -rf build mcd bench/mcd-bench bench/storage-bench
+	rm -rf build mcd bench/mcd-bench bench/storage-bench bench/hash-bench
 
 # --- benchmarks ------------------------------------------------------------
 
@@ -186,7 +225,7 @@ $(BUILD)/bench/%.o: bench/%.c $(wildcard bench/*.h)
 	$(CC) $(WARN) $(CFLAGS) $(SAN) -Ibench -c $< -o $@
 
 $(BUILD)/bench/mcd-bench: $(MCDB_OBJ)
-	$(CC) $(CFLAGS) $(SAN) -o $@ $^ -lpthread -lm
+	$(CC) $(CFLAGS) $(SAN) -o $@ $^ -lssl -lcrypto -lpthread -lm
 
 bench/mcd-bench: $(BUILD)/bench/mcd-bench
 	cp $< $@
@@ -203,10 +242,18 @@ $(BUILD)/bench/storage-bench: $(BUILD)/bench/storage_bench.o $(STORAGE_OBJ)
 bench/storage-bench: $(BUILD)/bench/storage-bench
 	cp $< $@
 
+# hash-bench times the table's hash alone: it sees only storage/hash.h.
+$(BUILD)/bench/hash-bench: bench/hash_bench.c $(wildcard storage/*hash.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(WARN) $(CFLAGS) $(SAN) -Istorage -o $@ $<
+
+bench/hash-bench: $(BUILD)/bench/hash-bench
+	cp $< $@
+
 # make bench: everything built, memcached and gnuplot installed if missing,
 # then bench/run-bench (mcd and memcached in alternation; about 16 minutes).
-BENCH_PKGS := memcached gnuplot-nox nutcracker
+BENCH_PKGS := memcached gnuplot-nox nutcracker openssl
 
-bench: deps-build mcd bench/mcd-bench bench/storage-bench
+bench: deps-build mcd bench/mcd-bench bench/storage-bench bench/hash-bench
 	$(call ensure_packages,$(BENCH_PKGS))
 	bench/run-bench

@@ -56,6 +56,7 @@ class Server:
     def __init__(self, name, binary, threads, memory, extra=(), pin=True, port=None,
                  timeout=5):
         self.name = name
+        self.tls = "-Z" in extra
         self.port = port or free_port()
         cmd = (["taskset", "-c", SERVER_CPU] if pin else []) + [
             binary, "-U", "0", "-l", HOST, "-p", str(self.port), "-t", str(threads),
@@ -72,7 +73,7 @@ class Server:
 
     def target(self):
         """mcd-bench's options to load this server."""
-        return ["-s", HOST, "-p", str(self.port)]
+        return ["-s", HOST, "-p", str(self.port)] + (["--tls"] if self.tls else [])
 
     def cpu_seconds(self):
         """utime + stime of every thread of the server, from /proc/PID/stat."""

@@ -30,6 +30,8 @@
  */
 #include "mcdb_conn.h"
 
+#include "mcdb_tls.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/tcp.h>
@@ -77,6 +79,7 @@ struct link {
     struct conn *c;
     unsigned server;
     int fd;
+    struct ssl_st *tls;         /* --tls */
     bool polling_out;
     struct buf in, out;
     struct part *parts;         /* ring of conn.cap slots */
@@ -274,7 +277,9 @@ static void link_poll_out(struct link *l, bool on)
 static void link_flush(struct link *l)
 {
     while (l->out.off < l->out.len) {
-        ssize_t n = send(l->fd, l->out.data + l->out.off, l->out.len - l->out.off, MSG_NOSIGNAL);
+        ssize_t n = l->tls ? mcdb_tls_send(l->tls, l->out.data + l->out.off, l->out.len - l->out.off)
+                           : send(l->fd, l->out.data + l->out.off, l->out.len - l->out.off,
+                                  MSG_NOSIGNAL);
         if (n < 0) {
             if (errno == EAGAIN || errno == EWOULDBLOCK) {
                 link_poll_out(l, true);
@@ -361,7 +366,8 @@ static void link_read(struct link *l, uint64_t now)
 {
     const struct bench_config *cfg = l->c->w->cfg;
     buf_reserve(&l->in, READ_CHUNK);
-    ssize_t n = recv(l->fd, l->in.data + l->in.len, l->in.cap - l->in.len, 0);
+    ssize_t n = l->tls ? mcdb_tls_recv(l->tls, l->in.data + l->in.len, l->in.cap - l->in.len)
+                       : recv(l->fd, l->in.data + l->in.len, l->in.cap - l->in.len, 0);
     if (n <= 0) {
         if (n < 0 && (errno == EAGAIN || errno == EINTR))
             return;
@@ -473,8 +479,12 @@ static void worker_loop(struct worker *w)
             struct conn *c = l->c;
             if (c->closed)
                 continue;
-            if (evs[i].events & (EPOLLIN | EPOLLERR | EPOLLHUP))
+            if (evs[i].events & (EPOLLIN | EPOLLERR | EPOLLHUP)) {
                 link_read(l, now);
+                /* Records OpenSSL already decrypted wake no epoll. */
+                while (!c->closed && l->tls != NULL && mcdb_tls_pending(l->tls) > 0)
+                    link_read(l, now);
+            }
             if (!c->closed && (evs[i].events & EPOLLOUT))
                 link_flush(l);
             if (!open_loop)
@@ -486,7 +496,7 @@ static void worker_loop(struct worker *w)
     }
 }
 
-static int link_open(struct link *l, const struct sockaddr_in *addr)
+static int link_open(struct link *l, const struct sockaddr_in *addr, bool tls)
 {
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0)
@@ -498,6 +508,10 @@ static int link_open(struct link *l, const struct sockaddr_in *addr)
     }
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    if (tls && (l->tls = mcdb_tls_connect(fd)) == NULL) {
+        close(fd);
+        return -EPROTO;
+    }
     if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) < 0) {
         close(fd);
         return -errno;
@@ -553,6 +567,8 @@ static void conn_free(struct conn *c, unsigned nservers)
 {
     for (unsigned s = 0; s < nservers; s++) {
         struct link *l = &c->links[s];
+        if (l->tls)
+            mcdb_tls_free(l->tls);
         if (l->fd >= 0)
             close(l->fd);
         free(l->in.data);
@@ -574,7 +590,7 @@ static void worker_connect(struct worker *w)
         unsigned s;
         for (s = 0; s < w->cfg->nservers; s++) {
             struct link *l = &c->links[s];
-            int err = link_open(l, &w->cfg->addr[s]);
+            int err = link_open(l, &w->cfg->addr[s], w->cfg->tls);
             if (err == 0) {
                 struct epoll_event ev = { .events = EPOLLIN, .data.ptr = l };
                 if (epoll_ctl(w->ep, EPOLL_CTL_ADD, l->fd, &ev) == 0)

@@ -35,6 +35,7 @@ struct bench_config {
     double rate;                /* requests/s in all, 0 = closed loop */
     bool prefill;
     bool set_on_miss;
+    bool tls;                   /* --tls: every connection speaks TLS */
     uint64_t seed;
     double report_interval;     /* seconds between on_tick calls, 0 = none */
     bench_tick_fn on_tick;

@@ -28,6 +28,7 @@
 #include <string.h>
 
 #include "mcdb_conn.h"
+#include "mcdb_tls.h"
 
 #define NS_PER_US 1000.0
 
@@ -42,6 +43,7 @@ static void usage(FILE *f)
 "                           ketama (pylibmc's {\"ketama_weighted\": True}; nutcracker's\n"
 "                           ketama with hash md5); a multiget is split by server\n"
 "  -P, --protocol=NAME      text, meta or binary (default text)\n"
+"      --tls                speak TLS (the server's certificate is not checked)\n"
 "  -t, --threads=N          load threads, each with its own epoll loop (default 1)\n"
 "  -c, --conns=M            connections per thread (default 1)\n"
 "      --pipeline=D         requests in flight per connection (default 1)\n"
@@ -127,12 +129,14 @@ static int parse_size_range(const char *s, size_t *lo, size_t *hi)
 enum {
     OPT_PIPELINE = 256, OPT_RATIO, OPT_KEY_MAX, OPT_KEY_PREFIX, OPT_KEY_PATTERN, OPT_MULTIGET,
     OPT_RATE, OPT_PREFILL, OPT_SET_ON_MISS, OPT_SEED, OPT_JSON, OPT_REPORT_INTERVAL, OPT_SERVERS,
+    OPT_TLS,
 };
 
 static const struct option long_opts[] = {
     { "server", required_argument, NULL, 's' },
     { "port", required_argument, NULL, 'p' },
     { "servers", required_argument, NULL, OPT_SERVERS },
+    { "tls", no_argument, NULL, OPT_TLS },
     { "protocol", required_argument, NULL, 'P' },
     { "threads", required_argument, NULL, 't' },
     { "conns", required_argument, NULL, 'c' },
@@ -186,6 +190,7 @@ static int apply_option(struct cli *cli, int opt, const char *arg)
         cli->server_given = true;
         return 0;
     case OPT_SERVERS: cli->servers = arg; return 0;
+    case OPT_TLS: cfg->tls = true; return 0;
     case 'P': {
         int p = proto_from_name(arg);
         if (p < 0)
@@ -502,6 +507,10 @@ int main(int argc, char **argv)
     cli.cfg.on_tick = report_interval;
     cli.cfg.tick_arg = &cli;
     static struct bench_stats st;
+    if (cli.cfg.tls && mcdb_tls_setup() != 0) {
+        fprintf(stderr, "mcd-bench: cannot set up TLS\n");
+        return 2;
+    }
     if (bench_run(&cli.cfg, &st) < 0) {
         fprintf(stderr, "mcd-bench: cannot start the load threads\n");
         return 2;

@@ -20,11 +20,13 @@
 #include "timing.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "expiry.h"
 #include "msg.h"
 #include "prefix_stats.h"
+#include "sasl.h"
 #include "stats.h"
 
 /* Every error message, in one place; a status not listed has none. */
@@ -572,6 +574,13 @@ static void bin_dispatch(struct bin_session *s, const struct proto_env *env,
         s->close = true;
         return;
     }
+    /* -S: before SASL succeeds, only SASL and VERSION; anything else is
+     * refused and the connection closed, as memcached does. */
+    if (env->settings->sasl && !s->authenticated && !sasl_allows(h->opcode)) {
+        bin_error(s, out, BIN_AUTH_ERROR, NULL);
+        s->close = true;
+        return;
+    }
     /* The wire allows 16-bit keys; items hold up to 250 bytes. */
     if (h->keylen > ITEM_KEY_MAX) {
         bin_protocol_error(s, out);
@@ -628,6 +637,18 @@ static void bin_dispatch(struct bin_session *s, const struct proto_env *env,
     case BIN_CMD_STAT:
         bin_stat(s, env, key, h->keylen, out);
         break;
+    case BIN_CMD_SASL_LIST_MECHS:
+        if (!env->settings->sasl)
+            goto unknown;
+        sasl_list_mechs(s, out);
+        break;
+    case BIN_CMD_SASL_AUTH:
+    case BIN_CMD_SASL_STEP:
+        if (!env->settings->sasl)
+            goto unknown;
+        sasl_begin(s, env, h, key, out);
+        break;
+    unknown:
     default:
         /* SASL: mcd has no authentication, like memcached without -S. */
         bin_error_swallow(s, out, BIN_UNKNOWN_COMMAND, NULL, h->bodylen - h->keylen);
@@ -639,6 +660,7 @@ void bin_session_reset(struct bin_session *s)
 {
     if (s->item != NULL)
         item_unref(s->item);
+    free(s->sasl);
     memset(s, 0, sizeof(*s));
 }
 
@@ -661,6 +683,12 @@ size_t bin_feed(struct bin_session *s, const struct proto_env *env, const char *
                 break;
             }
             s->state = BIN_STATE_HEADER;
+            continue;
+        }
+        if (s->state == BIN_STATE_SASL) {
+            pos += sasl_data(s, env, buf + pos, len - pos, out);
+            if (s->state == BIN_STATE_SASL)
+                break;
             continue;
         }
         if (s->state == BIN_STATE_VALUE) {

@@ -62,7 +62,10 @@ enum bin_state {
     BIN_STATE_HEADER = 0,       /* waiting for a header, its extras and key */
     BIN_STATE_VALUE,            /* reading a value into `item` */
     BIN_STATE_SWALLOW,          /* dropping the body of a refused request */
+    BIN_STATE_SASL,             /* reading the data of a SASL request (sasl.c) */
 };
+
+struct sasl_req;
 
 /* Per-connection protocol state. */
 struct bin_session {
@@ -77,6 +80,11 @@ struct bin_session {
     size_t swallow;             /* body bytes of a refused request still to drop */
     bool close;                 /* close once the reply is sent */
     uint64_t timing_start;      /* a storage request's start, while its value comes */
+    /* -S (sasl.c): whether this connection has authenticated, and the
+     * exchange under way. */
+    bool authenticated;
+    bool sasl_started, sasl_waiting;
+    struct sasl_req *sasl;
 };
 
 /* Decode the 24 header bytes at `p` (network order) into `h`. */

@@ -47,6 +47,8 @@ struct proto_counters {
     counter_t store_too_large, store_no_memory;
     counter_t bytes_read, bytes_written, conn_yields;
     counter_t idle_kicks;       /* connections closed by -o idle_timeout */
+    counter_t auth_cmds, auth_errors;   /* -Y and -S attempts, and the failed ones */
+    counter_t ssl_handshake_errors, ssl_new_sessions;   /* -Z */
     struct proto_class_counters cls[CACHE_MAX_CLASSES + 1];
 };
 
@@ -112,7 +114,27 @@ struct proto_settings {
     char prefix_delimiter;      /* -D */
     enum proto_mode protocol;   /* -B */
     size_t reply_bound;         /* PROTO_REPLY_BOUND; tests set it lower */
+    /* Authentication (auth.h): -Y's users, which every text connection must
+     * name first; -S's, which binary connections name over SASL. */
+    const struct auth_table *auth_ascii;
+    const char *auth_file;      /* -Y as given, for stats settings */
+    bool sasl;                  /* -S */
+    const struct auth_table *sasl_users;
+    const struct proto_tls *tls;    /* -Z and its -o ssl_* keys, for stats settings */
 };
+
+/* TLS settings as memcached shows them in `stats settings`. */
+struct proto_tls {
+    bool enabled;               /* -Z */
+    const char *chain_cert, *key, *ca_cert, *ciphers;   /* NULL: not given */
+    int verify_mode;            /* OpenSSL's SSL_VERIFY_* bits */
+    int keyformat;              /* SSL_FILETYPE_PEM (1) */
+    unsigned wbuf_size;
+    bool session_cache, kernel_tls;
+    const char *min_version;    /* "tlsv1.2" */
+};
+
+struct auth_table;
 
 struct stats_sink;
 struct proto_timing;
@@ -127,6 +149,7 @@ struct proto_server_stats {
     uint64_t rejected_connections, connection_structures;
     uint64_t read_buf_count, read_buf_bytes;   /* workers' and connections' read buffers */
     uint64_t listen_disabled_num;
+    uint32_t since_cert_refresh;    /* -Z: seconds since the certificates were loaded */
     uint64_t time_in_listen_disabled_us;
     bool accepting_conns;
     int threads;
@@ -151,6 +174,9 @@ struct proto_hooks {
      * (watch.h), from now on: 0, or negative past the watchers' limit.
      * NULL: no watcher ever gets a line. */
     int (*watch)(void *arg, unsigned flags, int fd);
+    /* Load the TLS certificates again (refresh_certs): true, or false with
+     * memcached's message, "\r\n" included, in err.  NULL: not available. */
+    bool (*refresh_certs)(void *arg, char *err, size_t errlen);
 };
 
 /* Everything a protocol handler reads besides the request bytes. */

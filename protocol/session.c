@@ -13,6 +13,7 @@
 
 #include <stdlib.h>
 
+#include "auth.h"
 #include "binary.h"
 #include "text.h"
 
@@ -23,6 +24,7 @@ struct proto_session {
     bool datagram;
     struct text_session text;
     struct bin_session bin;
+    struct auth_text auth;      /* -Y: the text protocol's gate */
     struct reply out;
 };
 
@@ -53,10 +55,17 @@ void proto_session_reset(struct proto_session *s)
     bin_session_reset(&s->bin);
     reply_reset(&s->out);
     s->kind = SESSION_UNKNOWN;
+    s->auth = (struct auth_text){ 0 };
 }
 
 static enum session_kind session_pick(const struct proto_env *env, unsigned char first)
 {
+    /* -Y and -S fix the protocol whatever -B says (options.c refuses a -B
+     * that contradicts them): binary bytes never bypass the text gate. */
+    if (env->settings->auth_ascii != NULL)
+        return SESSION_TEXT;
+    if (env->settings->sasl)
+        return SESSION_BINARY;
     switch (env->settings->protocol) {
     case PROTO_MODE_ASCII: return SESSION_TEXT;
     case PROTO_MODE_BINARY: return SESSION_BINARY;
@@ -76,6 +85,14 @@ size_t proto_feed(struct proto_session *s, const struct proto_env *env, const ch
     }
     if (s->kind == SESSION_BINARY)
         return bin_feed(&s->bin, env, buf, len, &s->out, st);
+    /* -Y: nothing reaches the text protocol before the client authenticated
+     * (auth.c); what follows the authentication in the same read does. */
+    if (env->settings->auth_ascii != NULL && !s->auth.authenticated) {
+        size_t n = auth_text_feed(&s->auth, env, buf, len, &s->out, st);
+        if (!s->auth.authenticated || *st != PROTO_WANT_INPUT)
+            return n;
+        return n + text_feed(&s->text, env, buf + n, len - n, &s->out, st);
+    }
     return text_feed(&s->text, env, buf, len, &s->out, st);
 }
 

@@ -142,16 +142,16 @@ static void general_commands(const struct proto_env *env, const struct proto_cou
     STAT(out, "touch_misses", "%llu", U64(counter_get(&c->touch_misses)));
     STAT(out, "store_too_large", "%llu", U64(counter_get(&c->store_too_large)));
     STAT(out, "store_no_memory", "%llu", U64(counter_get(&c->store_no_memory)));
-    STAT(out, "auth_cmds", "%d", 0);
-    STAT(out, "auth_errors", "%d", 0);
+    STAT(out, "auth_cmds", "%llu", U64(counter_get(&c->auth_cmds)));
+    STAT(out, "auth_errors", "%llu", U64(counter_get(&c->auth_errors)));
     if (env->settings->idle_timeout > 0)
         STAT(out, "idle_kicks", "%llu", U64(counter_get(&c->idle_kicks)));
     STAT(out, "bytes_read", "%llu", U64(counter_get(&c->bytes_read)));
     STAT(out, "bytes_written", "%llu", U64(counter_get(&c->bytes_written)));
 }
 
-static void general_storage(const struct proto_server_stats *ss, const struct cache_stats *cs,
-                            struct stats_sink *out)
+static void general_storage(const struct proto_env *env, const struct proto_server_stats *ss,
+                            const struct cache_stats *cs, struct stats_sink *out)
 {
     struct cache_settings set;
     cache_settings(&set);
@@ -187,8 +187,18 @@ static void general_storage(const struct proto_server_stats *ss, const struct ca
         "log_worker_dropped", "log_worker_written", "log_watcher_skipped", "log_watcher_sent",
         "log_watchers", "unexpected_napi_ids", "round_robin_fallback",
     };
-    for (size_t i = 0; i < sizeof(absent) / sizeof(absent[0]); i++)
+    for (size_t i = 0; i < sizeof(absent) / sizeof(absent[0]) - 2; i++)
         stats_add(out, absent[i], "%d", 0);
+    const struct proto_tls *tls = env->settings->tls;
+    if (tls != NULL && tls->enabled) {
+        if (tls->session_cache)
+            STAT(out, "ssl_new_sessions", "%llu", U64(counter_get(&ss->sum.ssl_new_sessions)));
+        STAT(out, "ssl_handshake_errors", "%llu",
+             U64(counter_get(&ss->sum.ssl_handshake_errors)));
+        STAT(out, "time_since_server_cert_refresh", "%u", ss->since_cert_refresh);
+    }
+    stats_add(out, "unexpected_napi_ids", "%d", 0);
+    stats_add(out, "round_robin_fallback", "%d", 0);
 }
 
 static void general_items(const struct proto_env *env, const struct cache_stats *cs,
@@ -224,7 +234,7 @@ void stats_general(const struct proto_env *env, struct stats_sink *out)
     cache_stats(&cs);
     general_server(env, &ss, out);
     general_commands(env, &ss.sum, out);
-    general_storage(&ss, &cs, out);
+    general_storage(env, &ss, &cs, out);
     general_items(env, &cs, out);
 }
 
@@ -236,12 +246,29 @@ static const char *const inert_settings[][2] = {
     {"ext_item_size", "512"}, {"ext_item_age", "4294967295"}, {"ext_low_ttl", "0"},
     {"ext_recache_rate", "2000"}, {"ext_wbuf_size", "4194304"}, {"ext_compact_under", "0"},
     {"ext_drop_under", "0"}, {"ext_max_sleep", "1000000"}, {"ext_max_frag", "0.80"},
-    {"slab_automove_freeratio", "0.010"}, {"ext_drop_unread", "no"}, {"ssl_enabled", "no"},
-    {"ssl_chain_cert", "(null)"}, {"ssl_key", "(null)"}, {"ssl_verify_mode", "0"},
-    {"ssl_keyformat", "1"}, {"ssl_ciphers", "NULL"}, {"ssl_ca_cert", "NULL"},
-    {"ssl_wbuf_size", "16384"}, {"ssl_session_cache", "no"}, {"ssl_kernel_tls", "no"},
-    {"ssl_min_version", "tlsv1.2"}, {"num_napi_ids", "(null)"}, {"memory_file", "(null)"},
+    {"slab_automove_freeratio", "0.010"}, {"ext_drop_unread", "no"},
 };
+
+/* TLS's settings, after the inert ones, in memcached's order. */
+static void settings_tls(const struct proto_env *env, struct stats_sink *out)
+{
+    static const struct proto_tls off = { .keyformat = 1, .wbuf_size = 16384,
+                                          .min_version = "tlsv1.2" };
+    const struct proto_tls *t = env->settings->tls ? env->settings->tls : &off;
+    STAT(out, "ssl_enabled", "%s", t->enabled ? "yes" : "no");
+    STAT(out, "ssl_chain_cert", "%s", t->chain_cert ? t->chain_cert : "(null)");
+    STAT(out, "ssl_key", "%s", t->key ? t->key : "(null)");
+    STAT(out, "ssl_verify_mode", "%d", t->verify_mode);
+    STAT(out, "ssl_keyformat", "%d", t->keyformat);
+    STAT(out, "ssl_ciphers", "%s", t->ciphers ? t->ciphers : "NULL");
+    STAT(out, "ssl_ca_cert", "%s", t->ca_cert ? t->ca_cert : "NULL");
+    STAT(out, "ssl_wbuf_size", "%u", t->wbuf_size);
+    STAT(out, "ssl_session_cache", "%s", t->session_cache ? "yes" : "no");
+    STAT(out, "ssl_kernel_tls", "%s", t->kernel_tls ? "yes" : "no");
+    STAT(out, "ssl_min_version", "%s", t->min_version);
+    STAT(out, "num_napi_ids", "%s", "(null)");
+    STAT(out, "memory_file", "%s", "(null)");
+}
 
 static void settings_network(const struct proto_env *env, struct stats_sink *out)
 {
@@ -270,8 +297,8 @@ static void settings_network(const struct proto_env *env, struct stats_sink *out
     STAT(out, "cas_enabled", "%s", s->use_cas ? "yes" : "no");
     STAT(out, "tcp_backlog", "%d", s->backlog);
     STAT(out, "binding_protocol", "%s", proto_mode_name(s->protocol));
-    STAT(out, "auth_enabled_sasl", "%s", "no");
-    STAT(out, "auth_enabled_ascii", "%s", "no");
+    STAT(out, "auth_enabled_sasl", "%s", s->sasl ? "yes" : "no");
+    STAT(out, "auth_enabled_ascii", "%s", s->auth_file ? s->auth_file : "no");
     STAT(out, "item_size_max", "%zu", s->item_size_max);
     STAT(out, "maxconns_fast", "%s", s->maxconns_fast ? "yes" : "no");
     STAT(out, "hashpower_init", "%d", s->hashpower);
@@ -296,7 +323,7 @@ void stats_settings(const struct proto_env *env, struct stats_sink *out)
     STAT(out, "tail_repair_time", "%d", 0);
     STAT(out, "flush_enabled", "%s", s->flush_enabled ? "yes" : "no");
     STAT(out, "dump_enabled", "%s", s->dump_enabled ? "yes" : "no");
-    STAT(out, "hash_algorithm", "%s", "mcd64");
+    STAT(out, "hash_algorithm", "%s", "siphash13");
     STAT(out, "lru_maintainer_thread", "%s", "no");
     STAT(out, "lru_segmented", "%s", t.segmented ? "yes" : "no");
     STAT(out, "hot_lru_pct", "%u", t.hot_lru_pct);
@@ -312,6 +339,7 @@ void stats_settings(const struct proto_env *env, struct stats_sink *out)
             v = cache_sizes_each(NULL, NULL) ? "yes" : "no";
         stats_add(out, inert_settings[i][0], "%s", v);
     }
+    settings_tls(env, out);
 }
 
 void stats_items(const struct proto_env *env, struct stats_sink *out)

@@ -311,6 +311,9 @@ void text_parse(const char *line, size_t len, struct text_req *r)
         /* memcached still takes the ancient "binary get" as a get. */
         if (text_want(r, 3, 0))
             text_parse_get(r, TEXT_CMD_GET, line, len);
+    } else if (tok_is(c, "refresh_certs")) {
+        r->cmd = TEXT_CMD_REFRESH_CERTS;
+        r->noreply = text_noreply(r);
     } else if (r->tok[r->ntokens - 2].len >= 5 &&
                memcmp(r->tok[r->ntokens - 2].p, "HTTP/", 5) == 0) {
         r->cmd = TEXT_CMD_CLOSE;

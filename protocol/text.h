@@ -32,6 +32,7 @@ enum text_cmd {
     TEXT_CMD_META,              /* a two-letter m command: meta.c */
     TEXT_CMD_SLABS, TEXT_CMD_LRU_CRAWLER, TEXT_CMD_LRU, TEXT_CMD_WATCH,   /* text_admin.c */
     TEXT_CMD_CLOSE,             /* looks like HTTP: close without a reply */
+    TEXT_CMD_REFRESH_CERTS,     /* reload the TLS certificates (text_tls.c) */
 };
 
 struct text_token {
@@ -161,5 +162,8 @@ bool text_cachedump(struct text_session *s, const struct proto_env *env, unsigne
 bool text_metadump(struct text_session *s, const struct proto_env *env,
                    const struct cache_class_set *classes, struct reply *out);
 bool text_dump_resume(struct text_session *s, const struct proto_env *env, struct reply *out);
+
+/* refresh_certs (text_tls.c): OK, or memcached's message saying why not. */
+void text_refresh_certs(const struct proto_env *env, const struct text_req *r, struct reply *out);
 
 #endif

@@ -307,6 +307,9 @@ static enum text_next text_exec(struct text_session *s, const struct proto_env *
     case TEXT_CMD_LRU:
     case TEXT_CMD_WATCH:
         return text_admin(s, env, r, out) ? TEXT_DRAIN : TEXT_NEXT;
+    case TEXT_CMD_REFRESH_CERTS:
+        text_refresh_certs(env, r, out);
+        break;
     case TEXT_CMD_ERROR:
         break;
     }

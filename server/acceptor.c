@@ -46,6 +46,7 @@
 struct listener {
     int fd;
     bool is_unix;
+    bool tls;                   /* -Z, and no notls: prefix */
     char name[128];
 };
 
@@ -69,7 +70,7 @@ static struct {
     _Atomic uint64_t disabled_us;
 } pause_state = { .accepting = true };
 
-static int listener_add(int fd, bool is_unix, const char *name)
+static int listener_add(int fd, bool is_unix, bool tls, const char *name)
 {
     if (nlisteners == ACCEPTOR_MAX_FDS) {
         close(fd);
@@ -78,6 +79,7 @@ static int listener_add(int fd, bool is_unix, const char *name)
     struct listener *l = &listeners[nlisteners++];
     l->fd = fd;
     l->is_unix = is_unix;
+    l->tls = tls;
     snprintf(l->name, sizeof(l->name), "%s", name);
     return 0;
 }
@@ -111,15 +113,15 @@ static int listen_unix(const struct config *cfg)
     unix_path = strdup(sa.sun_path);
     char name[128];
     snprintf(name, sizeof(name), "unix:%s", sa.sun_path);
-    return listener_add(fd, true, name);
+    return listener_add(fd, true, false, name);
 }
 
-static int listen_tcp(const char *host, int port, int backlog)
+static int listen_tcp(const char *host, int port, int backlog, bool tls)
 {
     struct net_socket socks[8];
     int n = net_bind(host, port, false, backlog, socks, 8);
     for (int i = 0; i < n; i++) {
-        int rc = listener_add(socks[i].fd, false, socks[i].name);
+        int rc = listener_add(socks[i].fd, false, tls, socks[i].name);
         if (rc != 0) {
             while (++i < n)
                 close(socks[i].fd);
@@ -138,11 +140,12 @@ int acceptor_listen(const struct config *cfg)
         /* As memcached: a unix socket replaces the TCP listeners. */
         rc = listen_unix(cfg);
     } else if (cfg->nlisten == 0) {
-        rc = listen_tcp(NULL, cfg->port, cfg->backlog);
+        rc = listen_tcp(NULL, cfg->port, cfg->backlog, cfg->ssl_enabled);
     } else {
         for (int i = 0; i < cfg->nlisten && rc == 0; i++) {
             const struct config_listen *l = &cfg->listen[i];
-            rc = listen_tcp(l->host, l->port ? l->port : cfg->port, cfg->backlog);
+            rc = listen_tcp(l->host, l->port ? l->port : cfg->port, cfg->backlog,
+                            cfg->ssl_enabled && !l->notls);
         }
     }
     if (rc != 0)
@@ -245,7 +248,7 @@ static void acceptor_drain(struct listener *l)
             int one = 1;
             setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
         }
-        if (workers_dispatch(fd) != 0)
+        if (workers_dispatch(fd, l->tls) != 0)
             acceptor_reject(fd);
         /* A pause may have begun on another listener of this wake-up. */
         if (pause_state.paused)

@@ -23,6 +23,7 @@ enum config_proto { CONFIG_PROTO_AUTO = 0, CONFIG_PROTO_ASCII, CONFIG_PROTO_BINA
 struct config_listen {
     char *host;
     int port;
+    bool notls;                  /* "notls:" prefix: plain TCP under -Z */
 };
 
 struct config {
@@ -80,6 +81,21 @@ struct config {
     /* operations */
     char *memory_file;           /* -e: warm restart file, NULL = off */
     int metrics_port;            /* -o metrics_port: Prometheus endpoint, 0 = off */
+
+    /* authentication and TLS (auth.h, tls.c) */
+    char *auth_file;             /* -Y: text and meta need "user password" first */
+    bool sasl;                   /* -S: binary SASL PLAIN, users from MEMCACHED_SASL_PWDB */
+    bool ssl_enabled;            /* -Z */
+    char *ssl_chain_cert;        /* -o ssl_chain_cert */
+    char *ssl_key;               /* -o ssl_key */
+    char *ssl_ca_cert;           /* -o ssl_ca_cert */
+    char *ssl_ciphers;           /* -o ssl_ciphers */
+    int ssl_verify_mode;         /* -o ssl_verify_mode, as OpenSSL's SSL_VERIFY_* bits */
+    int ssl_keyformat;           /* -o ssl_keyformat, default 1 (PEM) */
+    unsigned ssl_wbuf_size;      /* -o ssl_wbuf_size, bytes (given in KB), default 16384 */
+    bool ssl_session_cache;      /* -o ssl_session_cache */
+    bool ssl_kernel_tls;         /* -o ssl_kernel_tls: accepted, no effect */
+    int ssl_min_version;         /* -o ssl_min_version: 0..3 = TLS 1.0..1.3, default 2 */
 };
 
 #endif

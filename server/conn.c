@@ -22,6 +22,8 @@
  */
 #include "conn.h"
 
+#include "tls.h"
+
 #include <errno.h>
 #include <limits.h>
 #include <netinet/in.h>
@@ -73,6 +75,7 @@ struct conn *conn_new(int fd)
 
 void conn_free(struct conn *c)
 {
+    tls_conn_free(c->tls);
     close(c->fd);
     proto_session_free(c->sess);
     conn_disown(c);
@@ -85,6 +88,12 @@ bool conn_writing(struct conn *c) { return !reply_empty(proto_session_reply(c->s
 static int conn_flush(struct conn *c, const struct proto_env *env)
 {
     struct reply *out = proto_session_reply(c->sess);
+    if (c->tls != NULL) {
+        uint64_t w = 0;
+        int rc = tls_conn_flush(c->tls, out, &w);
+        counter_add(&env->counters->bytes_written, w);
+        return rc;
+    }
     struct iovec iov[CONN_IOV_MAX];
     while (!reply_empty(out)) {
         int n = reply_iov(out, iov, CONN_IOV_MAX);
@@ -215,12 +224,15 @@ static enum conn_wait conn_step(struct conn *c, const struct proto_env *env, cha
             return w;
         if (!conn_room(c, scratch))
             return CONN_CLOSE;
-        ssize_t r = read(c->fd, c->rbuf + c->rlen, c->rcap - c->rlen);
+        ssize_t r = c->tls ? tls_conn_read(c->tls, c->rbuf + c->rlen, c->rcap - c->rlen)
+                           : read(c->fd, c->rbuf + c->rlen, c->rcap - c->rlen);
         if (r == 0)
             return CONN_CLOSE;
         if (r < 0) {
             if (errno == EINTR)
                 continue;
+            if (c->tls != NULL && errno == EAGAIN && tls_conn_wants_write(c->tls))
+                return CONN_WAIT_WRITE;     /* handshake bytes the socket cannot take yet */
             return errno == EAGAIN || errno == EWOULDBLOCK ? CONN_WAIT_READ : CONN_CLOSE;
         }
         counter_add(&env->counters->bytes_read, (uint64_t)r);

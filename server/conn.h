@@ -33,6 +33,7 @@ struct conn {
     size_t rpos, rlen, rcap;
     bool borrowed;              /* rbuf is the worker's scratch (during a step) */
     struct proto_session *sess;
+    struct tls_conn *tls;       /* -Z: the TLS session, NULL on plain connections */
     bool closing;               /* close once the reply is written */
     bool queued;                /* on the worker's run-again list */
     struct conn *qnext;

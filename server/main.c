@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "acceptor.h"
+#include "authfile.h"
 #include "conn.h"
 #include "cache.h"
 #include "config.h"
@@ -28,6 +29,7 @@
 #include "options.h"
 #include "persist.h"
 #include "prefix_stats.h"
+#include "tls.h"
 #include "udp.h"
 #include "watchers.h"
 #include "worker.h"
@@ -64,6 +66,7 @@ static void hook_server_stats(void *arg, struct proto_server_stats *out)
                           &out->time_in_listen_disabled_us);
     out->threads = nthreads;
     out->verbosity = log_level();
+    out->since_cert_refresh = tls_since_refresh();
     workers_sum_counters(&out->sum);
     counter_t *dst = (counter_t *)&out->sum;
     const counter_t *base = (const counter_t *)&baseline;
@@ -109,6 +112,12 @@ static int hook_watch(void *arg, unsigned flags, int fd)
     return watchers_add(fd, flags);
 }
 
+static bool hook_refresh_certs(void *arg, char *err, size_t errlen)
+{
+    (void)arg;
+    return tls_refresh(err, errlen);
+}
+
 static const struct proto_hooks hooks = {
     .watch = hook_watch,
     .server_stats = hook_server_stats,
@@ -116,6 +125,7 @@ static const struct proto_hooks hooks = {
     .stats_reset = hook_stats_reset,
     .shutdown = hook_shutdown,
     .verbosity = hook_verbosity,
+    .refresh_certs = hook_refresh_certs,
 };
 
 static void settings_from_config(const struct config *cfg, struct proto_settings *s,
@@ -295,7 +305,15 @@ int main(int argc, char **argv)
         options_free(&cfg);
         return EX_OSERR;
     }
+    /* As memcached: the certificates are read before root is dropped. */
+    struct proto_tls tls_shown;
+    if (tls_setup(&cfg, &tls_shown) != 0) {
+        tls_teardown();
+        options_free(&cfg);
+        return EX_USAGE;
+    }
     if ((rc = daemon_drop_privileges(&cfg)) != 0 || daemon_detach(&cfg) != 0) {
+        tls_teardown();
         options_free(&cfg);
         return rc == -ENOENT ? EX_NOUSER : EX_OSERR;
     }
@@ -324,6 +342,7 @@ int main(int argc, char **argv)
     };
     if ((rc = cache_setup(&co)) != 0) {
         fprintf(stderr, "failed to set up the cache: %s\n", strerror(-rc));
+        tls_teardown();
         options_free(&cfg);
         return EX_OSERR;
     }
@@ -338,6 +357,15 @@ int main(int argc, char **argv)
     struct proto_settings settings;
     char inter[1024];
     settings_from_config(&cfg, &settings, inter, sizeof(inter));
+    settings.tls = &tls_shown;
+    /* As memcached: the user files are read once root is dropped. */
+    if (authfile_setup(&cfg, &settings) != 0) {
+        cache_teardown();
+        prefix_stats_teardown();
+        tls_teardown();
+        options_free(&cfg);
+        return EXIT_FAILURE;
+    }
     struct worker_options wo = {
         .threads = cfg.threads,
         .idle_timeout = cfg.idle_timeout,
@@ -411,6 +439,8 @@ stop:
     cache_teardown();
 #endif
     prefix_stats_teardown();
+    authfile_teardown(&settings);
+    tls_teardown();
     options_free(&cfg);
     return exit_code;
 }

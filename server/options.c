@@ -8,8 +8,7 @@
  * 1 MB there, so here too), range checks and their wording are memcached's,
  * and the checks memcached makes once every flag is known (-I against -m, -p
  * range) are made in the same order after the loop.  Where mcd differs it
- * says so: features mcd lacks and whose absence would change what a client
- * sees (SASL, TLS, auth files) are refused; tuning
+ * says so: tuning
  * knobs that have no counterpart in mcd (-L, slab_automove, ext_*, ...) are
  * accepted and named in a note printed at -v.  Each -o key is one row of a
  * table so the full list stays readable and checkable against memcached.
@@ -37,6 +36,9 @@ struct parse {
     int napi_ids;           /* -N, checked against -t after the loop */
     bool tcp_port_given;    /* -p seen: -U alone also sets the TCP port */
     bool entry_ascii;       /* the -l entry being read has proto[ascii] */
+    bool entry_notls;       /* ... and notls: */
+    bool any_notls;
+    bool protocol_given;    /* -B seen: -S and -Y then check it instead of setting it */
     int ascii_listeners;    /* -l entries with proto[ascii] */
 };
 
@@ -69,6 +71,9 @@ void options_defaults(struct config *c)
     c->slab_automove_ratio = 0.8;
     c->slab_automove_window = 30;
     c->prefix_delimiter = ':';
+    c->ssl_keyformat = 1;
+    c->ssl_wbuf_size = 16 * 1024;
+    c->ssl_min_version = 2;
 }
 
 void options_usage(FILE *f)
@@ -114,15 +119,18 @@ void options_usage(FILE *f)
 "-B, --protocol=<name>     protocol - one of ascii, binary, or auto (default: auto-negotiate)\n"
 "-I, --max-item-size=<num> adjusts max item size, k and m suffixes\n"
 "                          (default: 1m, min: 1k, max: 1024m)\n"
-"-S, --enable-sasl         refused: mcd has no SASL authentication\n"
+"-S, --enable-sasl         turn on SASL authentication (binary protocol only;\n"
+"                          PLAIN, users from the file MEMCACHED_SASL_PWDB names)\n"
 "-F, --disable-flush-all   disable flush_all command\n"
 "-X, --disable-dumping     disable stats cachedump and lru_crawler metadump\n"
 "-W, --disable-watch       disable watch commands (live logging)\n"
-"-Y, --auth-file=<file>    refused: mcd has no ASCII authentication\n"
+"-Y, --auth-file=<file>    enable ASCII protocol authentication. format:\n"
+"                          user:pass\\nuser2:pass2\\n (text and meta only)\n"
 "-e, --memory-file=<file>  warm restart: a graceful stop (SIGTERM, SIGINT,\n"
 "                          SIGUSR1, shutdown) saves the cache to <file>, the next\n"
 "                          start with the same settings loads it (any filesystem)\n"
-"-Z, --enable-ssl          refused: mcd has no TLS\n"
+"-Z, --enable-ssl          enable TLS/SSL on the TCP listeners (see ssl_* below;\n"
+"                          an -l entry prefixed notls: stays plain)\n"
 "-N, --napi-ids=<num>      accepted (must be 1..threads), no effect in mcd\n"
 "-o, --extended            comma separated list of extended options\n"
 "   - maxconns_fast:       immediately close new connections after limit\n"
@@ -151,11 +159,27 @@ void options_usage(FILE *f)
 "   - item_size_max:       same as -I\n"
 "   - metrics_port:        serve Prometheus metrics over HTTP on this TCP port,\n"
 "                          on the -l addresses (default: 0, off)\n"
+"   - ssl_chain_cert:      certificate chain file in PEM format\n"
+"   - ssl_key:             private key, if not part of the -ssl_chain_cert\n"
+"   - ssl_keyformat:       private key format (1 PEM, 2 DER) (default: 1)\n"
+"   - ssl_verify_mode:     peer certificate verification mode, default is 0(None).\n"
+"                          valid values are 0(None), 1(Request), 2(Require)\n"
+"                          or 3(Once)\n"
+"   - ssl_ciphers:         specify cipher list to be used (TLS 1.2 and older)\n"
+"   - ssl_ca_cert:         PEM format file of acceptable client CA's\n"
+"   - ssl_wbuf_size:       size in kilobytes of the plaintext encrypted per\n"
+"                          record write (default: 16)\n"
+"   - ssl_session_cache:   enable server-side SSL session cache, to support session\n"
+"                          resumption\n"
+"   - ssl_kernel_tls:      accepted, no effect: mcd batches its own writes\n"
+"   - ssl_min_version:     minimum protocol version to accept (default: 2)\n"
+"                          valid values are 0(tlsv1.0), 1(tlsv1.1), 2(tlsv1.2)\n"
+"                          or 3(tlsv1.3)\n"
 "   - modern:              memcached's future defaults: currently nothing\n"
 "   - no_modern:           memcached 1.4 defaults: no maxconns_fast, no\n"
 "                          lru_crawler, no slab_reassign\n"
 "   every other key memcached 1.6.18 knows (hash_algorithm, lru_maintainer,\n"
-"   ext_*, ssl_*, ...) is checked as memcached checks it and then ignored;\n"
+"   ext_*, ...) is checked as memcached checks it and then ignored;\n"
 "   -v names each one\n", f);
 }
 
@@ -221,8 +245,13 @@ static int listen_prefixes(struct parse *p, char **entry)
 {
     char *s = *entry;
     p->entry_ascii = false;
-    if (strncmp(s, "notls", 5) == 0)
-        return fail(p, "'notls' option is valid only when SSL is enabled\n");
+    p->entry_notls = false;
+    /* memcached skips "notls" and the character after it; whether -Z is
+     * on is checked once every flag is read. */
+    if (strncmp(s, "notls", 5) == 0) {
+        p->entry_notls = p->any_notls = true;
+        s += s[5] != '\0' ? 6 : 5;
+    }
     if (strncmp(s, "proto[", 6) == 0) {
         char *e = strchr(s, ']');
         if (e == NULL)
@@ -307,6 +336,7 @@ static int listen_add(struct parse *p, char *entry)
     if (host != NULL && set_string(p, &l->host, host) != 0)
         return OPTIONS_ERROR;
     l->port = port;
+    l->notls = p->entry_notls;
     c->nlisten++;
     if (p->entry_ascii)
         p->ascii_listeners++;
@@ -376,18 +406,6 @@ static const struct ext_key ext_keys[] = {
     { "drop_privileges", EXT_FLAG, NULL, NULL, 0, 0 },
     { "resp_obj_mem_limit", EXT_FLAG, NULL, NULL, 0, 0 },
     { "read_buf_mem_limit", EXT_UINT, NULL, NULL, 0, 0 },
-    { "ssl_chain_cert", EXT_STR, NULL, NULL, 0, 0 },
-    { "ssl_key", EXT_STR, NULL, NULL, 0, 0 },
-    { "ssl_verify_mode", EXT_INT, NULL,
-      "Invalid ssl_verify_mode. Use help to see valid options.\n", 0, 3 },
-    { "ssl_keyformat", EXT_UINT, NULL, NULL, 0, 0 },
-    { "ssl_ciphers", EXT_STR, NULL, NULL, 0, 0 },
-    { "ssl_ca_cert", EXT_STR, NULL, NULL, 0, 0 },
-    { "ssl_wbuf_size", EXT_UINT, NULL, NULL, 0, 0 },
-    { "ssl_session_cache", EXT_FLAG, NULL, NULL, 0, 0 },
-    { "ssl_kernel_tls", EXT_FLAG, NULL, NULL, 0, 0 },
-    { "ssl_min_version", EXT_INT, NULL,
-      "Invalid ssl_min_version. Use help to see valid options.\n", 0, 3 },
     { "sock_cookie_id", EXT_FLAG, NULL, NULL, 0, 0 },
     { "ext_page_size", EXT_UINT, NULL, NULL, 0, 0 },
     { "ext_wbuf_size", EXT_UINT, NULL, NULL, 0, 0 },
@@ -550,6 +568,9 @@ static int ext_token(struct parse *p, char *tok)
         int rc = ext_applied(p, key, val ? val + 1 : NULL);
         if (rc <= 0)
             return rc;
+        rc = options_tls_key(p->cfg, key, val ? val + 1 : NULL, p->err);
+        if (rc <= 0)
+            return rc;
         for (size_t i = 0; i < sizeof(ext_keys) / sizeof(ext_keys[0]); i++)
             if (strcmp(key, ext_keys[i].name) == 0)
                 return ext_ignored(p, &ext_keys[i], val ? val + 1 : NULL);
@@ -622,6 +643,7 @@ static const struct option longopts[] = {
 
 static int protocol_arg(struct parse *p, const char *arg)
 {
+    p->protocol_given = true;
     if (strcmp(arg, "auto") == 0)
         p->cfg->protocol = CONFIG_PROTO_AUTO;
     else if (strcmp(arg, "binary") == 0)
@@ -650,12 +672,13 @@ static int flag_unsupported(struct parse *p, int ch, const char *arg)
 {
     switch (ch) {
     case 'S':
-        return fail(p, "This server is not built with SASL support "
-                       "(mcd has no SASL authentication).\n");
+        p->cfg->sasl = true;
+        return 0;
     case 'Z':
-        return fail(p, "This server is not built with TLS support.\n");
+        p->cfg->ssl_enabled = true;
+        return 0;
     case 'Y':
-        return fail(p, "mcd: -Y: ASCII authentication is not supported yet\n");
+        return set_string(p, &p->cfg->auth_file, arg);
     case 'L':
         note(p, "mcd: ignoring -L: jemalloc decides page sizes in mcd\n");
         return 0;
@@ -781,11 +804,36 @@ static int check_all(struct parse *p)
     if (p->item_size > 1024 * MB)
         return fail(p, "Cannot set item size limit higher than a gigabyte.\n");
     c->item_size_max = (size_t)p->item_size;
+    /* memcached: -S means binary and -Y ascii (a -B saying otherwise is an
+     * error); with both, -Y's ascii wins and SASL is unreachable. */
+    if (c->sasl) {
+        if (!p->protocol_given)
+            c->protocol = CONFIG_PROTO_BINARY;
+        else if (c->protocol != CONFIG_PROTO_BINARY)
+            return fail(p, "ERROR: You cannot allow the ASCII protocol while using SASL.\n");
+        if (c->udp_port)
+            return fail(p, "ERROR: Cannot enable UDP while using binary SASL authentication.\n");
+    }
+    if (c->auth_file) {
+        if (!p->protocol_given)
+            c->protocol = CONFIG_PROTO_ASCII;
+        else if (c->protocol != CONFIG_PROTO_ASCII)
+            return fail(p, "ERROR: You cannot allow the BINARY protocol while using ascii "
+                           "authentication tokens.\n");
+    }
     /* As memcached: -U without -p serves TCP on the UDP port too. */
     if (c->udp_port != 0 && !p->tcp_port_given)
         c->port = c->udp_port;
     if (c->port < 0 || c->port > 65535)
         return fail(p, "ERROR: Invalid port number %d.\n", c->port);
+    if (c->ssl_enabled && c->port == 0)
+        return fail(p, "ERROR: You cannot enable SSL without a TCP port.\n");
+    if (p->any_notls && !c->ssl_enabled)
+        return fail(p, "'notls' option is valid only when SSL is enabled\n");
+    if (c->auth_file && c->udp_port)
+        return fail(p, "Cannot use UDP with ascii authentication enabled (-U 0 to disable)\n");
+    if (c->ssl_kernel_tls)
+        note(p, "mcd: ignoring -o ssl_kernel_tls: mcd encrypts into its own write batches\n");
     /* mcd has one protocol setting for all listeners: proto[ascii] on
      * every -l entry is -B ascii; on some of them it cannot be honoured. */
     if (p->ascii_listeners > 0 && p->ascii_listeners == c->nlisten)
@@ -849,4 +897,10 @@ void options_free(struct config *c)
     free(c->pidfile);
     free(c->memory_file);
     c->unix_socket = c->user = c->pidfile = c->memory_file = NULL;
+    free(c->auth_file);
+    free(c->ssl_chain_cert);
+    free(c->ssl_key);
+    free(c->ssl_ca_cert);
+    free(c->ssl_ciphers);
+    c->auth_file = c->ssl_chain_cert = c->ssl_key = c->ssl_ca_cert = c->ssl_ciphers = NULL;
 }

@@ -21,5 +21,8 @@ int options_parse(struct config *cfg, int argc, char **argv, FILE *out, FILE *er
 void options_free(struct config *cfg);
 /* Print the --help text to f. */
 void options_usage(FILE *f);
+/* One -o ssl_* key (options_tls.c): 0 read, OPTIONS_ERROR after memcached's
+ * message went to err, 1 not a TLS key. */
+int options_tls_key(struct config *cfg, const char *key, const char *val, FILE *err);
 
 #endif

@@ -31,6 +31,7 @@
 
 #include "conn.h"
 #include "log.h"
+#include "tls.h"
 #include "udp.h"
 #include "watch.h"
 #include "watchers.h"
@@ -48,7 +49,7 @@ struct worker {
     int epfd;
     int evfd;
     pthread_mutex_t qlock;          /* guards the hand-off ring */
-    int queue[WORKER_QUEUE];
+    int queue[WORKER_QUEUE];        /* fd << 1 | 1 when the listener speaks TLS */
     unsigned qhead, qlen;
     pthread_mutex_t list_lock;      /* guards the conn list against `stats conns` */
     struct conn *conns;
@@ -178,9 +179,13 @@ static void worker_handoff(struct worker *w, struct conn *c)
     atomic_fetch_add(&closed_conns, 1);
 }
 
-static void worker_adopt(struct worker *w, int fd)
+static void worker_adopt(struct worker *w, int fd, bool tls)
 {
     struct conn *c = conn_new(fd);
+    if (c != NULL && tls && (c->tls = tls_conn_new(fd)) == NULL) {
+        conn_free(c);
+        c = NULL;
+    }
     if (c == NULL) {
         log_msg(LOG_ERROR, "failed to allocate a connection");
         close(fd);
@@ -227,11 +232,11 @@ static void worker_drain_queue(struct worker *w)
             pthread_mutex_unlock(&w->qlock);
             return;
         }
-        int fd = w->queue[w->qhead];
+        int entry = w->queue[w->qhead];
         w->qhead = (w->qhead + 1) % WORKER_QUEUE;
         w->qlen--;
         pthread_mutex_unlock(&w->qlock);
-        worker_adopt(w, fd);
+        worker_adopt(w, entry >> 1, entry & 1);
     }
 }
 
@@ -342,6 +347,7 @@ static void *worker_main(void *arg)
     struct worker *w = arg;
     struct epoll_event ev[WORKER_EVENTS];
     rel_time_t last_sweep = 0;
+    tls_thread_counters(&w->counters);
     while (!atomic_load_explicit(&stopping, memory_order_relaxed)) {
         int timeout = w->yield_head ? 0 : (wopts.idle_timeout > 0 ? 1000 : -1);
         int n = epoll_wait(w->epfd, ev, WORKER_EVENTS, timeout);
@@ -456,7 +462,7 @@ void workers_stop(void)
         while (w->conns != NULL)
             worker_close_why(w, w->conns, "shutdown");
         for (; w->qlen > 0; w->qlen--, w->qhead = (w->qhead + 1) % WORKER_QUEUE)
-            close(w->queue[w->qhead]);
+            close(w->queue[w->qhead] >> 1);
         for (int k = 0; k < w->nudp; k++)
             udp_port_free(w->udp[k]);
         if (w->epfd >= 0)
@@ -470,7 +476,7 @@ void workers_stop(void)
     workers = NULL;
 }
 
-int workers_dispatch(int fd)
+int workers_dispatch(int fd, bool tls)
 {
     struct worker *w = &workers[next_worker++ % (unsigned)nworkers];
     pthread_mutex_lock(&w->qlock);
@@ -478,7 +484,7 @@ int workers_dispatch(int fd)
         pthread_mutex_unlock(&w->qlock);
         return -EAGAIN;
     }
-    w->queue[(w->qhead + w->qlen) % WORKER_QUEUE] = fd;
+    w->queue[(w->qhead + w->qlen) % WORKER_QUEUE] = fd << 1 | (tls ? 1 : 0);
     w->qlen++;
     pthread_mutex_unlock(&w->qlock);
     atomic_fetch_add(&curr_conns, 1);

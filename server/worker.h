@@ -33,9 +33,9 @@ struct worker_conn_counts {
 int workers_start(const struct worker_options *opt);
 /* Stop the threads, close every connection, free everything. */
 void workers_stop(void);
-/* Hand an accepted socket to the next worker, round-robin.  0 or -errno
- * (the caller then closes the socket). */
-int workers_dispatch(int fd);
+/* Hand an accepted socket to the next worker, round-robin, with whether it
+ * speaks TLS.  0 or -errno (the caller then closes the socket). */
+int workers_dispatch(int fd, bool tls);
 /* Connections open now, counting those being handed over. */
 uint64_t workers_curr_conns(void);
 /* Connections accepted since start. */

@@ -44,15 +44,17 @@
 #define CACHE_EVICT_BATCH 8
 
 struct cache_options cache_opts;
-uint64_t hash_seed;
+uint64_t hash_seed[2];
 static _Atomic rel_time_t oldest_live;
 
 int cache_setup(const struct cache_options *opt)
 {
     cache_opts = *opt;
     atomic_store(&oldest_live, 0);
-    if (getrandom(&hash_seed, sizeof(hash_seed), 0) != sizeof(hash_seed))
-        hash_seed = (uint64_t)(uintptr_t)&hash_seed ^ (uint64_t)opt->started;
+    if (getrandom(hash_seed, sizeof(hash_seed), 0) != sizeof(hash_seed)) {
+        hash_seed[0] = (uint64_t)(uintptr_t)&hash_seed ^ (uint64_t)opt->started;
+        hash_seed[1] = hash_seed[0] * 0x9e3779b97f4a7c15ULL;
+    }
     item_layout.cas_bytes = opt->use_cas ? 8 : 0;
     cache_admin_setup(opt);
     struct slab_options so = {

@@ -1,0 +1,17 @@
+/*
+ * authfile: reading the user files of -Y and -S into the tables the
+ * protocol checks (protocol/auth.h).  See authfile.c.
+ */
+#ifndef MCD_AUTHFILE_H
+#define MCD_AUTHFILE_H
+
+#include "config.h"
+#include "proto.h"
+
+/* Load -Y's file and, with -S, the file MEMCACHED_SASL_PWDB names, into
+ * `s`: 0, or -1 after memcached's message for what failed went to stderr. */
+int authfile_setup(const struct config *cfg, struct proto_settings *s);
+/* Free what authfile_setup loaded. */
+void authfile_teardown(struct proto_settings *s);
+
+#endif
