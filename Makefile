@@ -35,7 +35,7 @@ UNIT_TESTS   := $(patsubst test/unit/%.c,$(BUILD)/test/%,$(wildcard test/unit/te
 
 .PHONY: all run test unit integration sanitize deps deps-build install clean bench
 
-all: mcd bench/mcd-bench bench/storage-bench
+all: mcd bench/mcd-bench bench/storage-bench bench/instr-count bench/mcd-nostore
 
 # --- the server ------------------------------------------------------------
 
@@ -70,7 +70,7 @@ $(BUILD)/test/%: test/unit/%.c $(wildcard test/unit/*.h) $(TEST_LIBS)
 unit: $(UNIT_TESTS)
 	@set -e; for t in $(UNIT_TESTS); do echo "== $$t"; $$t; done
 
-integration: mcd bench/mcd-bench
+integration: mcd bench/mcd-bench bench/mcd-nostore bench/instr-count
 	MCD_BIN=$(CURDIR)/mcd test/integration/run
 
 # The unit tests under AddressSanitizer + UndefinedBehaviorSanitizer, and
@@ -82,7 +82,7 @@ TSAN_SKIP    := test_diff test_meta_diff test_binary test_admin_diff
 TSAN_MODULES := $(filter-out $(TSAN_SKIP),$(basename $(notdir $(wildcard test/integration/test_*.py))))
 ASAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined -DMCD_SANITIZE
 TSAN := -fsanitize=thread -DMCD_SANITIZE
-sanitize: bench/mcd-bench
+sanitize: bench/mcd-bench bench/mcd-nostore bench/instr-count
 	$(MAKE) BUILD=build/asan SAN="$(ASAN)" OPT=-O1 build/asan/mcd unit
 	$(MAKE) BUILD=build/tsan SAN="$(TSAN)" OPT=-O1 build/tsan/mcd
 	MCD_BIN=$(CURDIR)/build/asan/mcd MCD_SANITIZER=asan test/integration/run
@@ -128,7 +128,7 @@ install: mcd
 	install -m 0644 man/mcd.1 $(DESTDIR)$(PREFIX)/share/man/man1/mcd.1
 
 clean:
-	rm -rf build mcd bench/mcd-bench bench/storage-bench
+	rm -rf build mcd bench/mcd-bench bench/storage-bench bench/instr-count bench/mcd-nostore
 
 # --- benchmarks ------------------------------------------------------------
 
@@ -158,10 +158,36 @@ $(BUILD)/bench/storage-bench: $(BUILD)/bench/storage_bench.o $(STORAGE_OBJ)
 bench/storage-bench: $(BUILD)/bench/storage-bench
 	cp $< $@
 
+# instr-count runs the server's request path (a connection, the protocols,
+# the cache) in one deterministic process, for callgrind: it links what the
+# unit tests link.
+$(BUILD)/bench/instr_count.o: bench/instr_count.c $(wildcard server/*.h protocol/*.h storage/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(WARN) $(CFLAGS) $(SAN) -Iserver -Iprotocol -Istorage -c $< -o $@
+
+$(BUILD)/bench/instr-count: $(BUILD)/bench/instr_count.o $(TEST_LIBS)
+	$(CC) $(CFLAGS) $(SAN) -o $@ $^ $(LDLIBS)
+
+bench/instr-count: $(BUILD)/bench/instr-count
+	cp $< $@
+
+# mcd-nostore, the no-storage responder: mcd's server and protocol layers
+# over bench/nostore.c, a stub of the storage API that stores nothing.  The
+# stub is a storage implementation: it sees only storage/.
+$(BUILD)/bench/nostore.o: bench/nostore.c $(wildcard storage/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(WARN) $(CFLAGS) $(SAN) -Istorage -c $< -o $@
+
+$(BUILD)/bench/mcd-nostore: $(BUILD)/bench/nostore.o $(PROTOCOL_OBJ) $(SERVER_OBJ)
+	$(CC) $(CFLAGS) $(SAN) -o $@ $^ $(LDLIBS)
+
+bench/mcd-nostore: $(BUILD)/bench/mcd-nostore
+	cp $< $@
+
 # make bench: everything built, memcached and gnuplot installed if missing,
 # then bench/run-bench (mcd and memcached in alternation; about 15 minutes).
-BENCH_PKGS := memcached gnuplot-nox
+BENCH_PKGS := memcached gnuplot-nox valgrind
 
-bench: deps-build mcd bench/mcd-bench bench/storage-bench
+bench: deps-build mcd bench/mcd-bench bench/storage-bench bench/mcd-nostore bench/instr-count
 	$(call ensure_packages,$(BENCH_PKGS))
 	bench/run-bench
