@@ -28,20 +28,11 @@ struct line {
 
 static void put(struct line *l, const char *s, size_t n)
 {
-    memcpy(l->p, s, n);
+    reply_copy_small(l->p, s, n);
     l->p += n;
 }
 
-static void put_u64(struct line *l, uint64_t v)
-{
-    char num[24];
-    char *d = num + sizeof(num);
-    do {
-        *--d = (char)('0' + v % 10);
-        v /= 10;
-    } while (v != 0);
-    put(l, d, (size_t)(num + sizeof(num) - d));
-}
+static void put_u64(struct line *l, uint64_t v) { l->p = reply_put_u64(l->p, v); }
 
 static void put_flag(struct line *l, char c)
 {
@@ -375,12 +366,12 @@ static void meta_arith_reply(const struct proto_env *env, const struct meta_req 
                              const struct cache_arith_result *res, struct reply *out)
 {
     char num[24];
-    int n = snprintf(num, sizeof(num), "%llu", (unsigned long long)res->value);
+    size_t n = (size_t)(reply_put_u64(num, res->value) - num);
     struct line l = { .p = l.buf };
     rel_time_t exp = res->exptime_before;
     if (meta_has(r, 'v')) {
         put(&l, "VA ", 3);
-        put_u64(&l, (uint64_t)n);
+        put_u64(&l, n);
     } else {
         put(&l, "HD", 2);
     }
@@ -398,7 +389,7 @@ static void meta_arith_reply(const struct proto_env *env, const struct meta_req 
     }
     if (meta_has(r, 'v')) {
         put(&l, "\r\n", 2);
-        put(&l, num, (size_t)n);
+        l.p = reply_put_u64(l.p, res->value);
     }
     finish(&l, out);
 }

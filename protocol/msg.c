@@ -93,6 +93,10 @@ const char *msg_line(enum msg m, size_t *len)
 
 void msg_reply(struct reply *out, enum msg m)
 {
-    if (m != MSG_NONE)
-        reply_add(out, lines[m].s, lines[m].n);
+    size_t n = lines[m].n;
+    char *p = n > 0 ? reply_space(out, n) : NULL;
+    if (p == NULL)
+        return;
+    reply_copy_small(p, lines[m].s, n);
+    reply_commit(out, n);
 }

@@ -116,8 +116,42 @@ struct text_session {
 
 /* Split a line into memcached's tokens (at most `max`, terminal included). */
 int text_tokenize(const char *line, size_t len, struct text_token *tok, int max);
-/* Parse one request line (without its line end) into `req`. */
+
+/*
+ * The first ' ' in [p, end), or end, eight bytes at a time: a word with a
+ * space has a zero byte once xored with spaces, and the lowest byte the
+ * classic zero-byte test flags is the first zero (a borrow only carries
+ * upwards from one).  Keys and tokens are short; a call to memchr costs
+ * more than the scan.
+ */
+static inline const char *text_find_space(const char *p, const char *end)
+{
+    const uint64_t ones = 0x0101010101010101ULL, spaces = ones * ' ';
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    while (end - p >= 8) {
+        uint64_t w;
+        memcpy(&w, p, 8);
+        w ^= spaces;
+        uint64_t hit = (w - ones) & ~w & (ones << 7);
+        if (hit != 0)
+            return p + __builtin_ctzll(hit) / 8;
+        p += 8;
+    }
+#else
+    (void)ones;
+    (void)spaces;
+#endif
+    while (p < end && *p != ' ')
+        p++;
+    return p;
+}
+/* Parse one request line (without its line end) into `req`; the tokens are
+ * filled only where a command needs them (not for get, gets and the common
+ * forms of the storage commands). */
 void text_parse(const char *line, size_t len, struct text_req *req);
+/* The same by memcached's tokenizer for every line, tokens always filled
+ * (text_parse's general case; no NUL in the line). */
+void text_parse_tokens(const char *line, size_t len, struct text_req *req);
 /*
  * Consume as much of `buf` as possible, appending replies to `out`.
  * Returns the bytes consumed; stops when a line is incomplete, when -R

@@ -26,17 +26,6 @@ static void out_msg(struct reply *out, bool noreply, enum msg m)
         msg_reply(out, m);
 }
 
-/* Digits of v at the end of buf[24]; returns the first digit. */
-static char *fmt_u64(char *end, uint64_t v)
-{
-    char *p = end;
-    do {
-        *--p = (char)('0' + v % 10);
-        v /= 10;
-    } while (v != 0);
-    return p;
-}
-
 static rel_time_t text_exptime(const struct proto_env *env, int64_t exptime)
 {
     return expiry_from_client(exptime, env->now, cache_started());
@@ -140,12 +129,12 @@ static void text_arith(const struct proto_env *env, const struct text_req *r, st
     switch (cache_arith(r->key, r->nkey, incr, r->num, env->now, &value, &cls)) {
     case CACHE_OK: {
         char num[24];
-        char *d = fmt_u64(num + sizeof(num) - 2, value);
-        num[22] = '\r';
-        num[23] = '\n';
+        char *e = reply_put_u64(num, value);
+        *e++ = '\r';
+        *e++ = '\n';
         counter_inc(incr ? &c->cls[cls].incr_hits : &c->cls[cls].decr_hits);
         if (!r->noreply)
-            reply_add(out, d, (size_t)(num + sizeof(num) - d));
+            reply_add(out, num, (size_t)(e - num));
         break;
     }
     case CACHE_NOT_FOUND:

@@ -36,19 +36,6 @@
 /* "VALUE " and " <flags> <bytes> <cas>\r\n" around the key, at most. */
 #define TEXT_VALUE_HEAD_MAX (6 + 3 * 21 + 2)
 
-static char *put_u64(char *p, uint64_t v)
-{
-    char num[24];
-    char *d = num + sizeof(num);
-    do {
-        *--d = (char)('0' + v % 10);
-        v /= 10;
-    } while (v != 0);
-    size_t n = (size_t)(num + sizeof(num) - d);
-    memcpy(p, d, n);
-    return p + n;
-}
-
 /*
  * "VALUE <key> <flags> <bytes>[ <cas>]\r\n", the value and its "\r\n": the
  * value copied when small, else by reference (reply_item).  Called with
@@ -64,20 +51,20 @@ static void text_value(struct reply *out, struct item *it, bool with_cas)
     char *p = start;
     memcpy(p, "VALUE ", 6);
     p += 6;
-    memcpy(p, item_key(it), item_nkey(it));
+    reply_copy_small(p, item_key(it), item_nkey(it));
     p += item_nkey(it);
     *p++ = ' ';
-    p = put_u64(p, item_flags(it));
+    p = reply_put_u64(p, item_flags(it));
     *p++ = ' ';
-    p = put_u64(p, vlen);
+    p = reply_put_u64(p, vlen);
     if (with_cas) {
         *p++ = ' ';
-        p = put_u64(p, item_cas(it));
+        p = reply_put_u64(p, item_cas(it));
     }
     *p++ = '\r';
     *p++ = '\n';
     if (copy) {
-        memcpy(p, item_value(it), vlen);
+        reply_copy_small(p, item_value(it), vlen);
         p += vlen;
         *p++ = '\r';
         *p++ = '\n';
@@ -109,9 +96,7 @@ static const char *next_key(const char **p, const char *end, size_t *n)
     const char *k = *p;
     while (k < end && *k == ' ')
         k++;
-    const char *e = memchr(k, ' ', (size_t)(end - k));
-    if (e == NULL)
-        e = end;
+    const char *e = text_find_space(k, end);
     *n = (size_t)(e - k);
     *p = e;
     return *n > 0 ? k : NULL;
