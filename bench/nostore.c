@@ -132,8 +132,10 @@ struct item *cache_alloc(const char *key, size_t nkey, uint32_t flags, rel_time_
 }
 
 /* A set is answered as stored, and its item dropped by the caller. */
-enum cache_status cache_store(struct item *it, enum cache_op op, uint64_t cas, rel_time_t now)
+enum cache_status cache_store(struct item *it, uint64_t hash, enum cache_op op, uint64_t cas,
+                              rel_time_t now)
 {
+    (void)hash;
     (void)op;
     (void)cas;
     (void)now;
@@ -141,14 +143,16 @@ enum cache_status cache_store(struct item *it, enum cache_op op, uint64_t cas, r
     return CACHE_STORED;
 }
 
-enum cache_status cache_store_stale(struct item *it, enum cache_op op, uint64_t cas, rel_time_t now)
+enum cache_status cache_store_stale(struct item *it, uint64_t hash, enum cache_op op, uint64_t cas,
+                                    rel_time_t now)
 {
-    return cache_store(it, op, cas, now);
+    return cache_store(it, hash, op, cas, now);
 }
 
-bool cache_get_visit(const char *key, size_t nkey, rel_time_t now, enum cache_miss *why,
-                     cache_visit_fn fn, void *arg)
+bool cache_get_visit(const char *key, size_t nkey, uint64_t hash, rel_time_t now,
+                     enum cache_miss *why, cache_visit_fn fn, void *arg)
 {
+    (void)hash;
     (void)now;
     *why = CACHE_MISS_NONE;
     struct item *it = stub_hit(key, nkey);
@@ -159,17 +163,23 @@ bool cache_get_visit(const char *key, size_t nkey, rel_time_t now, enum cache_mi
     return true;
 }
 
-bool cache_touch_visit(const char *key, size_t nkey, rel_time_t exptime, rel_time_t now,
-                       enum cache_miss *why, cache_visit_fn fn, void *arg)
+bool cache_touch_visit(const char *key, size_t nkey, uint64_t hash, rel_time_t exptime,
+                       rel_time_t now, enum cache_miss *why, cache_visit_fn fn, void *arg)
 {
     (void)exptime;
-    return cache_get_visit(key, nkey, now, why, fn, arg);
+    return cache_get_visit(key, nkey, hash, now, why, fn, arg);
 }
 
-void cache_fetch(const char *key, size_t nkey, const struct cache_fetch_opts *o, rel_time_t now,
-                 struct cache_fetch *out, void (*fn)(const struct cache_fetch *f, void *arg),
-                 void *arg)
+/* Nothing to prefetch. */
+void cache_prefetch(uint64_t hash) { (void)hash; }
+
+void cache_prefetch_items(uint64_t hash) { (void)hash; }
+
+void cache_fetch(const char *key, size_t nkey, uint64_t hash, const struct cache_fetch_opts *o,
+                 rel_time_t now, struct cache_fetch *out,
+                 void (*fn)(const struct cache_fetch *f, void *arg), void *arg)
 {
+    (void)hash;
     (void)o;
     memset(out, 0, sizeof(*out));
     struct item *it = stub_hit(key, nkey);

@@ -222,9 +222,10 @@ static void bin_get(struct bin_session *s, const struct proto_env *env, uint8_t 
                              .with_value = cmd != BIN_CMD_TOUCH };
     struct proto_counters *c = env->counters;
     enum cache_miss why;
-    bool hit = touch ? cache_touch_visit(key, nkey, bin_exptime(env, get32(ext)), env->now, &why,
-                                         bin_get_hit, &x)
-                     : cache_get_visit(key, nkey, env->now, &why, bin_get_hit, &x);
+    uint64_t hash = cache_hash(key, nkey);
+    bool hit = touch ? cache_touch_visit(key, nkey, hash, bin_exptime(env, get32(ext)), env->now,
+                                         &why, bin_get_hit, &x)
+                     : cache_get_visit(key, nkey, hash, env->now, &why, bin_get_hit, &x);
     counter_inc(touch ? &c->cmd_touch : &c->cmd_get);
     if (prefix_stats_enabled())
         prefix_stats_record(key, nkey, PREFIX_GET, hit);
@@ -280,6 +281,7 @@ static void bin_update(struct bin_session *s, const struct proto_env *env, uint8
         s->op = CACHE_CAS;
     s->cas = h->cas;
     s->item = it;
+    s->hash = cache_hash(key, h->keylen);
     s->filled = 0;
     s->state = BIN_STATE_VALUE;
 }
@@ -295,7 +297,7 @@ static void bin_update_done(struct bin_session *s, const struct proto_env *env,
     unsigned cls = item_class(it);
     counter_inc(&c->cls[cls].cmd_set);
     /* A cas on append/prepend is checked by the store, under its lock. */
-    switch (cache_store(it, s->op, s->cas, env->now)) {
+    switch (cache_store(it, s->hash, s->op, s->cas, env->now)) {
     case CACHE_STORED:
         if (s->op == CACHE_CAS)
             counter_inc(&c->cls[cls].cas_hits);

@@ -68,6 +68,7 @@ enum bin_state {
 struct bin_session {
     enum bin_state state;
     struct item *item;          /* being filled from the request body */
+    uint64_t hash;              /* cache_hash() of its key */
     size_t filled;              /* value bytes read so far (without \r\n) */
     enum cache_op op;
     uint64_t cas;               /* the request's cas */

@@ -179,7 +179,8 @@ static void put_echo(struct line *l, const struct meta_req *r)
     }
 }
 
-static void meta_get(const struct proto_env *env, const struct meta_req *r, struct reply *out)
+static void meta_get(const struct text_session *s, const struct proto_env *env,
+                     const struct meta_req *r, struct reply *out)
 {
     if (r->opaque_too_long) {
         msg_reply(out, MSG_E_OPAQUE);
@@ -197,7 +198,8 @@ static void meta_get(const struct proto_env *env, const struct meta_req *r, stru
     };
     struct cache_fetch f;
     struct meta_get_ctx ctx = { .env = env, .r = r, .out = out };
-    cache_fetch(r->key, r->nkey, &o, env->now, &f, meta_get_hit, &ctx);
+    cache_fetch(r->key, r->nkey, text_key_hash(s, r->key, r->nkey), &o, env->now, &f, meta_get_hit,
+                &ctx);
     meta_get_counters(env, r, &f);
     if (!f.found && !meta_has(r, 'q')) {
         struct line l = { .p = l.buf };
@@ -253,6 +255,7 @@ static void meta_set(struct text_session *s, const struct proto_env *env,
         item_mark_key_binary(it);
     s->state = TEXT_STATE_DATA;
     s->item = it;
+    s->hash = text_key_hash(s, r->key, r->nkey);
     s->filled = 0;
     s->op = meta_set_op(r);
     s->cas = r->cas;
@@ -302,8 +305,9 @@ void meta_set_done(struct text_session *s, const struct proto_env *env, struct r
         item_unref(it);
         return;
     }
-    enum cache_status st = s->mset.invalidate ? cache_store_stale(it, s->op, s->cas, env->now)
-                                              : cache_store(it, s->op, s->cas, env->now);
+    enum cache_status st = s->mset.invalidate
+                               ? cache_store_stale(it, s->hash, s->op, s->cas, env->now)
+                               : cache_store(it, s->hash, s->op, s->cas, env->now);
     meta_set_counters(env, s->op, st, item_class(it));
     struct line l = { .p = l.buf };
     switch (st) {
@@ -478,7 +482,7 @@ void meta_exec(struct text_session *s, const struct proto_env *env, const struct
         return;
     }
     switch (r.cmd) {
-    case META_CMD_GET: meta_get(env, &r, out); break;
+    case META_CMD_GET: meta_get(s, env, &r, out); break;
     case META_CMD_DELETE: meta_delete(env, &r, out); break;
     case META_CMD_ARITH: meta_arith(env, &r, out); break;
     case META_CMD_DEBUG: meta_debug(env, &r, out); break;

@@ -98,10 +98,19 @@ struct text_dump_state {
     struct cache_walk walk;
 };
 
+/* The key of the request being served and its hash, when text_ahead
+ * computed it (key: where in the input the key's bytes are). */
+struct text_key_hint {
+    const char *key;
+    size_t nkey;
+    uint64_t hash;
+};
+
 /* Per-connection protocol state. */
 struct text_session {
     enum text_state state;
     struct item *item;          /* being filled from the data block */
+    uint64_t hash;              /* cache_hash() of its key */
     size_t filled;              /* bytes of the block read, its "\r\n" included */
     char tail[2];               /* the block's last two bytes, which must be "\r\n" */
     enum cache_op op;
@@ -112,7 +121,48 @@ struct text_session {
     struct text_meta_set mset;
     struct text_get_state get;
     struct text_dump_state dump;
+    struct text_key_hint hint;  /* during a request served from text_ahead */
 };
+
+/* cache_hash() of a key the current request names: from the hint when it
+ * is the same bytes, computed otherwise. */
+static inline uint64_t text_key_hash(const struct text_session *s, const char *key, size_t nkey)
+{
+    if (key == s->hint.key && nkey == s->hint.nkey)
+        return s->hint.hash;
+    return cache_hash(key, nkey);
+}
+
+/* Requests parsed ahead of their turn (text_ahead.c). */
+#define TEXT_AHEAD 4
+
+/* One request line, parsed. */
+struct text_parsed {
+    size_t start;               /* offset of the line in the input */
+    size_t llen;                /* its length without the line end */
+    size_t next;                /* offset of the byte after its '\n' */
+    const char *key;            /* the key its lookup names, if it takes a hash; else NULL */
+    size_t nkey;
+    uint64_t hash;              /* cache_hash() of key */
+    struct text_req req;
+};
+
+/* The queue of one feed over one input buffer (lives as long as the call). */
+struct text_ahead {
+    struct text_parsed q[TEXT_AHEAD];
+    unsigned head, n;
+    size_t pos;                 /* where the next request to parse starts */
+};
+
+/* An empty queue. */
+void text_ahead_reset(struct text_ahead *a);
+/* The request at `pos` of buf[0..len), parsed, with up to `limit` (at most
+ * TEXT_AHEAD) parsed beyond it and prefetched; NULL if its line is not
+ * complete.  Valid until text_ahead_pop. */
+const struct text_parsed *text_ahead_next(struct text_ahead *a, const char *buf, size_t len,
+                                          size_t pos, unsigned limit);
+/* The request text_ahead_next returned was served. */
+void text_ahead_pop(struct text_ahead *a);
 
 /* Split a line into memcached's tokens (at most `max`, terminal included). */
 int text_tokenize(const char *line, size_t len, struct text_token *tok, int max);

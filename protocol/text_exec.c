@@ -70,6 +70,7 @@ static void text_update(struct text_session *s, const struct proto_env *env,
     }
     s->state = TEXT_STATE_DATA;
     s->item = it;
+    s->hash = text_key_hash(s, r->key, r->nkey);
     s->filled = 0;
     s->op = text_op(r->cmd);
     s->cas = r->cas;
@@ -96,7 +97,7 @@ static void text_update_done(struct text_session *s, const struct proto_env *env
         return;
     }
     unsigned cls = item_class(it);
-    switch (cache_store(it, s->op, s->cas, env->now)) {
+    switch (cache_store(it, s->hash, s->op, s->cas, env->now)) {
     case CACHE_STORED:
         if (s->op == CACHE_CAS)
             counter_inc(&c->cls[cls].cas_hits);
@@ -334,18 +335,19 @@ static void text_check_partial(struct text_session *s, const char *buf, size_t l
         s->close = true;
 }
 
-/* Run one request line (`line`, `next` bytes with its end).  A reply cut
- * short by a memory failure is taken back and the connection closes. */
+/* Run one parsed request line of `buf`.  A reply cut short by a memory
+ * failure is taken back and the connection closes. */
 static enum text_next text_request(struct text_session *s, const struct proto_env *env,
-                                   const char *line, size_t llen, size_t next, struct reply *out)
+                                   const char *buf, const struct text_parsed *x,
+                                   struct reply *out)
 {
     size_t mark = reply_mark(out), buf_mark = out->len;
-    struct text_req req;
     reply_boundary(out, false);
-    text_parse(line, llen, &req);
-    enum text_next then = text_exec(s, env, &req, line, out);
+    s->hint = (struct text_key_hint){ .key = x->key, .nkey = x->nkey, .hash = x->hash };
+    enum text_next then = text_exec(s, env, &x->req, buf + x->start, out);
+    s->hint.key = NULL;
     if (then == TEXT_STOPPED)
-        s->get.consume = next;
+        s->get.consume = x->next - x->start;
     if (out->oom) {
         reply_rollback(out, mark, buf_mark);
         s->close = true;
@@ -417,6 +419,8 @@ size_t text_feed(struct text_session *s, const struct proto_env *env, const char
 {
     size_t pos = 0;
     int served = 0;
+    struct text_ahead ahead;
+    text_ahead_reset(&ahead);
     *st = PROTO_WANT_INPUT;
     while (!s->close) {
         if (s->state != TEXT_STATE_CMD) {
@@ -439,21 +443,20 @@ size_t text_feed(struct text_session *s, const struct proto_env *env, const char
             *st = PROTO_DRAIN;
             break;
         }
-        const char *line = buf + pos;
-        const char *nl = memchr(line, '\n', len - pos);
-        if (nl == NULL) {
-            text_check_partial(s, line, len - pos);
+        /* Requests beyond -R are left for the next turn: none parsed ahead. */
+        const struct text_parsed *x = text_ahead_next(
+            &ahead, buf, len, pos, (unsigned)(env->settings->reqs_per_event - served));
+        if (x == NULL) {
+            text_check_partial(s, buf + pos, len - pos);
             break;
         }
-        size_t llen = (size_t)(nl - line);
-        if (llen > 1 && line[llen - 1] == '\r')
-            llen--;
-        enum text_next then = text_request(s, env, line, llen, (size_t)(nl - line) + 1, out);
+        enum text_next then = text_request(s, env, buf, x, out);
         if (then == TEXT_STOPPED) {
             *st = PROTO_DRAIN;
             break;
         }
-        pos = (size_t)(nl - buf) + 1;
+        pos = x->next;
+        text_ahead_pop(&ahead);
         served++;
         if (then == TEXT_DRAIN) {
             *st = PROTO_DRAIN;

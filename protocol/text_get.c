@@ -114,13 +114,15 @@ static bool long_key_ahead(const char *p, const char *end)
 }
 
 /* Look one key up, append its VALUE block on a hit, count it. */
-static void text_get_one(const struct proto_env *env, const struct text_get_state *g,
+static void text_get_one(const struct text_session *s, const struct proto_env *env,
+                         const struct text_get_state *g,
                          const char *k, size_t nkey, struct text_get_ctx *ctx, bool *hit)
 {
     struct proto_counters *c = env->counters;
     enum cache_miss why;
-    *hit = g->touch ? cache_touch_visit(k, nkey, g->exptime, env->now, &why, text_get_hit, ctx)
-                    : cache_get_visit(k, nkey, env->now, &why, text_get_hit, ctx);
+    uint64_t hash = text_key_hash(s, k, nkey);
+    *hit = g->touch ? cache_touch_visit(k, nkey, hash, g->exptime, env->now, &why, text_get_hit, ctx)
+                    : cache_get_visit(k, nkey, hash, env->now, &why, text_get_hit, ctx);
     if (prefix_stats_enabled())
         prefix_stats_record(k, nkey, PREFIX_GET, *hit);
     counter_inc(g->touch ? &c->cmd_touch : &c->cmd_get);
@@ -194,7 +196,7 @@ static bool text_get_keys(struct text_session *s, const struct proto_env *env, c
         /* Grow the reply now, so the copy under the stripe lock seldom
          * waits for a realloc. */
         reply_space(out, TEXT_VALUE_HEAD_MAX + nkey + TEXT_COPY_MAX + 2);
-        text_get_one(env, g, k, nkey, &ctx, &g->prev_hit);
+        text_get_one(s, env, g, k, nkey, &ctx, &g->prev_hit);
         if (out->oom) {
             text_get_fail(s, out, mark, buf_mark, MSG_E_OOM_GET);
             return true;

@@ -385,10 +385,9 @@ static enum cache_status cache_store_decide(struct item *old, struct item *it, e
     return CACHE_STORED;
 }
 
-static enum cache_status cache_store_at(struct item *it, enum cache_op op, uint64_t cas,
-                                        bool stale_ok, rel_time_t now)
+static enum cache_status cache_store_at(struct item *it, uint64_t hash, enum cache_op op,
+                                        uint64_t cas, bool stale_ok, rel_time_t now)
 {
-    uint64_t hash = hash_key(item_key(it), it->nkey);
     struct table_stripe *s = table_stripe(hash);
     struct item *link = it;
     pthread_mutex_lock(&s->lock);
@@ -408,14 +407,16 @@ static enum cache_status cache_store_at(struct item *it, enum cache_op op, uint6
     return st;
 }
 
-enum cache_status cache_store(struct item *it, enum cache_op op, uint64_t cas, rel_time_t now)
+enum cache_status cache_store(struct item *it, uint64_t hash, enum cache_op op, uint64_t cas,
+                              rel_time_t now)
 {
-    return cache_store_at(it, op, cas, false, now);
+    return cache_store_at(it, hash, op, cas, false, now);
 }
 
-enum cache_status cache_store_stale(struct item *it, enum cache_op op, uint64_t cas, rel_time_t now)
+enum cache_status cache_store_stale(struct item *it, uint64_t hash, enum cache_op op, uint64_t cas,
+                                    rel_time_t now)
 {
-    return cache_store_at(it, op, cas, true, now);
+    return cache_store_at(it, hash, op, cas, true, now);
 }
 
 /* Find a live key under its stripe lock and count the read; with `touch`, set a new expiry. */
@@ -437,10 +438,9 @@ static struct item *cache_read_locked(struct table_stripe *s, uint64_t hash, con
     return it;
 }
 
-static bool cache_visit(const char *key, size_t nkey, const rel_time_t *touch, rel_time_t now,
-                        enum cache_miss *why, cache_visit_fn fn, void *arg)
+static bool cache_visit(const char *key, size_t nkey, uint64_t hash, const rel_time_t *touch,
+                        rel_time_t now, enum cache_miss *why, cache_visit_fn fn, void *arg)
 {
-    uint64_t hash = hash_key(key, nkey);
     struct table_stripe *s = table_stripe(hash);
     *why = CACHE_MISS_NONE;
     pthread_mutex_lock(&s->lock);
@@ -451,17 +451,21 @@ static bool cache_visit(const char *key, size_t nkey, const rel_time_t *touch, r
     return it != NULL;
 }
 
-bool cache_get_visit(const char *key, size_t nkey, rel_time_t now, enum cache_miss *why,
-                     cache_visit_fn fn, void *arg)
+bool cache_get_visit(const char *key, size_t nkey, uint64_t hash, rel_time_t now,
+                     enum cache_miss *why, cache_visit_fn fn, void *arg)
 {
-    return cache_visit(key, nkey, NULL, now, why, fn, arg);
+    return cache_visit(key, nkey, hash, NULL, now, why, fn, arg);
 }
 
-bool cache_touch_visit(const char *key, size_t nkey, rel_time_t exptime, rel_time_t now,
-                       enum cache_miss *why, cache_visit_fn fn, void *arg)
+bool cache_touch_visit(const char *key, size_t nkey, uint64_t hash, rel_time_t exptime,
+                       rel_time_t now, enum cache_miss *why, cache_visit_fn fn, void *arg)
 {
-    return cache_visit(key, nkey, &exptime, now, why, fn, arg);
+    return cache_visit(key, nkey, hash, &exptime, now, why, fn, arg);
 }
+
+void cache_prefetch(uint64_t hash) { table_prefetch(hash); }
+
+void cache_prefetch_items(uint64_t hash) { table_prefetch_items(hash); }
 
 enum cache_status cache_touch(const char *key, size_t nkey, rel_time_t exptime, rel_time_t now,
                               unsigned *cls)

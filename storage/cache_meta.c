@@ -58,11 +58,10 @@ static void cache_fetch_state(struct item *it, struct cache_fetch *out)
     out->key_binary = item_key_binary(it);
 }
 
-void cache_fetch(const char *key, size_t nkey, const struct cache_fetch_opts *o, rel_time_t now,
-                 struct cache_fetch *out, void (*fn)(const struct cache_fetch *f, void *arg),
-                 void *arg)
+void cache_fetch(const char *key, size_t nkey, uint64_t hash, const struct cache_fetch_opts *o,
+                 rel_time_t now, struct cache_fetch *out,
+                 void (*fn)(const struct cache_fetch *f, void *arg), void *arg)
 {
-    uint64_t hash = hash_key(key, nkey);
     struct table_stripe *s = table_stripe(hash);
     memset(out, 0, sizeof(*out));
     pthread_mutex_lock(&s->lock);

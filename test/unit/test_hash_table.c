@@ -194,6 +194,47 @@ static void test_stripes_fill_past_ninety_percent_before_growing(void **state)
         assert_ptr_equal(table_find(s, hashes[i], item_key(items[i]), items[i]->nkey), items[i]);
 }
 
+/* Tags are never 0 (an empty slot is 0): a key whose hash has no top bits
+ * is found like any other, and an empty stripe holds nothing for it. */
+static void test_a_hash_without_top_bits_is_a_key_like_any_other(void **state)
+{
+    (void)state;
+    uint64_t h = 0x1c7;                     /* tag bits all zero */
+    assert_null(find("zero", h));
+    struct item *it = mk("zero", h);
+    insert(it, h);
+    assert_ptr_equal(find("zero", h), it);
+    assert_null(find("zer0", h));
+    table_remove(table_stripe(h), h, it, 10);
+    assert_null(find("zero", h));
+}
+
+/* The prefetch hints read without the lock (table_prefetch) or only with a
+ * trylock (table_prefetch_items): they never wait, and change nothing. */
+static void test_prefetch_hints_never_wait_and_change_nothing(void **state)
+{
+    (void)state;
+    char key[32];
+    for (int i = 0; i < 3000; i++) {
+        snprintf(key, sizeof(key), "key:%d", i);
+        uint64_t h = hash_key(key, strlen(key));
+        table_prefetch(h);
+        table_prefetch_items(h);
+        insert(mk(key, h), h);
+        table_prefetch(h);
+        table_prefetch_items(h);
+    }
+    struct table_stripe *s = table_stripe(hashes[7]);
+    pthread_mutex_lock(&s->lock);
+    table_prefetch(hashes[7]);
+    table_prefetch_items(hashes[7]);      /* the lock is held: it must not wait */
+    pthread_mutex_unlock(&s->lock);
+    for (int i = 0; i < nitems; i++) {
+        snprintf(key, sizeof(key), "key:%d", i);
+        assert_ptr_equal(find(key, hashes[i]), items[i]);
+    }
+}
+
 static void test_growth_keeps_every_item_findable(void **state)
 {
     (void)state;
@@ -313,6 +354,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_stripes_fill_past_ninety_percent_before_growing,
                                         setup12, teardown),
         cmocka_unit_test_setup_teardown(test_growth_keeps_every_item_findable, setup12, teardown),
+        cmocka_unit_test_setup_teardown(test_a_hash_without_top_bits_is_a_key_like_any_other,
+                                        setup16, teardown),
+        cmocka_unit_test_setup_teardown(test_prefetch_hints_never_wait_and_change_nothing,
+                                        setup12, teardown),
         cmocka_unit_test_setup_teardown(test_a_stripe_refuses_more_keys_than_one_tag_can_hold,
                                         setup16, teardown),
         cmocka_unit_test_setup_teardown(test_slot_walk_sees_every_item_once, setup12, teardown),
