@@ -390,7 +390,7 @@ static enum cache_status cache_store_at(struct item *it, uint64_t hash, enum cac
 {
     struct table_stripe *s = table_stripe(hash);
     struct item *link = it;
-    pthread_mutex_lock(&s->lock);
+    word_lock(&s->lock);
     struct item *old = cache_find(s, hash, item_key(it), it->nkey, now, NULL);
     enum cache_status st = cache_store_decide(old, it, op, cas, stale_ok, now, &link);
     if (st == CACHE_STORED) {
@@ -401,7 +401,7 @@ static enum cache_status cache_store_at(struct item *it, uint64_t hash, enum cac
         if (st == CACHE_STORED)
             item_set_cas(it, item_cas(link));
     }
-    pthread_mutex_unlock(&s->lock);
+    word_unlock(&s->lock);
     if (link != it && link != NULL)
         item_unref(link);
     return st;
@@ -443,11 +443,11 @@ static bool cache_visit(const char *key, size_t nkey, uint64_t hash, const rel_t
 {
     struct table_stripe *s = table_stripe(hash);
     *why = CACHE_MISS_NONE;
-    pthread_mutex_lock(&s->lock);
+    word_lock(&s->lock);
     struct item *it = cache_read_locked(s, hash, key, nkey, touch, now, why);
     if (it != NULL)
         fn(it, arg);
-    pthread_mutex_unlock(&s->lock);
+    word_unlock(&s->lock);
     return it != NULL;
 }
 
@@ -473,11 +473,11 @@ enum cache_status cache_touch(const char *key, size_t nkey, rel_time_t exptime, 
     uint64_t hash = hash_key(key, nkey);
     struct table_stripe *s = table_stripe(hash);
     enum cache_miss why;
-    pthread_mutex_lock(&s->lock);
+    word_lock(&s->lock);
     struct item *it = cache_read_locked(s, hash, key, nkey, &exptime, now, &why);
     if (it != NULL && cls != NULL)
         *cls = item_class(it);
-    pthread_mutex_unlock(&s->lock);
+    word_unlock(&s->lock);
     return it != NULL ? CACHE_OK : CACHE_NOT_FOUND;
 }
 
@@ -485,14 +485,14 @@ enum cache_status cache_delete(const char *key, size_t nkey, rel_time_t now, uns
 {
     uint64_t hash = hash_key(key, nkey);
     struct table_stripe *s = table_stripe(hash);
-    pthread_mutex_lock(&s->lock);
+    word_lock(&s->lock);
     struct item *it = cache_find(s, hash, key, nkey, now, NULL);
     if (it != NULL) {
         if (cls != NULL)
             *cls = item_class(it);
         cache_unlink(s, hash, it);
     }
-    pthread_mutex_unlock(&s->lock);
+    word_unlock(&s->lock);
     return it != NULL ? CACHE_DELETED : CACHE_NOT_FOUND;
 }
 
@@ -509,13 +509,13 @@ void cache_flush(rel_time_t when, rel_time_t now)
     atomic_store(&oldest_live, 0);
     for (unsigned i = 0; i < table_nstripes(); i++) {
         struct table_stripe *s = table_stripe_at(i);
-        pthread_mutex_lock(&s->lock);
+        word_lock(&s->lock);
         for (uint32_t k = 0; k < s->nbuckets * TABLE_BUCKET_SLOTS; k++) {
             struct item *it = table_slot(s, k);
             if (it != NULL)
                 cache_unlink(s, hash_key(item_key(it), it->nkey), it);
         }
-        pthread_mutex_unlock(&s->lock);
+        word_unlock(&s->lock);
     }
 }
 
@@ -529,12 +529,12 @@ void cache_stats(struct cache_stats *out)
     uint64_t slots = 0;
     for (unsigned i = 0; i < table_nstripes(); i++) {
         struct table_stripe *s = table_stripe_at(i);
-        pthread_mutex_lock(&s->lock);
+        word_lock(&s->lock);
         out->curr_items += s->count;
         out->bytes += s->bytes;
         out->total_items += s->total_items;
         slots += (uint64_t)s->nbuckets * TABLE_BUCKET_SLOTS;
-        pthread_mutex_unlock(&s->lock);
+        word_unlock(&s->lock);
     }
     out->hash_buckets = slots;
     out->hash_bytes = slots * sizeof(uint64_t);
@@ -567,9 +567,9 @@ void cache_stats_reset(void)
 {
     for (unsigned i = 0; i < table_nstripes(); i++) {
         struct table_stripe *s = table_stripe_at(i);
-        pthread_mutex_lock(&s->lock);
+        word_lock(&s->lock);
         s->total_items = 0;
-        pthread_mutex_unlock(&s->lock);
+        word_unlock(&s->lock);
     }
     evict_counters_reset();
 }

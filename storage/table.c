@@ -191,7 +191,7 @@ int table_setup(unsigned hashpower)
     memset(stripes, 0, sizeof(*stripes) * nstripes);
     for (unsigned i = 0; i < nstripes; i++) {
         struct table_stripe *s = &stripes[i];
-        pthread_mutex_init(&s->lock, NULL);
+        word_lock_init(&s->lock);
         s->slots = slots_alloc(per_stripe);
         if (s->slots == NULL) {
             nstripes = i + 1;
@@ -206,10 +206,8 @@ int table_setup(unsigned hashpower)
 
 void table_teardown(void)
 {
-    for (unsigned i = 0; stripes && i < nstripes; i++) {
-        pthread_mutex_destroy(&stripes[i].lock);
+    for (unsigned i = 0; stripes && i < nstripes; i++)
         slots_free(stripes[i].slots, stripes[i].nbuckets);
-    }
     free(stripes);
     free(where);
     stripes = NULL;
@@ -309,7 +307,7 @@ void table_prefetch(uint64_t hash)
 void table_prefetch_items(uint64_t hash)
 {
     struct table_stripe *s = table_stripe(hash);
-    if (pthread_mutex_trylock(&s->lock) != 0)
+    if (!word_trylock(&s->lock))
         return;
     uint32_t tag = tag_of(hash), nb = s->nbuckets;
     uint64_t want = (uint64_t)tag << PTR_BITS;
@@ -324,7 +322,7 @@ void table_prefetch_items(uint64_t hash)
     }
     if (i < TABLE_BUCKET_SLOTS)
         __builtin_prefetch(slot_item(b[i]));
-    pthread_mutex_unlock(&s->lock);
+    word_unlock(&s->lock);
 }
 
 /* An empty slot of bucket b, or -1. */
@@ -505,9 +503,9 @@ uint64_t table_nslots(void)
 {
     uint64_t n = 0;
     for (unsigned i = 0; i < nstripes; i++) {
-        pthread_mutex_lock(&stripes[i].lock);
+        word_lock(&stripes[i].lock);
         n += (uint64_t)stripes[i].nbuckets * TABLE_BUCKET_SLOTS;
-        pthread_mutex_unlock(&stripes[i].lock);
+        word_unlock(&stripes[i].lock);
     }
     return n;
 }

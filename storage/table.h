@@ -4,24 +4,23 @@
 #ifndef MCD_TABLE_H
 #define MCD_TABLE_H
 
-#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "item.h"
+#include "lock.h"
 
 /* Slots per bucket: one 64-byte cache line. */
 #define TABLE_BUCKET_SLOTS 8
 
 /*
- * One stripe: a lock and the sub-table it guards.  A key's stripe is the
- * low bits of its hash.  Every field is read and written only with `lock`
- * held.  A lookup touches the first cache line only (the lock, the slots,
- * the hint it leaves); a store the second one too.  (A prefetch reads no
- * field: it reads the stripe's table_where, table.c.)
+ * One stripe: a lock and the sub-table it guards, in one cache line.  A
+ * key's stripe is the low bits of its hash.  Every field is read and
+ * written only with `lock` held.  (A prefetch reads no field: it reads the
+ * stripe's table_where, table.c.)
  */
 struct table_stripe {
-    pthread_mutex_t lock;       /* taken before a thread's magazine lock (slab.c) */
+    struct word_lock lock;      /* taken before a thread's magazine lock (slab.c) */
     uint64_t *slots;            /* nbuckets * TABLE_BUCKET_SLOTS, 64-byte aligned */
     uint32_t nbuckets;
     uint32_t count;             /* items linked */
@@ -30,6 +29,7 @@ struct table_stripe {
     uint64_t cas;               /* last CAS unique handed out in this stripe */
     uint64_t total_items;       /* items ever linked (stats total_items) */
 } __attribute__((aligned(64)));
+_Static_assert(sizeof(struct table_stripe) == 64, "a stripe is one cache line");
 
 /* Create the table with about 2^hashpower slots.  0 or -ENOMEM. */
 int table_setup(unsigned hashpower);

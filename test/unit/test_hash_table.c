@@ -225,10 +225,10 @@ static void test_prefetch_hints_never_wait_and_change_nothing(void **state)
         table_prefetch_items(h);
     }
     struct table_stripe *s = table_stripe(hashes[7]);
-    pthread_mutex_lock(&s->lock);
+    word_lock(&s->lock);
     table_prefetch(hashes[7]);
     table_prefetch_items(hashes[7]);      /* the lock is held: it must not wait */
-    pthread_mutex_unlock(&s->lock);
+    word_unlock(&s->lock);
     for (int i = 0; i < nitems; i++) {
         snprintf(key, sizeof(key), "key:%d", i);
         assert_ptr_equal(find(key, hashes[i]), items[i]);
