@@ -310,11 +310,16 @@ static void test_hash_depends_on_every_byte_and_the_length(void **state)
     (void)state;
     char k[40];
     memset(k, 'x', sizeof(k));
-    uint64_t base = hash_key(k, sizeof(k));
-    for (size_t i = 0; i < sizeof(k); i++) {
-        k[i] = 'y';
-        assert_true(hash_key(k, sizeof(k)) != base);
-        k[i] = 'x';
+    /* Every length: short keys are read as overlapping words, long ones in
+     * 16-byte steps with a tail. */
+    for (size_t n = 1; n <= sizeof(k); n++) {
+        uint64_t base = hash_key(k, n);
+        for (size_t i = 0; i < n; i++) {
+            k[i] = 'y';
+            assert_true(hash_key(k, n) != base);
+            k[i] = 'x';
+        }
+        assert_true(hash_key(k, n - 1) != base);
     }
     assert_true(hash_key("", 0) != hash_key("\0", 1));
     assert_true(hash_key("ab", 2) != hash_key("ab\0", 3));
