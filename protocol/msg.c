@@ -6,14 +6,9 @@
  */
 #include "msg.h"
 
-struct msg_line {
-    const char *s;
-    size_t n;
-};
-
 #define L(str) { str "\r\n", sizeof(str "\r\n") - 1 }
 
-static const struct msg_line lines[MSG_COUNT] = {
+const struct msg_line msg_lines[MSG_COUNT] = {
     [MSG_NONE] = { "", 0 },
     [MSG_ERROR] = L("ERROR"),
     [MSG_STORED] = L("STORED"),
@@ -84,19 +79,3 @@ static const struct msg_line lines[MSG_COUNT] = {
     [MSG_E_WATCH_DISABLED] = L("CLIENT_ERROR watch commands not allowed"),
     [MSG_E_WATCH_PIPELINE] = L("ERROR cannot pipeline other commands before watch"),
 };
-
-const char *msg_line(enum msg m, size_t *len)
-{
-    *len = lines[m].n;
-    return lines[m].s;
-}
-
-void msg_reply(struct reply *out, enum msg m)
-{
-    size_t n = lines[m].n;
-    char *p = n > 0 ? reply_space(out, n) : NULL;
-    if (p == NULL)
-        return;
-    reply_copy_small(p, lines[m].s, n);
-    reply_commit(out, n);
-}

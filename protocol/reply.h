@@ -175,6 +175,16 @@ static inline void reply_add(struct reply *r, const char *s, size_t n)
 /* Write the decimal digits of v at p; returns the end. */
 static inline char *reply_put_u64(char *p, uint64_t v)
 {
+    /* Flags are mostly 0, lengths short: one or two digits without a loop. */
+    if (v < 10) {
+        *p = (char)('0' + v);
+        return p + 1;
+    }
+    if (v < 100) {
+        p[0] = (char)('0' + v / 10);
+        p[1] = (char)('0' + v % 10);
+        return p + 2;
+    }
     size_t n = 1;
     for (uint64_t t = v; t >= 10; t /= 10)
         n++;

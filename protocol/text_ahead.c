@@ -116,7 +116,9 @@ static bool ahead_parse_one(struct text_ahead *a, const char *buf, size_t len)
     ahead_key(x);
     if (x->key != NULL) {
         x->hash = cache_hash(x->key, x->nkey);
-        cache_prefetch(x->hash);
+        /* Not for the request about to be served: too late to help it. */
+        if (a->n > 0)
+            cache_prefetch(x->hash);
     }
     a->n++;
     a->pos = ahead_after(x);

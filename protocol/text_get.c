@@ -43,16 +43,17 @@
  */
 static void text_value(struct reply *out, struct item *it, bool with_cas)
 {
-    size_t vlen = item_vlen(it);
+    size_t nkey = item_nkey(it), vlen = item_vlen(it);
+    const char *key = item_key(it);
+    char *value = (char *)key + nkey;
     bool copy = vlen <= TEXT_COPY_MAX;
-    char *start = reply_space(out, TEXT_VALUE_HEAD_MAX + item_nkey(it) + (copy ? vlen + 2 : 0));
+    char *start = reply_space(out, TEXT_VALUE_HEAD_MAX + nkey + (copy ? vlen + 2 : 0));
     if (start == NULL)
         return;
     char *p = start;
     memcpy(p, "VALUE ", 6);
-    p += 6;
-    reply_copy_small(p, item_key(it), item_nkey(it));
-    p += item_nkey(it);
+    reply_copy_small(p + 6, key, nkey);
+    p += 6 + nkey;
     *p++ = ' ';
     p = reply_put_u64(p, item_flags(it));
     *p++ = ' ';
@@ -61,18 +62,16 @@ static void text_value(struct reply *out, struct item *it, bool with_cas)
         *p++ = ' ';
         p = reply_put_u64(p, item_cas(it));
     }
-    *p++ = '\r';
-    *p++ = '\n';
+    memcpy(p, "\r\n", 2);
+    p += 2;
     if (copy) {
-        reply_copy_small(p, item_value(it), vlen);
-        p += vlen;
-        *p++ = '\r';
-        *p++ = '\n';
-        reply_commit(out, (size_t)(p - start));
+        reply_copy_small(p, value, vlen);
+        memcpy(p + vlen, "\r\n", 2);
+        reply_commit(out, (size_t)(p + vlen + 2 - start));
         return;
     }
     reply_commit(out, (size_t)(p - start));
-    reply_item(out, it, item_value(it), vlen);
+    reply_item(out, it, value, vlen);
     reply_add(out, "\r\n", 2);
 }
 
@@ -90,13 +89,16 @@ static void text_get_hit(struct item *it, void *arg)
     text_value(x->out, it, x->with_cas);
 }
 
-/* The next key from *p on (spaces skipped), its length in *n; NULL at the end. */
-static const char *next_key(const char **p, const char *end, size_t *n)
+/* The next key from *p on (spaces skipped), its length in *n; NULL at the
+ * end.  A key text_ahead already measured (`known`, may be NULL) is not
+ * scanned again. */
+static const char *next_key(const char **p, const char *end, const struct text_key_hint *known,
+                            size_t *n)
 {
     const char *k = *p;
     while (k < end && *k == ' ')
         k++;
-    const char *e = text_find_space(k, end);
+    const char *e = known != NULL && k == known->key ? k + known->nkey : text_find_space(k, end);
     *n = (size_t)(e - k);
     *p = e;
     return *n > 0 ? k : NULL;
@@ -106,7 +108,7 @@ static const char *next_key(const char **p, const char *end, size_t *n)
 static bool long_key_ahead(const char *p, const char *end)
 {
     size_t n;
-    while (next_key(&p, end, &n) != NULL) {
+    while (next_key(&p, end, NULL, &n) != NULL) {
         if (n > ITEM_KEY_MAX)
             return true;
     }
@@ -167,7 +169,7 @@ static bool text_get_keys(struct text_session *s, const struct proto_env *env, c
     for (;;) {
         const char *resume = p;
         size_t nkey;
-        const char *k = next_key(&p, end, &nkey);
+        const char *k = next_key(&p, end, &s->hint, &nkey);
         if (k == NULL)
             break;
         /* Stop at the bound, once this call has served a key at least. */
