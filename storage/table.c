@@ -313,16 +313,22 @@ void table_prefetch_items(uint64_t hash)
     uint64_t want = (uint64_t)tag << PTR_BITS;
     /* The first match, as table_find looks: another tag match is rare.
      * (The prefetch stays in this function: GCC deems a helper that only
-     * prefetches free of effects and drops the call to it.) */
+     * prefetches free of effects, and drops the call to it.) */
     const uint64_t *b = s->slots + (size_t)bucket1(tag, nb) * TABLE_BUCKET_SLOTS;
     int i = bucket_match(b, 0, want);
     if (i == TABLE_BUCKET_SLOTS) {
         b = s->slots + (size_t)bucket2(tag, nb) * TABLE_BUCKET_SLOTS;
         i = bucket_match(b, 0, want);
     }
-    if (i < TABLE_BUCKET_SLOTS)
-        __builtin_prefetch(slot_item(b[i]));
+    const struct item *it = i < TABLE_BUCKET_SLOTS ? slot_item(b[i]) : NULL;
     word_unlock(&s->lock);
+    /* After the unlock: a locked instruction may wait for the load a
+     * prefetch started before it.  Two lines: chunks are not aligned to
+     * lines, and the key and a small value often reach into the next. */
+    if (it != NULL) {
+        __builtin_prefetch(it);
+        __builtin_prefetch((const char *)it + 64);
+    }
 }
 
 /* An empty slot of bucket b, or -1. */
