@@ -77,7 +77,30 @@ struct bin_session {
     bool quiet;
     size_t swallow;             /* body bytes of a refused request still to drop */
     bool close;                 /* close once the reply is sent */
+    struct proto_key_hint hint; /* the request being served, from bin_feed's lookahead */
 };
+
+/* Requests a few ahead of the one being served, their keys prefetched
+ * (binary_ahead.c); the queue of one feed. */
+#define BIN_AHEAD 4
+struct bin_ahead {
+    struct bin_ahead_req {
+        size_t start;           /* offset of the header */
+        const char *key;        /* NULL: no lookup that takes a hash */
+        size_t nkey;
+        uint64_t hash;
+    } q[BIN_AHEAD];
+    unsigned head, n;
+    size_t pos;                 /* the next header to look at */
+};
+/* An empty queue. */
+void bin_ahead_reset(struct bin_ahead *a);
+/* Queue what follows the request at `pos`, up to `limit` requests in all,
+ * as far as the buffer holds their headers and keys; prefetch. */
+void bin_ahead_fill(struct bin_ahead *a, const char *buf, size_t len, size_t pos,
+                    unsigned limit);
+/* The hint for the request at `pos` (the queue's head, or none), taken off. */
+void bin_ahead_take(struct bin_ahead *a, size_t pos, struct proto_key_hint *hint);
 
 /* Decode the 24 header bytes at `p` (network order) into `h`. */
 void bin_parse_header(const char *p, struct bin_header *h);

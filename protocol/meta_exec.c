@@ -163,7 +163,7 @@ static void meta_get_hit(const struct cache_fetch *f, void *arg)
         put_flag(&l, 'W');
     finish(&l, out);
     if (meta_has(r, 'v')) {
-        reply_item(out, it, item_value(it), item_vlen(it));
+        reply_value(out, it, item_value(it), item_vlen(it));
         reply_add(out, "\r\n", 2);
     }
 }

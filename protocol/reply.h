@@ -76,6 +76,21 @@ void reply_printf(struct reply *r, const char *fmt, ...) __attribute__((format(p
  * overflow an item's count.
  */
 void reply_item(struct reply *r, struct item *it, const char *p, size_t n);
+/* Values up to this size are copied into a reply: cheaper than an item
+ * reference (two atomic operations) and an iovec of their own, and a
+ * pipelined batch of small values goes out as one buffer (send, not
+ * sendmsg). */
+#define REPLY_COPY_MAX 512
+/* Append a value the caller may read now (its stripe locked): copied up
+ * to REPLY_COPY_MAX bytes, by reference (reply_item) beyond. */
+static inline void reply_add(struct reply *r, const char *s, size_t n);
+static inline void reply_value(struct reply *r, struct item *it, const char *p, size_t n)
+{
+    if (n <= REPLY_COPY_MAX)
+        reply_add(r, p, n);
+    else
+        reply_item(r, it, p, n);
+}
 /* Current length of the segment list, to roll back a partial reply. */
 size_t reply_mark(const struct reply *r);
 /* Drop everything appended since `mark` (releasing item references), and

@@ -98,14 +98,6 @@ struct text_dump_state {
     struct cache_walk walk;
 };
 
-/* The key of the request being served and its hash, when text_ahead
- * computed it (key: where in the input the key's bytes are). */
-struct text_key_hint {
-    const char *key;
-    size_t nkey;
-    uint64_t hash;
-};
-
 /* Per-connection protocol state. */
 struct text_session {
     enum text_state state;
@@ -121,16 +113,13 @@ struct text_session {
     struct text_meta_set mset;
     struct text_get_state get;
     struct text_dump_state dump;
-    struct text_key_hint hint;  /* during a request served from text_ahead */
+    struct proto_key_hint hint; /* during a request served from text_ahead */
 };
 
-/* cache_hash() of a key the current request names: from the hint when it
- * is the same bytes, computed otherwise. */
+/* cache_hash() of a key the current request names. */
 static inline uint64_t text_key_hash(const struct text_session *s, const char *key, size_t nkey)
 {
-    if (key == s->hint.key && nkey == s->hint.nkey)
-        return s->hint.hash;
-    return cache_hash(key, nkey);
+    return proto_key_hash(&s->hint, key, nkey);
 }
 
 /* Requests parsed ahead of their turn (text_ahead.c). */

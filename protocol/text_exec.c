@@ -343,7 +343,7 @@ static enum text_next text_request(struct text_session *s, const struct proto_en
 {
     size_t mark = reply_mark(out), buf_mark = out->len;
     reply_boundary(out, false);
-    s->hint = (struct text_key_hint){ .key = x->key, .nkey = x->nkey, .hash = x->hash };
+    s->hint = (struct proto_key_hint){ .key = x->key, .nkey = x->nkey, .hash = x->hash };
     enum text_next then = text_exec(s, env, &x->req, buf + x->start, out);
     s->hint.key = NULL;
     if (then == TEXT_STOPPED)

@@ -30,9 +30,6 @@
 #include "prefix_stats.h"
 #include "text.h"
 
-/* Values up to this size are copied into the reply: cheaper than an item
- * reference (two atomic operations) and an iovec of their own. */
-#define TEXT_COPY_MAX 512
 /* "VALUE " and " <flags> <bytes> <cas>\r\n" around the key, at most. */
 #define TEXT_VALUE_HEAD_MAX (6 + 3 * 21 + 2)
 
@@ -46,7 +43,7 @@ static void text_value(struct reply *out, struct item *it, bool with_cas)
     size_t nkey = item_nkey(it), vlen = item_vlen(it);
     const char *key = item_key(it);
     char *value = (char *)key + nkey;
-    bool copy = vlen <= TEXT_COPY_MAX;
+    bool copy = vlen <= REPLY_COPY_MAX;
     char *start = reply_space(out, TEXT_VALUE_HEAD_MAX + nkey + (copy ? vlen + 2 : 0));
     if (start == NULL)
         return;
@@ -92,7 +89,7 @@ static void text_get_hit(struct item *it, void *arg)
 /* The next key from *p on (spaces skipped), its length in *n; NULL at the
  * end.  A key text_ahead already measured (`known`, may be NULL) is not
  * scanned again. */
-static const char *next_key(const char **p, const char *end, const struct text_key_hint *known,
+static const char *next_key(const char **p, const char *end, const struct proto_key_hint *known,
                             size_t *n)
 {
     const char *k = *p;
@@ -197,7 +194,7 @@ static bool text_get_keys(struct text_session *s, const struct proto_env *env, c
         }
         /* Grow the reply now, so the copy under the stripe lock seldom
          * waits for a realloc. */
-        reply_space(out, TEXT_VALUE_HEAD_MAX + nkey + TEXT_COPY_MAX + 2);
+        reply_space(out, TEXT_VALUE_HEAD_MAX + nkey + REPLY_COPY_MAX + 2);
         text_get_one(s, env, g, k, nkey, &ctx, &g->prev_hit);
         if (out->oom) {
             text_get_fail(s, out, mark, buf_mark, MSG_E_OOM_GET);
