@@ -112,14 +112,62 @@ static bool long_key_ahead(const char *p, const char *end)
     return false;
 }
 
+/*
+ * The keys of a multi-get a few ahead of the one being looked up, scanned,
+ * hashed and prefetched as text_ahead does for whole requests: the next
+ * keys' buckets as they are scanned, the next key's items when its turn is
+ * near.  Each key is scanned once.
+ */
+#define GET_AHEAD 4
+
+struct get_ahead {
+    struct get_key {
+        const char *from;       /* where the scan for it started: a stop resumes there */
+        const char *k;
+        size_t n;
+        uint64_t hash;
+    } q[GET_AHEAD];
+    unsigned head, count;
+    const char *scan, *end;
+};
+
+/* The next key, with up to GET_AHEAD - 1 more scanned and prefetched
+ * beyond it; NULL at the end of the line. */
+static const struct get_key *get_ahead_next(struct get_ahead *a, const struct text_session *s)
+{
+    while (a->count < GET_AHEAD) {
+        struct get_key *x = &a->q[(a->head + a->count) % GET_AHEAD];
+        x->from = a->scan;
+        x->k = next_key(&a->scan, a->end, &s->hint, &x->n);
+        if (x->k == NULL)
+            break;
+        if (x->n <= ITEM_KEY_MAX) {
+            x->hash = text_key_hash(s, x->k, x->n);
+            if (a->count > 0)
+                cache_prefetch(x->hash);
+        }
+        a->count++;
+    }
+    if (a->count == 0)
+        return NULL;
+    if (a->count > 1 && a->q[(a->head + 1) % GET_AHEAD].n <= ITEM_KEY_MAX)
+        cache_prefetch_items(a->q[(a->head + 1) % GET_AHEAD].hash);
+    return &a->q[a->head];
+}
+
+static void get_ahead_pop(struct get_ahead *a)
+{
+    a->head = (a->head + 1) % GET_AHEAD;
+    a->count--;
+}
+
 /* Look one key up, append its VALUE block on a hit, count it. */
-static void text_get_one(const struct text_session *s, const struct proto_env *env,
-                         const struct text_get_state *g,
-                         const char *k, size_t nkey, struct text_get_ctx *ctx, bool *hit)
+static void text_get_one(const struct proto_env *env, const struct text_get_state *g,
+                         const char *k, size_t nkey, uint64_t hash, struct text_get_ctx *ctx,
+                         bool *hit)
 {
     struct proto_counters *c = env->counters;
     enum cache_miss why;
-    uint64_t hash = text_key_hash(s, k, nkey);
     *hit = g->touch ? cache_touch_visit(k, nkey, hash, g->exptime, env->now, &why, text_get_hit, ctx)
                     : cache_get_visit(k, nkey, hash, env->now, &why, text_get_hit, ctx);
     if (prefix_stats_enabled())
@@ -161,14 +209,18 @@ static bool text_get_keys(struct text_session *s, const struct proto_env *env, c
     struct text_get_ctx ctx = { .out = out, .with_cas = g->with_cas };
     /* Where this get started, or resumed: what an error takes back. */
     size_t mark = reply_mark(out), buf_mark = out->len;
-    const char *p = line + g->next, *end = line + g->end;
+    const char *end = line + g->end;
+    struct get_ahead ahead;     /* fields set one by one: an initializer would zero q too */
+    ahead.head = ahead.count = 0;
+    ahead.scan = line + g->next;
+    ahead.end = end;
     bool progressed = false;
     for (;;) {
-        const char *resume = p;
-        size_t nkey;
-        const char *k = next_key(&p, end, &s->hint, &nkey);
-        if (k == NULL)
+        const struct get_key *key = get_ahead_next(&ahead, s);
+        if (key == NULL)
             break;
+        const char *resume = key->from, *k = key->k;
+        size_t nkey = key->n;
         /* Stop at the bound, once this call has served a key at least. */
         if (progressed && !g->discard && reply_pending(out) >= env->settings->reply_bound) {
             if (!g->checked) {
@@ -195,7 +247,8 @@ static bool text_get_keys(struct text_session *s, const struct proto_env *env, c
         /* Grow the reply now, so the copy under the stripe lock seldom
          * waits for a realloc. */
         reply_space(out, TEXT_VALUE_HEAD_MAX + nkey + REPLY_COPY_MAX + 2);
-        text_get_one(s, env, g, k, nkey, &ctx, &g->prev_hit);
+        text_get_one(env, g, k, nkey, key->hash, &ctx, &g->prev_hit);
+        get_ahead_pop(&ahead);
         if (out->oom) {
             text_get_fail(s, out, mark, buf_mark, MSG_E_OOM_GET);
             return true;
