@@ -282,12 +282,15 @@ static bool text_parse_get_line(const char *line, size_t len, struct text_req *r
 
 /* A run of at most 18 digits at *p (so no overflow to think of), then a
  * space or the end; false for anything else. */
-static bool scan_digits(const char **p, const char *end, uint64_t *v)
+static inline bool scan_digits(const char **p, const char *end, uint64_t *v)
 {
-    const char *s = *p, *q = s;
+    const char *s = *p, *q = s, *stop = end - s > 18 ? s + 18 : end;
     uint64_t x = 0;
-    while (q < end && *q >= '0' && *q <= '9' && q - s < 18)
-        x = x * 10 + (uint64_t)(*q++ - '0');
+    unsigned d;
+    while (q < stop && (d = (unsigned)(unsigned char)*q - '0') <= 9) {
+        x = x * 10 + d;
+        q++;
+    }
     if (q == s || (q < end && *q != ' '))
         return false;
     *v = x;
@@ -296,7 +299,7 @@ static bool scan_digits(const char **p, const char *end, uint64_t *v)
 }
 
 /* " <digits>", or with `sign` " -<digits>" too (*neg says which), as scan_digits. */
-static bool scan_number(const char **p, const char *end, bool sign, uint64_t *v, bool *neg)
+static inline bool scan_number(const char **p, const char *end, bool sign, uint64_t *v, bool *neg)
 {
     if (*p == end || **p != ' ')
         return false;
@@ -314,23 +317,25 @@ static bool scan_number(const char **p, const char *end, bool sign, uint64_t *v,
  */
 static bool text_parse_update_line(const char *line, size_t len, struct text_req *r)
 {
-    static const struct { char name[8]; size_t n; enum text_cmd cmd; } cmds[] = {
-        { "set ", 4, TEXT_CMD_SET }, { "add ", 4, TEXT_CMD_ADD },
-        { "cas ", 4, TEXT_CMD_CAS }, { "replace ", 8, TEXT_CMD_REPLACE },
-        { "append ", 7, TEXT_CMD_APPEND }, { "prepend ", 8, TEXT_CMD_PREPEND },
-    };
-    size_t c;
-    switch (len > 0 ? line[0] : 0) {
-    case 's': c = 0; break;
-    case 'a': c = len > 1 && line[1] == 'd' ? 1 : 4; break;
-    case 'c': c = 2; break;
-    case 'r': c = 3; break;
-    case 'p': c = 5; break;
-    default: return false;
-    }
-    if (len < cmds[c].n || memcmp(line, cmds[c].name, cmds[c].n) != 0)
+#define IS(word) (len > sizeof(word) - 1 && memcmp(line, word, sizeof(word) - 1) == 0)
+    enum text_cmd cmd;
+    size_t word;
+    if (IS("set "))
+        cmd = TEXT_CMD_SET, word = 4;
+    else if (IS("add "))
+        cmd = TEXT_CMD_ADD, word = 4;
+    else if (IS("cas "))
+        cmd = TEXT_CMD_CAS, word = 4;
+    else if (IS("replace "))
+        cmd = TEXT_CMD_REPLACE, word = 8;
+    else if (IS("append "))
+        cmd = TEXT_CMD_APPEND, word = 7;
+    else if (IS("prepend "))
+        cmd = TEXT_CMD_PREPEND, word = 8;
+    else
         return false;
-    const char *p = line + cmds[c].n, *end = line + len;
+#undef IS
+    const char *p = line + word, *end = line + len;
     const char *key = p;
     p = text_find_space(p, end);
     size_t nkey = (size_t)(p - key);
@@ -342,12 +347,12 @@ static bool text_parse_update_line(const char *line, size_t len, struct text_req
         !scan_number(&p, end, true, &exptime, &neg) ||
         !scan_number(&p, end, false, &vlen, &unused) || vlen > INT32_MAX - 2)
         return false;
-    if (cmds[c].cmd == TEXT_CMD_CAS && !scan_number(&p, end, false, &cas, &unused))
+    if (cmd == TEXT_CMD_CAS && !scan_number(&p, end, false, &cas, &unused))
         return false;
     bool noreply = end - p == 8 && memcmp(p, " noreply", 8) == 0;
     if (p != end && !noreply)
         return false;
-    r->cmd = cmds[c].cmd;
+    r->cmd = cmd;
     r->noreply = noreply;
     r->key = key;
     r->nkey = nkey;
@@ -356,7 +361,7 @@ static bool text_parse_update_line(const char *line, size_t len, struct text_req
     r->exptime = (int32_t)(neg ? -(int64_t)exptime : (int64_t)exptime);
     r->vlen = (int64_t)vlen;
     r->cas = cas;
-    r->ntokens = (cmds[c].cmd == TEXT_CMD_CAS ? 7 : 6) + noreply;
+    r->ntokens = (cmd == TEXT_CMD_CAS ? 7 : 6) + noreply;
     return true;
 }
 
