@@ -21,10 +21,12 @@
 /* Longest reply line: status, numbers, a 32-byte opaque, a base64 key. */
 #define META_LINE_MAX 1024
 
+/* A reply line being built: in a buffer of the caller's (LINE_IN), or
+ * straight in the reply's room (line_in_reply, for a hit). */
 struct line {
-    char buf[META_LINE_MAX];
-    char *p;
+    char *start, *p;
 };
+#define LINE_IN(buf) { .start = (buf), .p = (buf) }
 
 static void put(struct line *l, const char *s, size_t n)
 {
@@ -68,10 +70,27 @@ static void put_opaque(struct line *l, const struct text_token *t)
     put(l, t->p, t->len);
 }
 
+/* End a line built in a buffer and append it. */
 static void finish(struct line *l, struct reply *out)
 {
     put(l, "\r\n", 2);
-    reply_add(out, l->buf, (size_t)(l->p - l->buf));
+    reply_add(out, l->start, (size_t)(l->p - l->start));
+}
+
+/* Build a line in the reply's own room, with `extra` bytes more after it:
+ * nothing may be appended to the reply until line_commit.  false if memory
+ * ran out (out->oom). */
+static bool line_in_reply(struct line *l, struct reply *out, size_t extra)
+{
+    l->start = l->p = reply_space(out, META_LINE_MAX + extra);
+    return l->start != NULL;
+}
+
+/* End a line built in place, and account it with what follows it in place. */
+static void line_commit(struct line *l, struct reply *out)
+{
+    put(l, "\r\n", 2);
+    reply_commit(out, (size_t)(l->p - l->start));
 }
 
 static rel_time_t meta_time(const struct proto_env *env, int32_t t)
@@ -131,9 +150,13 @@ static void meta_get_hit(const struct cache_fetch *f, void *arg)
     const struct meta_req *r = x->r;
     struct reply *out = x->out;
     struct item *it = f->it;
-    struct line l = { .p = l.buf };
+    size_t vlen = item_vlen(it);
+    bool value = meta_has(r, 'v'), copy = value && vlen <= REPLY_COPY_MAX;
+    struct line l;
+    if (!line_in_reply(&l, out, copy ? vlen + 2 : 0))
+        return;
     rel_time_t exp = f->exptime_before;
-    if (meta_has(r, 'v')) {
+    if (value) {
         put(&l, "VA ", 3);
         put_u64(&l, item_vlen(it));
     } else {
@@ -161,9 +184,13 @@ static void meta_get_hit(const struct cache_fetch *f, void *arg)
         put_flag(&l, 'X');
     if (f->won)
         put_flag(&l, 'W');
-    finish(&l, out);
-    if (meta_has(r, 'v')) {
-        reply_value(out, it, item_value(it), item_vlen(it));
+    if (copy) {
+        put(&l, "\r\n", 2);      /* the line's end; a small value follows in the same room */
+        put(&l, item_value(it), vlen);
+    }
+    line_commit(&l, out);       /* ends the line, or the value */
+    if (value && !copy) {
+        reply_item(out, it, item_value(it), vlen);
         reply_add(out, "\r\n", 2);
     }
 }
@@ -186,23 +213,29 @@ static void meta_get(const struct text_session *s, const struct proto_env *env,
         msg_reply(out, MSG_E_OPAQUE);
         return;
     }
+    /* Times are worked out only for the flags given: a plain mg has none. */
     struct cache_fetch_opts o = {
         .touch = meta_has(r, 'T'),
-        .exptime = meta_time(env, r->ttl),
         .vivify = meta_has(r, 'N'),
-        .vivify_exptime = vivify_exptime(env, r),
         .recache = meta_has(r, 'R'),
-        .recache_time = meta_time(env, r->recache_ttl),
-        .recache_after_touch = flag_pos(r, 'T') < flag_pos(r, 'R'),
         .no_bump = meta_has(r, 'u'),
     };
+    if (o.touch)
+        o.exptime = meta_time(env, r->ttl);
+    if (o.vivify)
+        o.vivify_exptime = vivify_exptime(env, r);
+    if (o.recache) {
+        o.recache_time = meta_time(env, r->recache_ttl);
+        o.recache_after_touch = flag_pos(r, 'T') < flag_pos(r, 'R');
+    }
     struct cache_fetch f;
     struct meta_get_ctx ctx = { .env = env, .r = r, .out = out };
     cache_fetch(r->key, r->nkey, text_key_hash(s, r->key, r->nkey), &o, env->now, &f, meta_get_hit,
                 &ctx);
     meta_get_counters(env, r, &f);
     if (!f.found && !meta_has(r, 'q')) {
-        struct line l = { .p = l.buf };
+        char buf[META_LINE_MAX];
+    struct line l = LINE_IN(buf);
         put(&l, "EN", 2);
         put_echo(&l, r);
         finish(&l, out);
@@ -309,7 +342,8 @@ void meta_set_done(struct text_session *s, const struct proto_env *env, struct r
                                ? cache_store_stale(it, s->hash, s->op, s->cas, env->now)
                                : cache_store(it, s->hash, s->op, s->cas, env->now);
     meta_set_counters(env, s->op, st, item_class(it));
-    struct line l = { .p = l.buf };
+    char buf[META_LINE_MAX];
+    struct line l = LINE_IN(buf);
     switch (st) {
     case CACHE_STORED: put(&l, "HD", 2); break;
     case CACHE_EXISTS: put(&l, "EX", 2); break;
@@ -349,7 +383,8 @@ static void meta_delete(const struct proto_env *env, const struct meta_req *r, s
                               env->now);
     else
         st = cache_delete_cas(r->key, r->nkey, cas, env->now, &cls);
-    struct line l = { .p = l.buf };
+    char buf[META_LINE_MAX];
+    struct line l = LINE_IN(buf);
     if (st == CACHE_OK || st == CACHE_DELETED) {
         /* Marking stale is not counted as a delete, as in memcached. */
         if (st == CACHE_DELETED)
@@ -371,7 +406,8 @@ static void meta_arith_reply(const struct proto_env *env, const struct meta_req 
 {
     char num[24];
     size_t n = (size_t)(reply_put_u64(num, res->value) - num);
-    struct line l = { .p = l.buf };
+    char buf[META_LINE_MAX];
+    struct line l = LINE_IN(buf);
     rel_time_t exp = res->exptime_before;
     if (meta_has(r, 'v')) {
         put(&l, "VA ", 3);
@@ -410,7 +446,8 @@ static void meta_arith(const struct proto_env *env, const struct meta_req *r, st
     };
     struct cache_arith_result res;
     enum cache_status st = cache_arith_ex(r->key, r->nkey, &o, env->now, &res);
-    struct line l = { .p = l.buf };
+    char buf[META_LINE_MAX];
+    struct line l = LINE_IN(buf);
     switch (st) {
     case CACHE_OK:
         if (!res.created)
@@ -453,7 +490,8 @@ static void meta_debug(const struct proto_env *env, const struct meta_req *r, st
         msg_reply(out, MSG_EN);
         return;
     }
-    struct line l = { .p = l.buf };
+    char buf[META_LINE_MAX];
+    struct line l = LINE_IN(buf);
     put(&l, "ME ", 3);
     if (f.key_binary)
         l.p += meta_base64_encode(r->key, r->nkey, l.p);
@@ -465,7 +503,7 @@ static void meta_debug(const struct proto_env *env, const struct meta_req *r, st
                    (unsigned long long)(uint32_t)(env->now - f.atime),
                    (unsigned long long)f.cas, f.fetched_before ? "yes" : "no",
                    mc_item_class(size), size);
-    reply_add(out, l.buf, (size_t)(l.p - l.buf));
+    reply_add(out, l.start, (size_t)(l.p - l.start));
 }
 
 void meta_exec(struct text_session *s, const struct proto_env *env, const struct text_token *tok,
