@@ -40,7 +40,7 @@ UNIT_TESTS   := $(patsubst test/unit/%.c,$(BUILD)/test/%,$(wildcard test/unit/te
 .PHONY: all run test unit integration sanitize deps deps-build install install-user uninstall \
         clean bench fuzz fuzz-build fuzz-ci
 
-all: mcd bench/mcd-bench bench/storage-bench bench/hash-bench
+all: mcd bench/mcd-bench bench/storage-bench bench/hash-bench bench/instr-count bench/mcd-nostore
 
 # --- the server ------------------------------------------------------------
 
@@ -75,7 +75,7 @@ $(BUILD)/test/%: test/unit/%.c $(wildcard test/unit/*.h) $(TEST_LIBS)
 unit: $(UNIT_TESTS)
 	@set -e; for t in $(UNIT_TESTS); do echo "== $$t"; $$t; done
 
-integration: mcd bench/mcd-bench
+integration: mcd bench/mcd-bench bench/mcd-nostore bench/instr-count
 	MCD_BIN=$(CURDIR)/mcd test/integration/run
 
 # The unit tests under AddressSanitizer + UndefinedBehaviorSanitizer, and
@@ -87,7 +87,7 @@ TSAN_SKIP    := test_diff test_meta_diff test_binary test_admin_diff
 TSAN_MODULES := $(filter-out $(TSAN_SKIP),$(basename $(notdir $(wildcard test/integration/test_*.py))))
 ASAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined -DMCD_SANITIZE
 TSAN := -fsanitize=thread -DMCD_SANITIZE
-sanitize: bench/mcd-bench
+sanitize: bench/mcd-bench bench/mcd-nostore bench/instr-count
 	$(MAKE) BUILD=build/asan SAN="$(ASAN)" OPT=-O1 build/asan/mcd unit
 	$(MAKE) BUILD=build/tsan SAN="$(TSAN)" OPT=-O1 build/tsan/mcd
 	MCD_BIN=$(CURDIR)/build/asan/mcd MCD_SANITIZER=asan test/integration/run
@@ -212,7 +212,8 @@ uninstall:
 	@[ -n "$(DESTDIR)" ] || ! command -v systemctl >/dev/null || systemctl daemon-reload 2>/dev/null || true
 
 clean:
-	rm -rf build mcd bench/mcd-bench bench/storage-bench bench/hash-bench
+	rm -rf build mcd bench/mcd-bench bench/storage-bench bench/hash-bench bench/instr-count \
+	    bench/mcd-nostore
 
 # --- benchmarks ------------------------------------------------------------
 
@@ -250,10 +251,39 @@ $(BUILD)/bench/hash-bench: bench/hash_bench.c $(wildcard storage/*hash.h)
 bench/hash-bench: $(BUILD)/bench/hash-bench
 	cp $< $@
 
-# make bench: everything built, memcached and gnuplot installed if missing,
-# then bench/run-bench (mcd and memcached in alternation; about 16 minutes).
-BENCH_PKGS := memcached gnuplot-nox nutcracker openssl
 
-bench: deps-build mcd bench/mcd-bench bench/storage-bench bench/hash-bench
+# instr-count runs the server's request path (a connection, the protocols,
+# the cache) in one deterministic process, for callgrind: it links what the
+# unit tests link.
+$(BUILD)/bench/instr_count.o: bench/instr_count.c $(wildcard server/*.h protocol/*.h storage/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(WARN) $(CFLAGS) $(SAN) -Iserver -Iprotocol -Istorage -c $< -o $@
+
+$(BUILD)/bench/instr-count: $(BUILD)/bench/instr_count.o $(TEST_LIBS)
+	$(CC) $(CFLAGS) $(SAN) -o $@ $^ $(LDLIBS)
+
+bench/instr-count: $(BUILD)/bench/instr-count
+	cp $< $@
+
+# mcd-nostore, the no-storage responder: mcd's server and protocol layers
+# over bench/nostore.c, a stub of the storage API that stores nothing.  The
+# stub is a storage implementation: it sees only storage/.
+$(BUILD)/bench/nostore.o: bench/nostore.c $(wildcard storage/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(WARN) $(CFLAGS) $(SAN) -Istorage -c $< -o $@
+
+$(BUILD)/bench/mcd-nostore: $(BUILD)/bench/nostore.o $(BUILD)/storage/persist_format.o $(PROTOCOL_OBJ) $(SERVER_OBJ)
+	$(CC) $(CFLAGS) $(SAN) -o $@ $^ $(LDLIBS)
+
+bench/mcd-nostore: $(BUILD)/bench/mcd-nostore
+	cp $< $@
+
+# make bench: everything built, memcached, gnuplot, nutcracker, openssl and
+# valgrind installed if missing, then bench/run-bench (mcd and memcached in
+# alternation).
+BENCH_PKGS := memcached gnuplot-nox nutcracker openssl valgrind
+
+bench: deps-build mcd bench/mcd-bench bench/storage-bench bench/hash-bench bench/mcd-nostore \
+       bench/instr-count
 	$(call ensure_packages,$(BENCH_PKGS))
 	bench/run-bench

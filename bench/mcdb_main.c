@@ -61,6 +61,8 @@ static void usage(FILE *f)
 "                           from the intended send time (default: closed loop)\n"
 "      --prefill            set every key once before measuring\n"
 "      --set-on-miss        set a key after a get misses it (cache-aside)\n"
+"      --no-verify          do not check the bytes of values read (a server that stores\n"
+"                           nothing, bench/mcd-nostore); replies are still parsed\n"
 "      --seed=N             random seed (default 1)\n"
 "      --report-interval=S  also report every S seconds of the run: requests, hits and\n"
 "                           misses of that interval (with --json: a JSON line each,\n"
@@ -130,6 +132,7 @@ enum {
     OPT_PIPELINE = 256, OPT_RATIO, OPT_KEY_MAX, OPT_KEY_PREFIX, OPT_KEY_PATTERN, OPT_MULTIGET,
     OPT_RATE, OPT_PREFILL, OPT_SET_ON_MISS, OPT_SEED, OPT_JSON, OPT_REPORT_INTERVAL, OPT_SERVERS,
     OPT_TLS,
+    OPT_NO_VERIFY,
 };
 
 static const struct option long_opts[] = {
@@ -152,6 +155,7 @@ static const struct option long_opts[] = {
     { "rate", required_argument, NULL, OPT_RATE },
     { "prefill", no_argument, NULL, OPT_PREFILL },
     { "set-on-miss", no_argument, NULL, OPT_SET_ON_MISS },
+    { "no-verify", no_argument, NULL, OPT_NO_VERIFY },
     { "seed", required_argument, NULL, OPT_SEED },
     { "json", no_argument, NULL, OPT_JSON },
     { "report-interval", required_argument, NULL, OPT_REPORT_INTERVAL },
@@ -232,6 +236,7 @@ static int apply_option(struct cli *cli, int opt, const char *arg)
         return *end != '\0' || !(cfg->rate > 0) ? bad("rate", arg) : 0;
     case OPT_PREFILL: cfg->prefill = true; return 0;
     case OPT_SET_ON_MISS: cfg->set_on_miss = true; return 0;
+    case OPT_NO_VERIFY: cfg->pc.no_verify = true; return 0;
     case OPT_SEED: return parse_u64(arg, &cfg->seed) < 0 ? bad("seed", arg) : 0;
     case OPT_JSON: cli->json = true; return 0;
     case OPT_REPORT_INTERVAL:

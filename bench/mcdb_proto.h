@@ -5,6 +5,7 @@
 #ifndef MCDB_PROTO_H
 #define MCDB_PROTO_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -24,6 +25,7 @@ struct proto_ctx {
     const char *prefix;
     size_t nprefix;
     size_t dmin, dmax;          /* value sizes, see keys_value_len */
+    bool no_verify;             /* values' bytes are not checked (a server that stores nothing) */
 };
 
 /* The outcome of one parsed reply. */

@@ -118,7 +118,7 @@ static int sb_set(uint64_t id, size_t vlen)
     if (it == NULL)
         return -1;
     sb_value_fill(id, item_value(it), vlen);
-    enum cache_status st = cache_store(it, CACHE_SET, 0, NOW);
+    enum cache_status st = cache_store(it, cache_hash(key, nkey), CACHE_SET, 0, NOW);
     item_unref(it);
     return st == CACHE_STORED ? 0 : -1;
 }
@@ -143,7 +143,7 @@ static int sb_get(uint64_t id, size_t vlen)
     size_t nkey = sb_key(key, id);
     enum cache_miss why;
     struct sb_check c = { .id = id, .vlen = vlen };
-    if (!cache_get_visit(key, nkey, NOW, &why, sb_get_hit, &c))
+    if (!cache_get_visit(key, nkey, cache_hash(key, nkey), NOW, &why, sb_get_hit, &c))
         return -1;
     return c.ok ? 0 : -1;
 }

@@ -201,17 +201,22 @@ static void bin_get_hit(struct item *it, void *arg)
 {
     struct bin_get_ctx *x = arg;
     uint32_t nval = x->with_value ? (uint32_t)item_vlen(it) : 0;
-    char flags[4];
-    put32(flags, item_flags(it));
-    char hdr[BIN_HEADER_LEN];
     uint16_t rkey = x->with_key ? x->nkey : 0;
+    bool copy = nval <= REPLY_COPY_MAX;
     x->cls = item_class(it);
-    bin_write_header(hdr, x->s->opcode, BIN_OK, rkey, 4, 4 + rkey + nval, x->s->opaque,
+    /* Header, flags, key and a small value in one piece of the reply. */
+    size_t n = BIN_HEADER_LEN + 4 + rkey + (copy ? nval : 0);
+    char *p = reply_space(x->out, n);
+    if (p == NULL)
+        return;
+    bin_write_header(p, x->s->opcode, BIN_OK, rkey, 4, 4 + rkey + nval, x->s->opaque,
                      item_cas(it));
-    reply_add(x->out, hdr, sizeof(hdr));
-    reply_add(x->out, flags, 4);
-    reply_add(x->out, x->key, rkey);
-    if (nval > 0)
+    put32(p + BIN_HEADER_LEN, item_flags(it));
+    reply_copy_small(p + BIN_HEADER_LEN + 4, x->key, rkey);
+    if (copy)
+        reply_copy_small(p + BIN_HEADER_LEN + 4 + rkey, item_value(it), nval);
+    reply_commit(x->out, n);
+    if (!copy)
         reply_item(x->out, it, item_value(it), nval);
 }
 
@@ -225,9 +230,10 @@ static void bin_get(struct bin_session *s, const struct proto_env *env, uint8_t 
                              .with_value = cmd != BIN_CMD_TOUCH };
     struct proto_counters *c = env->counters;
     enum cache_miss why;
-    bool hit = touch ? cache_touch_visit(key, nkey, bin_exptime(env, get32(ext)), env->now, &why,
-                                         bin_get_hit, &x)
-                     : cache_get_visit(key, nkey, env->now, &why, bin_get_hit, &x);
+    uint64_t hash = proto_key_hash(&s->hint, key, nkey);
+    bool hit = touch ? cache_touch_visit(key, nkey, hash, bin_exptime(env, get32(ext)), env->now,
+                                         &why, bin_get_hit, &x)
+                     : cache_get_visit(key, nkey, hash, env->now, &why, bin_get_hit, &x);
     counter_inc(touch ? &c->cmd_touch : &c->cmd_get);
     if (prefix_stats_enabled())
         prefix_stats_record(key, nkey, PREFIX_GET, hit);
@@ -283,6 +289,7 @@ static void bin_update(struct bin_session *s, const struct proto_env *env, uint8
         s->op = CACHE_CAS;
     s->cas = h->cas;
     s->item = it;
+    s->hash = proto_key_hash(&s->hint, key, h->keylen);
     s->filled = 0;
     s->state = BIN_STATE_VALUE;
 }
@@ -298,7 +305,7 @@ static void bin_update_done(struct bin_session *s, const struct proto_env *env,
     unsigned cls = item_class(it);
     counter_inc(&c->cls[cls].cmd_set);
     /* A cas on append/prepend is checked by the store, under its lock. */
-    switch (cache_store(it, s->op, s->cas, env->now)) {
+    switch (cache_store(it, s->hash, s->op, s->cas, env->now)) {
     case CACHE_STORED:
         if (s->op == CACHE_CAS)
             counter_inc(&c->cls[cls].cas_hits);
@@ -669,6 +676,8 @@ size_t bin_feed(struct bin_session *s, const struct proto_env *env, const char *
 {
     size_t pos = 0;
     int served = 0;
+    struct bin_ahead ahead;
+    bin_ahead_reset(&ahead);
     /* Replies memcached would have written already: those of earlier
      * reads, and those up to a NOOP, which makes it write. */
     size_t kept_seg = reply_mark(out), kept_buf = out->len;
@@ -736,12 +745,19 @@ size_t bin_feed(struct bin_session *s, const struct proto_env *env, const char *
         size_t need = BIN_HEADER_LEN + (size_t)h.extlen + h.keylen;
         if (len - pos < need)
             break;
+        /* A lookahead only when another request follows this one. */
+        if (ahead.n > 0 || len - pos > BIN_HEADER_LEN + (size_t)h.bodylen) {
+            bin_ahead_fill(&ahead, buf, len, pos,
+                           (unsigned)(env->settings->reqs_per_event - served));
+            bin_ahead_take(&ahead, pos, &s->hint);
+        }
         const char *ext = buf + pos + BIN_HEADER_LEN;
         pos += need;
         size_t mark = reply_mark(out), buf_mark = out->len;
         uint64_t start = env->timing ? timing_now() : 0;
         reply_boundary(out, false);
         bin_dispatch(s, env, &h, ext, ext + h.extlen, out);
+        s->hint.key = NULL;
         served++;
         if (env->timing) {
             if (s->state == BIN_STATE_VALUE)

@@ -71,6 +71,7 @@ struct sasl_req;
 struct bin_session {
     enum bin_state state;
     struct item *item;          /* being filled from the request body */
+    uint64_t hash;              /* cache_hash() of its key */
     size_t filled;              /* value bytes read so far (without \r\n) */
     enum cache_op op;
     uint64_t cas;               /* the request's cas */
@@ -85,7 +86,30 @@ struct bin_session {
     bool authenticated;
     bool sasl_started, sasl_waiting;
     struct sasl_req *sasl;
+    struct proto_key_hint hint; /* the request being served, from bin_feed's lookahead */
 };
+
+/* Requests a few ahead of the one being served, their keys prefetched
+ * (binary_ahead.c); the queue of one feed. */
+#define BIN_AHEAD 4
+struct bin_ahead {
+    struct bin_ahead_req {
+        size_t start;           /* offset of the header */
+        const char *key;        /* NULL: no lookup that takes a hash */
+        size_t nkey;
+        uint64_t hash;
+    } q[BIN_AHEAD];
+    unsigned head, n;
+    size_t pos;                 /* the next header to look at */
+};
+/* An empty queue. */
+void bin_ahead_reset(struct bin_ahead *a);
+/* Queue what follows the request at `pos`, up to `limit` requests in all,
+ * as far as the buffer holds their headers and keys; prefetch. */
+void bin_ahead_fill(struct bin_ahead *a, const char *buf, size_t len, size_t pos,
+                    unsigned limit);
+/* The hint for the request at `pos` (the queue's head, or none), taken off. */
+void bin_ahead_take(struct bin_ahead *a, size_t pos, struct proto_key_hint *hint);
 
 /* Decode the 24 header bytes at `p` (network order) into `h`. */
 void bin_parse_header(const char *p, struct bin_header *h);

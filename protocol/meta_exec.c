@@ -22,27 +22,20 @@
 /* Longest reply line: status, numbers, a 32-byte opaque, a base64 key. */
 #define META_LINE_MAX 1024
 
+/* A reply line being built: in a buffer of the caller's (LINE_IN), or
+ * straight in the reply's room (line_in_reply, for a hit). */
 struct line {
-    char buf[META_LINE_MAX];
-    char *p;
+    char *start, *p;
 };
+#define LINE_IN(buf) { .start = (buf), .p = (buf) }
 
 static void put(struct line *l, const char *s, size_t n)
 {
-    memcpy(l->p, s, n);
+    reply_copy_small(l->p, s, n);
     l->p += n;
 }
 
-static void put_u64(struct line *l, uint64_t v)
-{
-    char num[24];
-    char *d = num + sizeof(num);
-    do {
-        *--d = (char)('0' + v % 10);
-        v /= 10;
-    } while (v != 0);
-    put(l, d, (size_t)(num + sizeof(num) - d));
-}
+static void put_u64(struct line *l, uint64_t v) { l->p = reply_put_u64(l->p, v); }
 
 static void put_flag(struct line *l, char c)
 {
@@ -78,10 +71,27 @@ static void put_opaque(struct line *l, const struct text_token *t)
     put(l, t->p, t->len);
 }
 
+/* End a line built in a buffer and append it. */
 static void finish(struct line *l, struct reply *out)
 {
     put(l, "\r\n", 2);
-    reply_add(out, l->buf, (size_t)(l->p - l->buf));
+    reply_add(out, l->start, (size_t)(l->p - l->start));
+}
+
+/* Build a line in the reply's own room, with `extra` bytes more after it:
+ * nothing may be appended to the reply until line_commit.  false if memory
+ * ran out (out->oom). */
+static bool line_in_reply(struct line *l, struct reply *out, size_t extra)
+{
+    l->start = l->p = reply_space(out, META_LINE_MAX + extra);
+    return l->start != NULL;
+}
+
+/* End a line built in place, and account it with what follows it in place. */
+static void line_commit(struct line *l, struct reply *out)
+{
+    put(l, "\r\n", 2);
+    reply_commit(out, (size_t)(l->p - l->start));
 }
 
 static rel_time_t meta_time(const struct proto_env *env, int32_t t)
@@ -141,9 +151,13 @@ static void meta_get_hit(const struct cache_fetch *f, void *arg)
     const struct meta_req *r = x->r;
     struct reply *out = x->out;
     struct item *it = f->it;
-    struct line l = { .p = l.buf };
+    size_t vlen = item_vlen(it);
+    bool value = meta_has(r, 'v'), copy = value && vlen <= REPLY_COPY_MAX;
+    struct line l;
+    if (!line_in_reply(&l, out, copy ? vlen + 2 : 0))
+        return;
     rel_time_t exp = f->exptime_before;
-    if (meta_has(r, 'v')) {
+    if (value) {
         put(&l, "VA ", 3);
         put_u64(&l, item_vlen(it));
     } else {
@@ -171,9 +185,13 @@ static void meta_get_hit(const struct cache_fetch *f, void *arg)
         put_flag(&l, 'X');
     if (f->won)
         put_flag(&l, 'W');
-    finish(&l, out);
-    if (meta_has(r, 'v')) {
-        reply_item(out, it, item_value(it), item_vlen(it));
+    if (copy) {
+        put(&l, "\r\n", 2);      /* the line's end; a small value follows in the same room */
+        put(&l, item_value(it), vlen);
+    }
+    line_commit(&l, out);       /* ends the line, or the value */
+    if (value && !copy) {
+        reply_item(out, it, item_value(it), vlen);
         reply_add(out, "\r\n", 2);
     }
 }
@@ -189,32 +207,40 @@ static void put_echo(struct line *l, const struct meta_req *r)
     }
 }
 
-static void meta_get(const struct proto_env *env, const struct meta_req *r, struct reply *out)
+static void meta_get(const struct text_session *s, const struct proto_env *env,
+                     const struct meta_req *r, struct reply *out)
 {
     if (r->opaque_too_long) {
         msg_reply(out, MSG_E_OPAQUE);
         return;
     }
+    /* Times are worked out only for the flags given: a plain mg has none. */
     struct cache_fetch_opts o = {
         .touch = meta_has(r, 'T'),
-        .exptime = meta_time(env, r->ttl),
         .vivify = meta_has(r, 'N'),
-        .vivify_exptime = vivify_exptime(env, r),
         .recache = meta_has(r, 'R'),
-        .recache_time = meta_time(env, r->recache_ttl),
-        .recache_after_touch = flag_pos(r, 'T') < flag_pos(r, 'R'),
         .no_bump = meta_has(r, 'u'),
     };
+    if (o.touch)
+        o.exptime = meta_time(env, r->ttl);
+    if (o.vivify)
+        o.vivify_exptime = vivify_exptime(env, r);
+    if (o.recache) {
+        o.recache_time = meta_time(env, r->recache_ttl);
+        o.recache_after_touch = flag_pos(r, 'T') < flag_pos(r, 'R');
+    }
     struct cache_fetch f;
     struct meta_get_ctx ctx = { .env = env, .r = r, .out = out };
-    cache_fetch(r->key, r->nkey, &o, env->now, &f, meta_get_hit, &ctx);
+    cache_fetch(r->key, r->nkey, text_key_hash(s, r->key, r->nkey), &o, env->now, &f, meta_get_hit,
+                &ctx);
     if (watch_on(WATCH_FETCHERS))
         watch_item_get(r->key, r->nkey, f.found ? WATCH_FOUND : f.why == CACHE_MISS_EXPIRED
                        ? WATCH_EXPIRED : f.why == CACHE_MISS_FLUSHED ? WATCH_FLUSHED
                        : WATCH_NOT_FOUND, f.found ? f.cls : 0, env->fd, f.found ? f.vlen : 0);
     meta_get_counters(env, r, &f);
     if (!f.found && !meta_has(r, 'q')) {
-        struct line l = { .p = l.buf };
+        char buf[META_LINE_MAX];
+    struct line l = LINE_IN(buf);
         put(&l, "EN", 2);
         put_echo(&l, r);
         finish(&l, out);
@@ -267,6 +293,7 @@ static void meta_set(struct text_session *s, const struct proto_env *env,
         item_mark_key_binary(it);
     s->state = TEXT_STATE_DATA;
     s->item = it;
+    s->hash = text_key_hash(s, r->key, r->nkey);
     s->filled = 0;
     s->op = meta_set_op(r);
     s->cas = r->cas;
@@ -318,12 +345,14 @@ void meta_set_done(struct text_session *s, const struct proto_env *env, struct r
     }
     if (watch_on(WATCH_FETCHERS))
         watch_lookup(item_key(it), it->nkey, env->now, env->fd);
-    enum cache_status st = s->mset.invalidate ? cache_store_stale(it, s->op, s->cas, env->now)
-                                              : cache_store(it, s->op, s->cas, env->now);
+    enum cache_status st = s->mset.invalidate
+                               ? cache_store_stale(it, s->hash, s->op, s->cas, env->now)
+                               : cache_store(it, s->hash, s->op, s->cas, env->now);
     if (watch_on(WATCH_MUTATIONS))
         watch_stored(it, st, s->op, env->now, env->fd);
     meta_set_counters(env, s->op, st, item_class(it));
-    struct line l = { .p = l.buf };
+    char buf[META_LINE_MAX];
+    struct line l = LINE_IN(buf);
     switch (st) {
     case CACHE_STORED: put(&l, "HD", 2); break;
     case CACHE_EXISTS: put(&l, "EX", 2); break;
@@ -370,7 +399,8 @@ static void meta_delete(const struct proto_env *env, const struct meta_req *r, s
         st = cache_delete_cas(r->key, r->nkey, cas, env->now, &cls);
     if (st == CACHE_DELETED && watch_on(WATCH_DELETIONS))
         watch_deleted(r->key, r->nkey, true, cls, gone.vlen);
-    struct line l = { .p = l.buf };
+    char buf[META_LINE_MAX];
+    struct line l = LINE_IN(buf);
     if (st == CACHE_OK || st == CACHE_DELETED) {
         /* Marking stale is not counted as a delete, as in memcached. */
         if (st == CACHE_DELETED)
@@ -391,12 +421,13 @@ static void meta_arith_reply(const struct proto_env *env, const struct meta_req 
                              const struct cache_arith_result *res, struct reply *out)
 {
     char num[24];
-    int n = snprintf(num, sizeof(num), "%llu", (unsigned long long)res->value);
-    struct line l = { .p = l.buf };
+    size_t n = (size_t)(reply_put_u64(num, res->value) - num);
+    char buf[META_LINE_MAX];
+    struct line l = LINE_IN(buf);
     rel_time_t exp = res->exptime_before;
     if (meta_has(r, 'v')) {
         put(&l, "VA ", 3);
-        put_u64(&l, (uint64_t)n);
+        put_u64(&l, n);
     } else {
         put(&l, "HD", 2);
     }
@@ -414,7 +445,7 @@ static void meta_arith_reply(const struct proto_env *env, const struct meta_req 
     }
     if (meta_has(r, 'v')) {
         put(&l, "\r\n", 2);
-        put(&l, num, (size_t)n);
+        l.p = reply_put_u64(l.p, res->value);
     }
     finish(&l, out);
 }
@@ -431,7 +462,8 @@ static void meta_arith(const struct proto_env *env, const struct meta_req *r, st
     };
     struct cache_arith_result res;
     enum cache_status st = cache_arith_ex(r->key, r->nkey, &o, env->now, &res);
-    struct line l = { .p = l.buf };
+    char buf[META_LINE_MAX];
+    struct line l = LINE_IN(buf);
     switch (st) {
     case CACHE_OK:
         if (!res.created)
@@ -474,7 +506,8 @@ static void meta_debug(const struct proto_env *env, const struct meta_req *r, st
         msg_reply(out, MSG_EN);
         return;
     }
-    struct line l = { .p = l.buf };
+    char buf[META_LINE_MAX];
+    struct line l = LINE_IN(buf);
     put(&l, "ME ", 3);
     if (f.key_binary)
         l.p += meta_base64_encode(r->key, r->nkey, l.p);
@@ -486,7 +519,7 @@ static void meta_debug(const struct proto_env *env, const struct meta_req *r, st
                    (unsigned long long)(uint32_t)(env->now - f.atime),
                    (unsigned long long)f.cas, f.fetched_before ? "yes" : "no",
                    mc_item_class(size), size);
-    reply_add(out, l.buf, (size_t)(l.p - l.buf));
+    reply_add(out, l.start, (size_t)(l.p - l.start));
 }
 
 void meta_exec(struct text_session *s, const struct proto_env *env, const struct text_token *tok,
@@ -503,7 +536,7 @@ void meta_exec(struct text_session *s, const struct proto_env *env, const struct
         return;
     }
     switch (r.cmd) {
-    case META_CMD_GET: meta_get(env, &r, out); break;
+    case META_CMD_GET: meta_get(s, env, &r, out); break;
     case META_CMD_DELETE: meta_delete(env, &r, out); break;
     case META_CMD_ARITH: meta_arith(env, &r, out); break;
     case META_CMD_DEBUG: meta_debug(env, &r, out); break;

@@ -6,14 +6,9 @@
  */
 #include "msg.h"
 
-struct msg_line {
-    const char *s;
-    size_t n;
-};
-
 #define L(str) { str "\r\n", sizeof(str "\r\n") - 1 }
 
-static const struct msg_line lines[MSG_COUNT] = {
+const struct msg_line msg_lines[MSG_COUNT] = {
     [MSG_NONE] = { "", 0 },
     [MSG_ERROR] = L("ERROR"),
     [MSG_STORED] = L("STORED"),
@@ -85,15 +80,3 @@ static const struct msg_line lines[MSG_COUNT] = {
     [MSG_E_WATCH_PIPELINE] = L("ERROR cannot pipeline other commands before watch"),
     [MSG_WATCHER_TOO_MANY] = L("WATCHER_TOO_MANY log watcher limit reached"),
 };
-
-const char *msg_line(enum msg m, size_t *len)
-{
-    *len = lines[m].n;
-    return lines[m].s;
-}
-
-void msg_reply(struct reply *out, enum msg m)
-{
-    if (m != MSG_NONE)
-        reply_add(out, lines[m].s, lines[m].n);
-}

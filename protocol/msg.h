@@ -42,9 +42,30 @@ enum msg {
     MSG_COUNT
 };
 
+struct msg_line {
+    const char *s;
+    size_t n;
+};
+/* The lines, by enum msg (msg.c); read them through the functions below. */
+extern const struct msg_line msg_lines[MSG_COUNT];
+
 /* The line for m, "\r\n" included, and its length. */
-const char *msg_line(enum msg m, size_t *len);
-/* Append the line for m (nothing for MSG_NONE). */
-void msg_reply(struct reply *out, enum msg m);
+static inline const char *msg_line(enum msg m, size_t *len)
+{
+    *len = msg_lines[m].n;
+    return msg_lines[m].s;
+}
+
+/* Append the line for m (nothing for MSG_NONE): inline, a status line
+ * follows nearly every request. */
+static inline void msg_reply(struct reply *out, enum msg m)
+{
+    size_t n = msg_lines[m].n;
+    char *p = n > 0 ? reply_space(out, n) : NULL;
+    if (p == NULL)
+        return;
+    reply_copy_small(p, msg_lines[m].s, n);
+    reply_commit(out, n);
+}
 
 #endif

@@ -179,6 +179,24 @@ struct proto_hooks {
     bool (*refresh_certs)(void *arg, char *err, size_t errlen);
 };
 
+/* The key of the request being served and its hash, when a lookahead
+ * (text_ahead.c, binary.c) computed it; key: where in the input its bytes
+ * are, NULL when there is none. */
+struct proto_key_hint {
+    const char *key;
+    size_t nkey;
+    uint64_t hash;
+};
+
+/* cache_hash() of a key the current request names: from the hint when it
+ * is the same bytes, computed otherwise. */
+static inline uint64_t proto_key_hash(const struct proto_key_hint *h, const char *key, size_t nkey)
+{
+    if (key == h->key && nkey == h->nkey)
+        return h->hash;
+    return cache_hash(key, nkey);
+}
+
 /* Everything a protocol handler reads besides the request bytes. */
 struct proto_env {
     rel_time_t now;             /* cache time, read once per event-loop turn */

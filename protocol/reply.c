@@ -100,42 +100,24 @@ static bool reply_reserve(struct reply *r, size_t n)
     return true;
 }
 
-/* Account `n` new bytes at the end of buf to the last or a new segment. */
-static void reply_extend(struct reply *r, size_t n)
+/* Account `n` new bytes at the end of buf to a new segment (reply_commit
+ * adds them to the last one when they continue it). */
+void reply_commit_seg(struct reply *r, size_t n)
 {
-    struct reply_seg *last = r->nsegs > r->sent_seg ? &r->segs[r->nsegs - 1] : NULL;
-    if (last != NULL && last->it == NULL && last->off + last->len == r->len) {
-        last->len += n;
-    } else {
-        struct reply_seg *s = reply_new_seg(r);
-        if (s == NULL)
-            return;
-        s->it = NULL;
-        s->ptr = NULL;
-        s->off = r->len;
-        s->len = n;
-    }
+    struct reply_seg *s = reply_new_seg(r);
+    if (s == NULL)
+        return;
+    s->it = NULL;
+    s->ptr = NULL;
+    s->off = r->len;
+    s->len = n;
     r->len += n;
     r->pending += n;
 }
 
-void reply_add(struct reply *r, const char *s, size_t n)
-{
-    if (n == 0 || !reply_reserve(r, n))
-        return;
-    memcpy(r->buf + r->len, s, n);
-    reply_extend(r, n);
-}
-
-char *reply_space(struct reply *r, size_t n)
+char *reply_grow(struct reply *r, size_t n)
 {
     return reply_reserve(r, n) ? r->buf + r->len : NULL;
-}
-
-void reply_commit(struct reply *r, size_t n)
-{
-    if (n > 0)
-        reply_extend(r, n);
 }
 
 void reply_str(struct reply *r, const char *s) { reply_add(r, s, strlen(s)); }
@@ -155,7 +137,7 @@ void reply_printf(struct reply *r, const char *fmt, ...)
         vsnprintf(r->buf + r->len, r->cap - r->len, fmt, ap);
         va_end(ap);
     }
-    reply_extend(r, (size_t)n);
+    reply_commit(r, (size_t)n);
 }
 
 void reply_item(struct reply *r, struct item *it, const char *p, size_t n)
@@ -178,10 +160,8 @@ void reply_item(struct reply *r, struct item *it, const char *p, size_t n)
 
 size_t reply_mark(const struct reply *r) { return r->nsegs; }
 
-void reply_boundary(struct reply *r, bool keep)
+void reply_boundary_add(struct reply *r, bool keep)
 {
-    if (!r->track_bounds)
-        return;
     if (r->nbounds == r->boundcap) {
         size_t ncap = r->boundcap ? r->boundcap * 2 : 16;
         struct reply_bound *nb = realloc(r->bounds, ncap * sizeof(*nb));

@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/uio.h>
 
 #include "item.h"
@@ -54,13 +55,16 @@ void reply_reset(struct reply *r);
 void reply_free(struct reply *r);
 /* Give back buffers bigger than `keep` bytes; only when the reply is empty. */
 void reply_trim(struct reply *r, size_t keep);
-/* Append bytes, copied. */
-void reply_add(struct reply *r, const char *s, size_t n);
 /* Room for `n` more bytes of text at the end, to be written in place and
  * then accounted with reply_commit; NULL if memory ran out (r->oom set). */
-char *reply_space(struct reply *r, size_t n);
+static inline char *reply_space(struct reply *r, size_t n);
 /* Account `n` bytes written at what reply_space returned. */
-void reply_commit(struct reply *r, size_t n);
+static inline void reply_commit(struct reply *r, size_t n);
+/* Append bytes, copied. */
+static inline void reply_add(struct reply *r, const char *s, size_t n);
+/* reply_space's and reply_commit's slow paths: a bigger buffer, a new segment. */
+char *reply_grow(struct reply *r, size_t n);
+void reply_commit_seg(struct reply *r, size_t n);
 /* Append a NUL-terminated string, copied. */
 void reply_str(struct reply *r, const char *s);
 /* Append formatted text, copied. */
@@ -72,6 +76,21 @@ void reply_printf(struct reply *r, const char *fmt, ...) __attribute__((format(p
  * overflow an item's count.
  */
 void reply_item(struct reply *r, struct item *it, const char *p, size_t n);
+/* Values up to this size are copied into a reply: cheaper than an item
+ * reference (two atomic operations) and an iovec of their own, and a
+ * pipelined batch of small values goes out as one buffer (send, not
+ * sendmsg). */
+#define REPLY_COPY_MAX 512
+/* Append a value the caller may read now (its stripe locked): copied up
+ * to REPLY_COPY_MAX bytes, by reference (reply_item) beyond. */
+static inline void reply_add(struct reply *r, const char *s, size_t n);
+static inline void reply_value(struct reply *r, struct item *it, const char *p, size_t n)
+{
+    if (n <= REPLY_COPY_MAX)
+        reply_add(r, p, n);
+    else
+        reply_item(r, it, p, n);
+}
 /* Current length of the segment list, to roll back a partial reply. */
 size_t reply_mark(const struct reply *r);
 /* Drop everything appended since `mark` (releasing item references), and
@@ -79,7 +98,13 @@ size_t reply_mark(const struct reply *r);
 void reply_rollback(struct reply *r, size_t mark, size_t buf_mark);
 /* Note that a new response starts here (only when tracking bounds); `keep`
  * marks one that is sent even if nothing is added to it. */
-void reply_boundary(struct reply *r, bool keep);
+static inline void reply_boundary(struct reply *r, bool keep);
+void reply_boundary_add(struct reply *r, bool keep);
+static inline void reply_boundary(struct reply *r, bool keep)
+{
+    if (r->track_bounds)
+        reply_boundary_add(r, keep);
+}
 /* Responses noted so far (when tracking bounds). */
 static inline size_t reply_responses(const struct reply *r) { return r->nbounds; }
 /* Bytes of response i, and whether it is sent even when empty. */
@@ -104,5 +129,86 @@ int reply_iov(const struct reply *r, struct iovec *iov, int max);
 void reply_consumed(struct reply *r, size_t n);
 /* Bytes not yet written. */
 static inline size_t reply_pending(const struct reply *r) { return r->pending; }
+
+/*
+ * The appends every request makes are inline: a reply line is a few bytes
+ * written into room the buffer already has, added to the text segment it
+ * continues.  Only growing the buffer and starting a segment are calls.
+ */
+static inline char *reply_space(struct reply *r, size_t n)
+{
+    return n <= r->cap - r->len ? r->buf + r->len : reply_grow(r, n);
+}
+
+static inline void reply_commit(struct reply *r, size_t n)
+{
+    if (r->nsegs > r->sent_seg) {
+        struct reply_seg *last = &r->segs[r->nsegs - 1];
+        if (last->it == NULL && last->off + last->len == r->len) {
+            last->len += n;
+            r->len += n;
+            r->pending += n;
+            return;
+        }
+    }
+    if (n > 0)
+        reply_commit_seg(r, n);
+}
+
+/* memcpy for the few bytes a key, a value or a reply line takes: no call
+ * for up to 32 bytes (two overlapping copies of a power of two).  (Not
+ * for a small array of the caller's: the compiler cannot see that the
+ * branches past its size are never taken, and warns.) */
+static inline void reply_copy_small(char *dst, const char *src, size_t n)
+{
+    if (n >= 16 && n <= 32) {
+        memcpy(dst, src, 16);
+        memcpy(dst + n - 16, src + n - 16, 16);
+    } else if (n >= 8 && n < 16) {
+        memcpy(dst, src, 8);
+        memcpy(dst + n - 8, src + n - 8, 8);
+    } else if (n >= 4 && n < 8) {
+        memcpy(dst, src, 4);
+        memcpy(dst + n - 4, src + n - 4, 4);
+    } else if (n < 4) {
+        for (size_t i = 0; i < n; i++)
+            dst[i] = src[i];
+    } else {
+        memcpy(dst, src, n);
+    }
+}
+
+static inline void reply_add(struct reply *r, const char *s, size_t n)
+{
+    char *p = n > 0 ? reply_space(r, n) : NULL;
+    if (p == NULL)
+        return;
+    memcpy(p, s, n);
+    reply_commit(r, n);
+}
+
+/* Write the decimal digits of v at p; returns the end. */
+static inline char *reply_put_u64(char *p, uint64_t v)
+{
+    /* Flags are mostly 0, lengths short: one or two digits without a loop. */
+    if (v < 10) {
+        *p = (char)('0' + v);
+        return p + 1;
+    }
+    if (v < 100) {
+        p[0] = (char)('0' + v / 10);
+        p[1] = (char)('0' + v % 10);
+        return p + 2;
+    }
+    size_t n = 1;
+    for (uint64_t t = v; t >= 10; t /= 10)
+        n++;
+    char *e = p + n;
+    do {
+        *--e = (char)('0' + v % 10);
+        v /= 10;
+    } while (v != 0);
+    return p + n;
+}
 
 #endif

@@ -22,30 +22,38 @@
 int text_tokenize(const char *line, size_t len, struct text_token *tok, int max)
 {
     int n = 0;
-    size_t s = 0, i = 0;
-    for (; i < len; i++) {
-        if (line[i] != ' ')
+    size_t i = 0;
+    while (i < len) {
+        if (line[i] == ' ') {
+            i++;
             continue;
-        if (s != i) {
-            tok[n].p = line + s;
-            tok[n].len = i - s;
-            n++;
-            if (n == max - 1) {
-                s = i = i + 1;
-                break;
-            }
         }
-        s = i + 1;
-    }
-    if (s != i && n < max - 1) {
-        tok[n].p = line + s;
-        tok[n].len = i - s;
-        n++;
+        size_t start = i;
+        i = (size_t)(text_find_space(line + i, line + len) - line);
+        tok[n].p = line + start;
+        tok[n].len = i - start;
+        if (++n == max - 1) {
+            /* memcached stops here, past the one space that ended the token. */
+            if (i < len)
+                i++;
+            break;
+        }
     }
     /* The terminal token points at what is left unparsed, if anything. */
     tok[n].p = i < len ? line + i : NULL;
     tok[n].len = i < len ? len - i : 0;
     return n + 1;
+}
+
+static void text_req_init(struct text_req *r)
+{
+    r->cmd = TEXT_CMD_ERROR;
+    r->err = MSG_NONE;
+    r->noreply = false;
+    r->has_num = false;
+    r->cas = 0;
+    r->rest = NULL;
+    r->nrest = 0;
 }
 
 static bool tok_is(const struct text_token *t, const char *s)
@@ -230,19 +238,147 @@ static void text_parse_shutdown(struct text_req *r)
         r->num = 2;
 }
 
+/*
+ * The common requests in their common shapes, parsed in one pass over the
+ * line instead of split into tokens whose numbers are then read again.
+ * Each returns false for any line it does not take, which then goes to
+ * text_parse_tokens; on the lines it takes, it computes what
+ * text_parse_tokens computes (test_text_parse checks the two agree).
+ */
+
+/*
+ * get and gets: their keys are walked from the line itself (text_get.c), so
+ * all the parse needs to know is where they start, and that there is one
+ * (memcached's "three tokens at least").
+ */
+static bool text_parse_get_line(const char *line, size_t len, struct text_req *r)
+{
+    size_t i = 0;
+    while (i < len && line[i] == ' ')
+        i++;
+    size_t word;
+    if (i == len || line[i] != 'g')
+        return false;
+    if (len - i > 4 && memcmp(line + i, "get ", 4) == 0) {
+        r->cmd = TEXT_CMD_GET;
+        word = 4;
+    } else if (len - i > 5 && memcmp(line + i, "gets ", 5) == 0) {
+        r->cmd = TEXT_CMD_GETS;
+        word = 5;
+    } else {
+        return false;
+    }
+    for (i += word; i < len && line[i] == ' '; i++)
+        ;
+    if (i == len) {
+        text_fail(r, MSG_ERROR);
+        return true;
+    }
+    r->rest = line + i;
+    r->nrest = len - i;
+    r->ntokens = 3;         /* at least: nothing past the first key is counted */
+    return true;
+}
+
+/* A run of at most 18 digits at *p (so no overflow to think of), then a
+ * space or the end; false for anything else. */
+static inline bool scan_digits(const char **p, const char *end, uint64_t *v)
+{
+    const char *s = *p, *q = s, *stop = end - s > 18 ? s + 18 : end;
+    uint64_t x = 0;
+    unsigned d;
+    while (q < stop && (d = (unsigned)(unsigned char)*q - '0') <= 9) {
+        x = x * 10 + d;
+        q++;
+    }
+    if (q == s || (q < end && *q != ' '))
+        return false;
+    *v = x;
+    *p = q;
+    return true;
+}
+
+/* " <digits>", or with `sign` " -<digits>" too (*neg says which), as scan_digits. */
+static inline bool scan_number(const char **p, const char *end, bool sign, uint64_t *v, bool *neg)
+{
+    if (*p == end || **p != ' ')
+        return false;
+    (*p)++;
+    *neg = sign && *p < end && **p == '-';
+    if (*neg)
+        (*p)++;
+    return scan_digits(p, end, v);
+}
+
+/*
+ * set, add, replace, append, prepend and cas as clients send them: single
+ * spaces, a key of at most 250 bytes, plain decimal numbers (exptime may be
+ * negative), a length memcached accepts, then nothing or " noreply".
+ */
+static bool text_parse_update_line(const char *line, size_t len, struct text_req *r)
+{
+#define IS(word) (len > sizeof(word) - 1 && memcmp(line, word, sizeof(word) - 1) == 0)
+    enum text_cmd cmd;
+    size_t word;
+    if (IS("set "))
+        cmd = TEXT_CMD_SET, word = 4;
+    else if (IS("add "))
+        cmd = TEXT_CMD_ADD, word = 4;
+    else if (IS("cas "))
+        cmd = TEXT_CMD_CAS, word = 4;
+    else if (IS("replace "))
+        cmd = TEXT_CMD_REPLACE, word = 8;
+    else if (IS("append "))
+        cmd = TEXT_CMD_APPEND, word = 7;
+    else if (IS("prepend "))
+        cmd = TEXT_CMD_PREPEND, word = 8;
+    else
+        return false;
+#undef IS
+    const char *p = line + word, *end = line + len;
+    const char *key = p;
+    p = text_find_space(p, end);
+    size_t nkey = (size_t)(p - key);
+    if (nkey == 0 || nkey > ITEM_KEY_MAX)
+        return false;
+    uint64_t flags, exptime, vlen, cas = 0;
+    bool neg, unused;
+    if (!scan_number(&p, end, false, &flags, &unused) ||
+        !scan_number(&p, end, true, &exptime, &neg) ||
+        !scan_number(&p, end, false, &vlen, &unused) || vlen > INT32_MAX - 2)
+        return false;
+    if (cmd == TEXT_CMD_CAS && !scan_number(&p, end, false, &cas, &unused))
+        return false;
+    bool noreply = end - p == 8 && memcmp(p, " noreply", 8) == 0;
+    if (p != end && !noreply)
+        return false;
+    r->cmd = cmd;
+    r->noreply = noreply;
+    r->key = key;
+    r->nkey = nkey;
+    r->flags = (uint32_t)flags;
+    /* As num_parse_i32: a long, stored into 32 bits. */
+    r->exptime = (int32_t)(neg ? -(int64_t)exptime : (int64_t)exptime);
+    r->vlen = (int64_t)vlen;
+    r->cas = cas;
+    r->ntokens = (cmd == TEXT_CMD_CAS ? 7 : 6) + noreply;
+    return true;
+}
+
 void text_parse(const char *line, size_t len, struct text_req *r)
 {
     /* memcached works on a C string: an embedded NUL ends the command. */
     const char *nul = memchr(line, '\0', len);
     if (nul != NULL)
         len = (size_t)(nul - line);
-    r->cmd = TEXT_CMD_ERROR;
-    r->err = MSG_NONE;
-    r->noreply = false;
-    r->has_num = false;
-    r->cas = 0;
-    r->rest = NULL;
-    r->nrest = 0;
+    text_req_init(r);
+    if (!text_parse_get_line(line, len, r) && !text_parse_update_line(line, len, r))
+        text_parse_tokens(line, len, r);
+}
+
+void text_parse_tokens(const char *line, size_t len, struct text_req *r)
+{
+    text_req_init(r);
     r->ntokens = text_tokenize(line, len, r->tok, TEXT_MAX_TOKENS);
     const struct text_token *c = &r->tok[0];
     if (r->ntokens < 2 || c->len < 2) {

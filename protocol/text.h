@@ -103,6 +103,7 @@ struct text_dump_state {
 struct text_session {
     enum text_state state;
     struct item *item;          /* being filled from the data block */
+    uint64_t hash;              /* cache_hash() of its key */
     size_t filled;              /* bytes of the block read, its "\r\n" included */
     char tail[2];               /* the block's last two bytes, which must be "\r\n" */
     enum cache_op op;
@@ -116,12 +117,84 @@ struct text_session {
     unsigned watch_flags;       /* TEXT_STATE_WATCH: the streams asked for (watch.h) */
     uint64_t timing_start;      /* a storage command's start, while its data block comes */
     uint8_t timing_cmd;         /* its enum timing_cmd */
+    struct proto_key_hint hint; /* during a request served from text_ahead */
 };
+
+/* cache_hash() of a key the current request names. */
+static inline uint64_t text_key_hash(const struct text_session *s, const char *key, size_t nkey)
+{
+    return proto_key_hash(&s->hint, key, nkey);
+}
+
+/* Requests parsed ahead of their turn (text_ahead.c). */
+#define TEXT_AHEAD 4
+
+/* One request line, parsed. */
+struct text_parsed {
+    size_t start;               /* offset of the line in the input */
+    size_t llen;                /* its length without the line end */
+    size_t next;                /* offset of the byte after its '\n' */
+    const char *key;            /* the key its lookup names, if it takes a hash; else NULL */
+    size_t nkey;
+    uint64_t hash;              /* cache_hash() of key */
+    struct text_req req;
+};
+
+/* The queue of one feed over one input buffer (lives as long as the call). */
+struct text_ahead {
+    struct text_parsed q[TEXT_AHEAD];
+    unsigned head, n;
+    size_t pos;                 /* where the next request to parse starts */
+};
+
+/* An empty queue. */
+void text_ahead_reset(struct text_ahead *a);
+/* The request at `pos` of buf[0..len), parsed, with up to `limit` (at most
+ * TEXT_AHEAD) parsed beyond it and prefetched; NULL if its line is not
+ * complete.  Valid until text_ahead_pop. */
+const struct text_parsed *text_ahead_next(struct text_ahead *a, const char *buf, size_t len,
+                                          size_t pos, unsigned limit);
+/* The request text_ahead_next returned was served. */
+void text_ahead_pop(struct text_ahead *a);
 
 /* Split a line into memcached's tokens (at most `max`, terminal included). */
 int text_tokenize(const char *line, size_t len, struct text_token *tok, int max);
-/* Parse one request line (without its line end) into `req`. */
+
+/*
+ * The first ' ' in [p, end), or end, eight bytes at a time: a word with a
+ * space has a zero byte once xored with spaces, and the lowest byte the
+ * classic zero-byte test flags is the first zero (a borrow only carries
+ * upwards from one).  Keys and tokens are short; a call to memchr costs
+ * more than the scan.
+ */
+static inline const char *text_find_space(const char *p, const char *end)
+{
+    const uint64_t ones = 0x0101010101010101ULL, spaces = ones * ' ';
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    while (end - p >= 8) {
+        uint64_t w;
+        memcpy(&w, p, 8);
+        w ^= spaces;
+        uint64_t hit = (w - ones) & ~w & (ones << 7);
+        if (hit != 0)
+            return p + __builtin_ctzll(hit) / 8;
+        p += 8;
+    }
+#else
+    (void)ones;
+    (void)spaces;
+#endif
+    while (p < end && *p != ' ')
+        p++;
+    return p;
+}
+/* Parse one request line (without its line end) into `req`; the tokens are
+ * filled only where a command needs them (not for get, gets and the common
+ * forms of the storage commands). */
 void text_parse(const char *line, size_t len, struct text_req *req);
+/* The same by memcached's tokenizer for every line, tokens always filled
+ * (text_parse's general case; no NUL in the line). */
+void text_parse_tokens(const char *line, size_t len, struct text_req *req);
 /*
  * Consume as much of `buf` as possible, appending replies to `out`.
  * Returns the bytes consumed; stops when a line is incomplete, when -R

@@ -28,17 +28,6 @@ static void out_msg(struct reply *out, bool noreply, enum msg m)
         msg_reply(out, m);
 }
 
-/* Digits of v at the end of buf[24]; returns the first digit. */
-static char *fmt_u64(char *end, uint64_t v)
-{
-    char *p = end;
-    do {
-        *--p = (char)('0' + v % 10);
-        v /= 10;
-    } while (v != 0);
-    return p;
-}
-
 static rel_time_t text_exptime(const struct proto_env *env, int64_t exptime)
 {
     return expiry_from_client(exptime, env->now, cache_started());
@@ -83,6 +72,7 @@ static void text_update(struct text_session *s, const struct proto_env *env,
     }
     s->state = TEXT_STATE_DATA;
     s->item = it;
+    s->hash = text_key_hash(s, r->key, r->nkey);
     s->filled = 0;
     s->op = text_op(r->cmd);
     s->cas = r->cas;
@@ -111,7 +101,7 @@ static void text_update_done(struct text_session *s, const struct proto_env *env
     unsigned cls = item_class(it);
     if (watch_on(WATCH_FETCHERS))
         watch_lookup(item_key(it), it->nkey, env->now, env->fd);
-    enum cache_status st = cache_store(it, s->op, s->cas, env->now);
+    enum cache_status st = cache_store(it, s->hash, s->op, s->cas, env->now);
     if (watch_on(WATCH_MUTATIONS))
         watch_stored(it, st, s->op, env->now, env->fd);
     switch (st) {
@@ -147,12 +137,12 @@ static void text_arith(const struct proto_env *env, const struct text_req *r, st
     switch (cache_arith(r->key, r->nkey, incr, r->num, env->now, &value, &cls)) {
     case CACHE_OK: {
         char num[24];
-        char *d = fmt_u64(num + sizeof(num) - 2, value);
-        num[22] = '\r';
-        num[23] = '\n';
+        char *e = reply_put_u64(num, value);
+        *e++ = '\r';
+        *e++ = '\n';
         counter_inc(incr ? &c->cls[cls].incr_hits : &c->cls[cls].decr_hits);
         if (!r->noreply)
-            reply_add(out, d, (size_t)(num + sizeof(num) - d));
+            reply_add(out, num, (size_t)(e - num));
         break;
     }
     case CACHE_NOT_FOUND:
@@ -362,8 +352,6 @@ static void text_check_partial(struct text_session *s, const char *buf, size_t l
         s->close = true;
 }
 
-/* Run one request line (`line`, `next` bytes with its end).  A reply cut
- * short by a memory failure is taken back and the connection closes. */
 /* What a request counts as in the latency histograms. */
 static enum timing_cmd text_timing_cmd(const struct text_req *r)
 {
@@ -392,26 +380,29 @@ static enum timing_cmd text_timing_cmd(const struct text_req *r)
                ? (enum timing_cmd)(by_cmd[r->cmd] - 1) : TIMING_OTHER;
 }
 
+/* Run one parsed request line of `buf`.  A reply cut short by a memory
+ * failure is taken back and the connection closes. */
 static enum text_next text_request(struct text_session *s, const struct proto_env *env,
-                                   const char *line, size_t llen, size_t next, struct reply *out)
+                                   const char *buf, const struct text_parsed *x,
+                                   struct reply *out)
 {
     size_t mark = reply_mark(out), buf_mark = out->len;
-    struct text_req req;
     uint64_t start = env->timing ? timing_now() : 0;
     reply_boundary(out, false);
-    text_parse(line, llen, &req);
-    enum text_next then = text_exec(s, env, &req, line, out);
+    s->hint = (struct proto_key_hint){ .key = x->key, .nkey = x->nkey, .hash = x->hash };
+    enum text_next then = text_exec(s, env, &x->req, buf + x->start, out);
+    s->hint.key = NULL;
     if (env->timing) {
         /* A storage command is timed to its store, once the data is in. */
         if (s->state == TEXT_STATE_DATA) {
             s->timing_start = start;
-            s->timing_cmd = (uint8_t)text_timing_cmd(&req);
+            s->timing_cmd = (uint8_t)text_timing_cmd(&x->req);
         } else {
-            timing_record(env->timing, text_timing_cmd(&req), start);
+            timing_record(env->timing, text_timing_cmd(&x->req), start);
         }
     }
     if (then == TEXT_STOPPED)
-        s->get.consume = next;
+        s->get.consume = x->next - x->start;
     if (out->oom) {
         reply_rollback(out, mark, buf_mark);
         s->close = true;
@@ -487,6 +478,8 @@ size_t text_feed(struct text_session *s, const struct proto_env *env, const char
 {
     size_t pos = 0;
     int served = 0;
+    struct text_ahead ahead;
+    text_ahead_reset(&ahead);
     *st = PROTO_WANT_INPUT;
     while (!s->close) {
         if (s->state != TEXT_STATE_CMD) {
@@ -509,21 +502,20 @@ size_t text_feed(struct text_session *s, const struct proto_env *env, const char
             *st = PROTO_DRAIN;
             break;
         }
-        const char *line = buf + pos;
-        const char *nl = memchr(line, '\n', len - pos);
-        if (nl == NULL) {
-            text_check_partial(s, line, len - pos);
+        /* Requests beyond -R are left for the next turn: none parsed ahead. */
+        const struct text_parsed *x = text_ahead_next(
+            &ahead, buf, len, pos, (unsigned)(env->settings->reqs_per_event - served));
+        if (x == NULL) {
+            text_check_partial(s, buf + pos, len - pos);
             break;
         }
-        size_t llen = (size_t)(nl - line);
-        if (llen > 1 && line[llen - 1] == '\r')
-            llen--;
-        enum text_next then = text_request(s, env, line, llen, (size_t)(nl - line) + 1, out);
+        enum text_next then = text_request(s, env, buf, x, out);
         if (then == TEXT_STOPPED) {
             *st = PROTO_DRAIN;
             break;
         }
-        pos = (size_t)(nl - buf) + 1;
+        pos = x->next;
+        text_ahead_pop(&ahead);
         served++;
         if (then == TEXT_DRAIN) {
             *st = PROTO_DRAIN;

@@ -31,24 +31,8 @@
 #include "text.h"
 #include "watch.h"
 
-/* Values up to this size are copied into the reply: cheaper than an item
- * reference (two atomic operations) and an iovec of their own. */
-#define TEXT_COPY_MAX 512
 /* "VALUE " and " <flags> <bytes> <cas>\r\n" around the key, at most. */
 #define TEXT_VALUE_HEAD_MAX (6 + 3 * 21 + 2)
-
-static char *put_u64(char *p, uint64_t v)
-{
-    char num[24];
-    char *d = num + sizeof(num);
-    do {
-        *--d = (char)('0' + v % 10);
-        v /= 10;
-    } while (v != 0);
-    size_t n = (size_t)(num + sizeof(num) - d);
-    memcpy(p, d, n);
-    return p + n;
-}
 
 /*
  * "VALUE <key> <flags> <bytes>[ <cas>]\r\n", the value and its "\r\n": the
@@ -57,36 +41,35 @@ static char *put_u64(char *p, uint64_t v)
  */
 static void text_value(struct reply *out, struct item *it, bool with_cas)
 {
-    size_t vlen = item_vlen(it);
-    bool copy = vlen <= TEXT_COPY_MAX;
-    char *start = reply_space(out, TEXT_VALUE_HEAD_MAX + item_nkey(it) + (copy ? vlen + 2 : 0));
+    size_t nkey = item_nkey(it), vlen = item_vlen(it);
+    const char *key = item_key(it);
+    char *value = (char *)key + nkey;
+    bool copy = vlen <= REPLY_COPY_MAX;
+    char *start = reply_space(out, TEXT_VALUE_HEAD_MAX + nkey + (copy ? vlen + 2 : 0));
     if (start == NULL)
         return;
     char *p = start;
     memcpy(p, "VALUE ", 6);
-    p += 6;
-    memcpy(p, item_key(it), item_nkey(it));
-    p += item_nkey(it);
+    reply_copy_small(p + 6, key, nkey);
+    p += 6 + nkey;
     *p++ = ' ';
-    p = put_u64(p, item_flags(it));
+    p = reply_put_u64(p, item_flags(it));
     *p++ = ' ';
-    p = put_u64(p, vlen);
+    p = reply_put_u64(p, vlen);
     if (with_cas) {
         *p++ = ' ';
-        p = put_u64(p, item_cas(it));
+        p = reply_put_u64(p, item_cas(it));
     }
-    *p++ = '\r';
-    *p++ = '\n';
+    memcpy(p, "\r\n", 2);
+    p += 2;
     if (copy) {
-        memcpy(p, item_value(it), vlen);
-        p += vlen;
-        *p++ = '\r';
-        *p++ = '\n';
-        reply_commit(out, (size_t)(p - start));
+        reply_copy_small(p, value, vlen);
+        memcpy(p + vlen, "\r\n", 2);
+        reply_commit(out, (size_t)(p + vlen + 2 - start));
         return;
     }
     reply_commit(out, (size_t)(p - start));
-    reply_item(out, it, item_value(it), vlen);
+    reply_item(out, it, value, vlen);
     reply_add(out, "\r\n", 2);
 }
 
@@ -106,15 +89,16 @@ static void text_get_hit(struct item *it, void *arg)
     text_value(x->out, it, x->with_cas);
 }
 
-/* The next key from *p on (spaces skipped), its length in *n; NULL at the end. */
-static const char *next_key(const char **p, const char *end, size_t *n)
+/* The next key from *p on (spaces skipped), its length in *n; NULL at the
+ * end.  A key text_ahead already measured (`known`, may be NULL) is not
+ * scanned again. */
+static const char *next_key(const char **p, const char *end, const struct proto_key_hint *known,
+                            size_t *n)
 {
     const char *k = *p;
     while (k < end && *k == ' ')
         k++;
-    const char *e = memchr(k, ' ', (size_t)(end - k));
-    if (e == NULL)
-        e = end;
+    const char *e = known != NULL && k == known->key ? k + known->nkey : text_find_space(k, end);
     *n = (size_t)(e - k);
     *p = e;
     return *n > 0 ? k : NULL;
@@ -124,21 +108,71 @@ static const char *next_key(const char **p, const char *end, size_t *n)
 static bool long_key_ahead(const char *p, const char *end)
 {
     size_t n;
-    while (next_key(&p, end, &n) != NULL) {
+    while (next_key(&p, end, NULL, &n) != NULL) {
         if (n > ITEM_KEY_MAX)
             return true;
     }
     return false;
 }
 
+/*
+ * The keys of a multi-get a few ahead of the one being looked up, scanned,
+ * hashed and prefetched as text_ahead does for whole requests: the next
+ * keys' buckets as they are scanned, the next key's items when its turn is
+ * near.  Each key is scanned once.
+ */
+#define GET_AHEAD 4
+
+struct get_ahead {
+    struct get_key {
+        const char *from;       /* where the scan for it started: a stop resumes there */
+        const char *k;
+        size_t n;
+        uint64_t hash;
+    } q[GET_AHEAD];
+    unsigned head, count;
+    const char *scan, *end;
+};
+
+/* The next key, with up to GET_AHEAD - 1 more scanned and prefetched
+ * beyond it; NULL at the end of the line. */
+static const struct get_key *get_ahead_next(struct get_ahead *a, const struct text_session *s)
+{
+    while (a->count < GET_AHEAD) {
+        struct get_key *x = &a->q[(a->head + a->count) % GET_AHEAD];
+        x->from = a->scan;
+        x->k = next_key(&a->scan, a->end, &s->hint, &x->n);
+        if (x->k == NULL)
+            break;
+        if (x->n <= ITEM_KEY_MAX) {
+            x->hash = text_key_hash(s, x->k, x->n);
+            if (a->count > 0)
+                cache_prefetch(x->hash);
+        }
+        a->count++;
+    }
+    if (a->count == 0)
+        return NULL;
+    if (a->count > 1 && a->q[(a->head + 1) % GET_AHEAD].n <= ITEM_KEY_MAX)
+        cache_prefetch_items(a->q[(a->head + 1) % GET_AHEAD].hash);
+    return &a->q[a->head];
+}
+
+static void get_ahead_pop(struct get_ahead *a)
+{
+    a->head = (a->head + 1) % GET_AHEAD;
+    a->count--;
+}
+
 /* Look one key up, append its VALUE block on a hit, count it. */
 static void text_get_one(const struct proto_env *env, const struct text_get_state *g,
-                         const char *k, size_t nkey, struct text_get_ctx *ctx, bool *hit)
+                         const char *k, size_t nkey, uint64_t hash, struct text_get_ctx *ctx,
+                         bool *hit)
 {
     struct proto_counters *c = env->counters;
     enum cache_miss why;
-    *hit = g->touch ? cache_touch_visit(k, nkey, g->exptime, env->now, &why, text_get_hit, ctx)
-                    : cache_get_visit(k, nkey, env->now, &why, text_get_hit, ctx);
+    *hit = g->touch ? cache_touch_visit(k, nkey, hash, g->exptime, env->now, &why, text_get_hit, ctx)
+                    : cache_get_visit(k, nkey, hash, env->now, &why, text_get_hit, ctx);
     if (prefix_stats_enabled())
         prefix_stats_record(k, nkey, PREFIX_GET, *hit);
     if (watch_on(WATCH_FETCHERS))
@@ -182,14 +216,18 @@ static bool text_get_keys(struct text_session *s, const struct proto_env *env, c
     struct text_get_ctx ctx = { .out = out, .with_cas = g->with_cas };
     /* Where this get started, or resumed: what an error takes back. */
     size_t mark = reply_mark(out), buf_mark = out->len;
-    const char *p = line + g->next, *end = line + g->end;
+    const char *end = line + g->end;
+    struct get_ahead ahead;     /* fields set one by one: an initializer would zero q too */
+    ahead.head = ahead.count = 0;
+    ahead.scan = line + g->next;
+    ahead.end = end;
     bool progressed = false;
     for (;;) {
-        const char *resume = p;
-        size_t nkey;
-        const char *k = next_key(&p, end, &nkey);
-        if (k == NULL)
+        const struct get_key *key = get_ahead_next(&ahead, s);
+        if (key == NULL)
             break;
+        const char *resume = key->from, *k = key->k;
+        size_t nkey = key->n;
         /* Stop at the bound, once this call has served a key at least. */
         if (progressed && !g->discard && reply_pending(out) >= env->settings->reply_bound) {
             if (!g->checked) {
@@ -215,8 +253,9 @@ static bool text_get_keys(struct text_session *s, const struct proto_env *env, c
         }
         /* Grow the reply now, so the copy under the stripe lock seldom
          * waits for a realloc. */
-        reply_space(out, TEXT_VALUE_HEAD_MAX + nkey + TEXT_COPY_MAX + 2);
-        text_get_one(env, g, k, nkey, &ctx, &g->prev_hit);
+        reply_space(out, TEXT_VALUE_HEAD_MAX + nkey + REPLY_COPY_MAX + 2);
+        text_get_one(env, g, k, nkey, key->hash, &ctx, &g->prev_hit);
+        get_ahead_pop(&ahead);
         if (out->oom) {
             text_get_fail(s, out, mark, buf_mark, MSG_E_OOM_GET);
             return true;

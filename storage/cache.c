@@ -387,13 +387,12 @@ static enum cache_status cache_store_decide(struct item *old, struct item *it, e
     return CACHE_STORED;
 }
 
-static enum cache_status cache_store_at(struct item *it, enum cache_op op, uint64_t cas,
-                                        bool stale_ok, rel_time_t now)
+static enum cache_status cache_store_at(struct item *it, uint64_t hash, enum cache_op op,
+                                        uint64_t cas, bool stale_ok, rel_time_t now)
 {
-    uint64_t hash = hash_key(item_key(it), it->nkey);
     struct table_stripe *s = table_stripe(hash);
     struct item *link = it;
-    pthread_mutex_lock(&s->lock);
+    word_lock(&s->lock);
     struct item *old = cache_find(s, hash, item_key(it), it->nkey, now, NULL);
     enum cache_status st = cache_store_decide(old, it, op, cas, stale_ok, now, &link);
     if (st == CACHE_STORED && expiry_passed(item_exptime(link), now)) {
@@ -413,20 +412,22 @@ static enum cache_status cache_store_at(struct item *it, enum cache_op op, uint6
         if (st == CACHE_STORED)
             item_set_cas(it, item_cas(link));
     }
-    pthread_mutex_unlock(&s->lock);
+    word_unlock(&s->lock);
     if (link != it && link != NULL)
         item_unref(link);
     return st;
 }
 
-enum cache_status cache_store(struct item *it, enum cache_op op, uint64_t cas, rel_time_t now)
+enum cache_status cache_store(struct item *it, uint64_t hash, enum cache_op op, uint64_t cas,
+                              rel_time_t now)
 {
-    return cache_store_at(it, op, cas, false, now);
+    return cache_store_at(it, hash, op, cas, false, now);
 }
 
-enum cache_status cache_store_stale(struct item *it, enum cache_op op, uint64_t cas, rel_time_t now)
+enum cache_status cache_store_stale(struct item *it, uint64_t hash, enum cache_op op, uint64_t cas,
+                                    rel_time_t now)
 {
-    return cache_store_at(it, op, cas, true, now);
+    return cache_store_at(it, hash, op, cas, true, now);
 }
 
 /* Find a live key under its stripe lock and count the read; with `touch`, set a new expiry. */
@@ -448,31 +449,34 @@ static struct item *cache_read_locked(struct table_stripe *s, uint64_t hash, con
     return it;
 }
 
-static bool cache_visit(const char *key, size_t nkey, const rel_time_t *touch, rel_time_t now,
-                        enum cache_miss *why, cache_visit_fn fn, void *arg)
+static bool cache_visit(const char *key, size_t nkey, uint64_t hash, const rel_time_t *touch,
+                        rel_time_t now, enum cache_miss *why, cache_visit_fn fn, void *arg)
 {
-    uint64_t hash = hash_key(key, nkey);
     struct table_stripe *s = table_stripe(hash);
     *why = CACHE_MISS_NONE;
-    pthread_mutex_lock(&s->lock);
+    word_lock(&s->lock);
     struct item *it = cache_read_locked(s, hash, key, nkey, touch, now, why);
     if (it != NULL)
         fn(it, arg);
-    pthread_mutex_unlock(&s->lock);
+    word_unlock(&s->lock);
     return it != NULL;
 }
 
-bool cache_get_visit(const char *key, size_t nkey, rel_time_t now, enum cache_miss *why,
-                     cache_visit_fn fn, void *arg)
+bool cache_get_visit(const char *key, size_t nkey, uint64_t hash, rel_time_t now,
+                     enum cache_miss *why, cache_visit_fn fn, void *arg)
 {
-    return cache_visit(key, nkey, NULL, now, why, fn, arg);
+    return cache_visit(key, nkey, hash, NULL, now, why, fn, arg);
 }
 
-bool cache_touch_visit(const char *key, size_t nkey, rel_time_t exptime, rel_time_t now,
-                       enum cache_miss *why, cache_visit_fn fn, void *arg)
+bool cache_touch_visit(const char *key, size_t nkey, uint64_t hash, rel_time_t exptime,
+                       rel_time_t now, enum cache_miss *why, cache_visit_fn fn, void *arg)
 {
-    return cache_visit(key, nkey, &exptime, now, why, fn, arg);
+    return cache_visit(key, nkey, hash, &exptime, now, why, fn, arg);
 }
+
+void cache_prefetch(uint64_t hash) { table_prefetch(hash); }
+
+void cache_prefetch_items(uint64_t hash) { table_prefetch_items(hash); }
 
 enum cache_status cache_touch(const char *key, size_t nkey, rel_time_t exptime, rel_time_t now,
                               unsigned *cls)
@@ -480,11 +484,11 @@ enum cache_status cache_touch(const char *key, size_t nkey, rel_time_t exptime, 
     uint64_t hash = hash_key(key, nkey);
     struct table_stripe *s = table_stripe(hash);
     enum cache_miss why;
-    pthread_mutex_lock(&s->lock);
+    word_lock(&s->lock);
     struct item *it = cache_read_locked(s, hash, key, nkey, &exptime, now, &why);
     if (it != NULL && cls != NULL)
         *cls = item_class(it);
-    pthread_mutex_unlock(&s->lock);
+    word_unlock(&s->lock);
     return it != NULL ? CACHE_OK : CACHE_NOT_FOUND;
 }
 
@@ -492,14 +496,14 @@ enum cache_status cache_delete(const char *key, size_t nkey, rel_time_t now, uns
 {
     uint64_t hash = hash_key(key, nkey);
     struct table_stripe *s = table_stripe(hash);
-    pthread_mutex_lock(&s->lock);
+    word_lock(&s->lock);
     struct item *it = cache_find(s, hash, key, nkey, now, NULL);
     if (it != NULL) {
         if (cls != NULL)
             *cls = item_class(it);
         cache_unlink(s, hash, it);
     }
-    pthread_mutex_unlock(&s->lock);
+    word_unlock(&s->lock);
     return it != NULL ? CACHE_DELETED : CACHE_NOT_FOUND;
 }
 
@@ -516,13 +520,13 @@ void cache_flush(rel_time_t when, rel_time_t now)
     atomic_store(&oldest_live, 0);
     for (unsigned i = 0; i < table_nstripes(); i++) {
         struct table_stripe *s = table_stripe_at(i);
-        pthread_mutex_lock(&s->lock);
+        word_lock(&s->lock);
         for (uint32_t k = 0; k < s->nbuckets * TABLE_BUCKET_SLOTS; k++) {
             struct item *it = table_slot(s, k);
             if (it != NULL)
                 cache_unlink(s, hash_key(item_key(it), it->nkey), it);
         }
-        pthread_mutex_unlock(&s->lock);
+        word_unlock(&s->lock);
     }
 }
 
@@ -536,12 +540,12 @@ void cache_stats(struct cache_stats *out)
     uint64_t slots = 0;
     for (unsigned i = 0; i < table_nstripes(); i++) {
         struct table_stripe *s = table_stripe_at(i);
-        pthread_mutex_lock(&s->lock);
+        word_lock(&s->lock);
         out->curr_items += s->count;
         out->bytes += s->bytes;
         out->total_items += s->total_items;
         slots += (uint64_t)s->nbuckets * TABLE_BUCKET_SLOTS;
-        pthread_mutex_unlock(&s->lock);
+        word_unlock(&s->lock);
     }
     out->hash_buckets = slots;
     out->hash_bytes = slots * sizeof(uint64_t);
@@ -574,9 +578,9 @@ void cache_stats_reset(void)
 {
     for (unsigned i = 0; i < table_nstripes(); i++) {
         struct table_stripe *s = table_stripe_at(i);
-        pthread_mutex_lock(&s->lock);
+        word_lock(&s->lock);
         s->total_items = 0;
-        pthread_mutex_unlock(&s->lock);
+        word_unlock(&s->lock);
     }
     evict_counters_reset();
 }

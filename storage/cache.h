@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "hash.h"
 #include "item.h"
 
 enum cache_status {
@@ -115,6 +116,22 @@ int64_t cache_started(void);
 /* Whether CAS uniques are kept (-C turns them off). */
 bool cache_use_cas(void);
 
+/*
+ * The hash that places a key.  The lookups and stores a request makes take
+ * it as an argument, so that a key is hashed once for its prefetch and its
+ * lookup; pass cache_hash() of the same key.
+ */
+static inline uint64_t cache_hash(const char *key, size_t nkey) { return hash_key(key, nkey); }
+/*
+ * Prefetch hints, for a transport serving a batch of requests: start
+ * loading what a lookup of `hash` reads — the stripe and the key's buckets
+ * (cache_prefetch), then, once those are in, the items whose tags match
+ * (cache_prefetch_items) — so that the lookup, a few requests later, finds
+ * them in cache.  They change nothing, and never wait: the second reads the
+ * buckets only if the stripe's lock is free at once (a trylock).
+ */
+void cache_prefetch(uint64_t hash);
+void cache_prefetch_items(uint64_t hash);
 /* Whether an item of this key length, flags and value length is within -I. */
 bool cache_item_fits(size_t nkey, uint32_t flags, size_t vlen);
 /*
@@ -125,17 +142,20 @@ bool cache_item_fits(size_t nkey, uint32_t flags, size_t vlen);
 struct item *cache_alloc(const char *key, size_t nkey, uint32_t flags, rel_time_t exptime,
                          size_t vlen, rel_time_t now, enum cache_status *err);
 /*
- * Store a filled item according to `op`; `cas` is the client's unique for
- * CACHE_CAS.  The caller keeps its reference.  Returns STORED, NOT_STORED,
- * EXISTS, NOT_FOUND or NO_MEMORY (append/prepend could not grow).
+ * Store a filled item according to `op`; `hash` is cache_hash() of its key,
+ * `cas` the client's unique for CACHE_CAS.  The caller keeps its reference.
+ * Returns STORED, NOT_STORED, EXISTS, NOT_FOUND or NO_MEMORY (append/prepend
+ * could not grow).
  */
-enum cache_status cache_store(struct item *it, enum cache_op op, uint64_t cas, rel_time_t now);
+enum cache_status cache_store(struct item *it, uint64_t hash, enum cache_op op, uint64_t cas,
+                              rel_time_t now);
 /*
  * As cache_store, but a CACHE_CAS whose unique is older than the item's
  * still stores: the new value is marked stale and keeps the old expiry and
  * win mark (the meta protocol's invalidating set).
  */
-enum cache_status cache_store_stale(struct item *it, enum cache_op op, uint64_t cas, rel_time_t now);
+enum cache_status cache_store_stale(struct item *it, uint64_t hash, enum cache_op op, uint64_t cas,
+                                    rel_time_t now);
 /*
  * What a reader does with a hit: called while the item's stripe is locked,
  * so the item cannot change or go until it returns.  It copies what it
@@ -143,12 +163,13 @@ enum cache_status cache_store_stale(struct item *it, enum cache_op op, uint64_t 
  * It must not call into the cache.
  */
 typedef void (*cache_visit_fn)(struct item *it, void *arg);
-/* Look a key up and show a hit to `fn`.  Returns whether the key was found. */
-bool cache_get_visit(const char *key, size_t nkey, rel_time_t now, enum cache_miss *why,
-                     cache_visit_fn fn, void *arg);
+/* Look a key up (`hash`: cache_hash() of it) and show a hit to `fn`.
+ * Returns whether the key was found. */
+bool cache_get_visit(const char *key, size_t nkey, uint64_t hash, rel_time_t now,
+                     enum cache_miss *why, cache_visit_fn fn, void *arg);
 /* The same, setting a new expiry time first (gat). */
-bool cache_touch_visit(const char *key, size_t nkey, rel_time_t exptime, rel_time_t now,
-                       enum cache_miss *why, cache_visit_fn fn, void *arg);
+bool cache_touch_visit(const char *key, size_t nkey, uint64_t hash, rel_time_t exptime,
+                       rel_time_t now, enum cache_miss *why, cache_visit_fn fn, void *arg);
 /* Set a new expiry time: CACHE_OK or CACHE_NOT_FOUND.  *cls (if not NULL) gets the item's class. */
 enum cache_status cache_touch(const char *key, size_t nkey, rel_time_t exptime, rel_time_t now,
                               unsigned *cls);
@@ -192,12 +213,13 @@ struct cache_fetch {
     bool key_binary;
 };
 /*
- * Look up with the meta options.  On a hit (out->found), `fn` is called
- * with `arg` under the stripe lock once `out` is filled, out->it set for it.
+ * Look up with the meta options (`hash`: cache_hash() of the key).  On a
+ * hit (out->found), `fn` is called with `arg` under the stripe lock once
+ * `out` is filled, out->it set for it.
  */
-void cache_fetch(const char *key, size_t nkey, const struct cache_fetch_opts *o, rel_time_t now,
-                 struct cache_fetch *out, void (*fn)(const struct cache_fetch *f, void *arg),
-                 void *arg);
+void cache_fetch(const char *key, size_t nkey, uint64_t hash, const struct cache_fetch_opts *o,
+                 rel_time_t now, struct cache_fetch *out,
+                 void (*fn)(const struct cache_fetch *f, void *arg), void *arg);
 /* Look up without counting a read (debug output): fills every field of
  * `out` but `it`, which stays NULL.  Returns out->found. */
 bool cache_peek(const char *key, size_t nkey, rel_time_t now, struct cache_fetch *out);

@@ -201,12 +201,12 @@ static bool walk_copy(struct item *it, rel_time_t now, struct cache_item_info *i
     if (!(atomic_load_explicit(&it->iflags, memory_order_acquire) & ITEM_LINKED))
         return false;
     struct table_stripe *s = table_stripe(hash_key(item_key(it), it->nkey));
-    pthread_mutex_lock(&s->lock);
+    word_lock(&s->lock);
     enum cache_miss why;
     bool live = item_has(it, ITEM_LINKED) && cache_live(it, now, &why);
     if (live)
         walk_fill(it, info);
-    pthread_mutex_unlock(&s->lock);
+    word_unlock(&s->lock);
     return live;
 }
 

@@ -85,7 +85,7 @@ enum cache_status cache_arith_ex(const char *key, size_t nkey, const struct cach
     struct table_stripe *s = table_stripe(hash);
     enum cache_status st = CACHE_OK;
     memset(res, 0, sizeof(*res));
-    pthread_mutex_lock(&s->lock);
+    word_lock(&s->lock);
     struct item *it = cache_find(s, hash, key, nkey, now, NULL);
     if (it == NULL) {
         st = o->vivify ? cache_arith_vivify(s, key, nkey, hash, o, now, res) : CACHE_NOT_FOUND;
@@ -109,7 +109,7 @@ enum cache_status cache_arith_ex(const char *key, size_t nkey, const struct cach
         if (st == CACHE_OK && o->touch && in_place)
             atomic_store_explicit(&it->exptime, o->exptime, memory_order_relaxed);
     }
-    pthread_mutex_unlock(&s->lock);
+    word_unlock(&s->lock);
     return st;
 }
 

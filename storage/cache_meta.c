@@ -58,14 +58,13 @@ static void cache_fetch_state(struct item *it, struct cache_fetch *out)
     out->key_binary = item_key_binary(it);
 }
 
-void cache_fetch(const char *key, size_t nkey, const struct cache_fetch_opts *o, rel_time_t now,
-                 struct cache_fetch *out, void (*fn)(const struct cache_fetch *f, void *arg),
-                 void *arg)
+void cache_fetch(const char *key, size_t nkey, uint64_t hash, const struct cache_fetch_opts *o,
+                 rel_time_t now, struct cache_fetch *out,
+                 void (*fn)(const struct cache_fetch *f, void *arg), void *arg)
 {
-    uint64_t hash = hash_key(key, nkey);
     struct table_stripe *s = table_stripe(hash);
     memset(out, 0, sizeof(*out));
-    pthread_mutex_lock(&s->lock);
+    word_lock(&s->lock);
     struct item *it = cache_find(s, hash, key, nkey, now, &out->why);
     if (it == NULL && o->vivify) {
         /* memcached links it with no expiry and sets N's in the reply loop. */
@@ -91,7 +90,7 @@ void cache_fetch(const char *key, size_t nkey, const struct cache_fetch_opts *o,
         if (out->created)
             item_unref(it);     /* the allocation's reference; the table keeps its own */
     }
-    pthread_mutex_unlock(&s->lock);
+    word_unlock(&s->lock);
 }
 
 bool cache_peek(const char *key, size_t nkey, rel_time_t now, struct cache_fetch *out)
@@ -99,13 +98,13 @@ bool cache_peek(const char *key, size_t nkey, rel_time_t now, struct cache_fetch
     uint64_t hash = hash_key(key, nkey);
     struct table_stripe *s = table_stripe(hash);
     memset(out, 0, sizeof(*out));
-    pthread_mutex_lock(&s->lock);
+    word_lock(&s->lock);
     struct item *it = cache_find(s, hash, key, nkey, now, &out->why);
     if (it != NULL) {
         cache_fetch_state(it, out);
         out->cas = item_cas(it);
     }
-    pthread_mutex_unlock(&s->lock);
+    word_unlock(&s->lock);
     return out->found;
 }
 
@@ -115,7 +114,7 @@ enum cache_status cache_delete_cas(const char *key, size_t nkey, const uint64_t 
     uint64_t hash = hash_key(key, nkey);
     struct table_stripe *s = table_stripe(hash);
     enum cache_status st = CACHE_NOT_FOUND;
-    pthread_mutex_lock(&s->lock);
+    word_lock(&s->lock);
     struct item *it = cache_find(s, hash, key, nkey, now, NULL);
     if (it != NULL && cas != NULL && item_cas(it) != *cas) {
         st = CACHE_EXISTS;
@@ -125,7 +124,7 @@ enum cache_status cache_delete_cas(const char *key, size_t nkey, const uint64_t 
         cache_unlink(s, hash, it);
         st = CACHE_DELETED;
     }
-    pthread_mutex_unlock(&s->lock);
+    word_unlock(&s->lock);
     return st;
 }
 
@@ -135,7 +134,7 @@ enum cache_status cache_mark_stale(const char *key, size_t nkey, const uint64_t 
     uint64_t hash = hash_key(key, nkey);
     struct table_stripe *s = table_stripe(hash);
     enum cache_status st = CACHE_NOT_FOUND;
-    pthread_mutex_lock(&s->lock);
+    word_lock(&s->lock);
     struct item *it = cache_find(s, hash, key, nkey, now, NULL);
     if (it != NULL && cas != NULL && item_cas(it) != *cas) {
         st = CACHE_EXISTS;
@@ -148,6 +147,6 @@ enum cache_status cache_mark_stale(const char *key, size_t nkey, const uint64_t 
         item_set_cas(it, cache_use_cas() ? table_next_cas(s) : 0);
         st = CACHE_OK;
     }
-    pthread_mutex_unlock(&s->lock);
+    word_unlock(&s->lock);
     return st;
 }

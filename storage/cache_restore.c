@@ -20,7 +20,7 @@ enum cache_status cache_restore(const struct cache_restore_item *r, rel_time_t n
         item_mark_key_binary(it);
     uint64_t hash = hash_key(r->key, r->nkey);
     struct table_stripe *s = table_stripe(hash);
-    pthread_mutex_lock(&s->lock);
+    word_lock(&s->lock);
     enum cache_status st = CACHE_NOT_STORED;
     if (cache_find(s, hash, r->key, r->nkey, now, NULL) == NULL)
         st = cache_link(s, hash, it, now);
@@ -30,7 +30,7 @@ enum cache_status cache_restore(const struct cache_restore_item *r, rel_time_t n
         uint8_t marks = (uint8_t)((r->fetched ? ITEM_FETCHED : 0) | (r->stale ? ITEM_STALE : 0));
         atomic_fetch_or_explicit(&it->iflags, marks, memory_order_relaxed);
     }
-    pthread_mutex_unlock(&s->lock);
+    word_unlock(&s->lock);
     item_unref(it);
     return st;
 }

@@ -536,7 +536,7 @@ enum cache_reap cache_reap(struct item *it, rel_time_t now, bool evict,
     }
     uint64_t hash = hash_key(item_key(it), it->nkey);
     struct table_stripe *s = table_stripe(hash);
-    if (pthread_mutex_trylock(&s->lock) != 0) {
+    if (!word_trylock(&s->lock)) {
         item_unref(it);
         return REAP_BUSY;
     }
@@ -556,7 +556,7 @@ enum cache_reap cache_reap(struct item *it, rel_time_t now, bool evict,
                                                                            : REAP_UNLINKED;
         cache_unlink(s, hash, it);
     }
-    pthread_mutex_unlock(&s->lock);
+    word_unlock(&s->lock);
     item_unref(it);
     return r;
 }

@@ -95,7 +95,7 @@ static enum chunk_move move_chunk(unsigned cls, struct item *it, rel_time_t now)
     uint64_t hash = hash_key(item_key(it), it->nkey);
     struct table_stripe *s = table_stripe(hash);
     enum chunk_move r = CHUNK_DONE;
-    pthread_mutex_lock(&s->lock);
+    word_lock(&s->lock);
     enum cache_miss why;
     if (!item_has(it, ITEM_LINKED)) {
         r = CHUNK_DONE;
@@ -117,7 +117,7 @@ static enum chunk_move move_chunk(unsigned cls, struct item *it, rel_time_t now)
             r = CHUNK_STUCK;    /* -M: no room to rescue it, and it may not go */
         }
     }
-    pthread_mutex_unlock(&s->lock);
+    word_unlock(&s->lock);
     item_unref(it);
     return r;
 }

@@ -40,7 +40,8 @@ static inline bool num_scan(const char *p, size_t n, uint64_t limit, uint64_t *m
     uint64_t v = 0;
     for (; i < n && p[i] >= '0' && p[i] <= '9'; i++) {
         uint64_t d = (uint64_t)(p[i] - '0');
-        if (v > (limit - d) / 10)
+        /* v * 10 + d > limit, with constants once inlined: no division per digit. */
+        if (v > limit / 10 || (v == limit / 10 && d > limit % 10))
             return false;
         v = v * 10 + d;
     }

@@ -47,7 +47,36 @@ static struct table_stripe *stripes;
 static unsigned stripe_bits;
 static unsigned nstripes;
 
-static inline uint32_t tag_of(uint64_t hash) { return (uint32_t)(hash >> (64 - TAG_BITS)); }
+/*
+ * Where each stripe's buckets are, for table_prefetch, which reads it
+ * without the stripe's lock: a copy of `slots` and `nbuckets`, stored
+ * (relaxed) under the lock whenever they change.  A prefetch may read them
+ * stale, or one new and one old, while a stripe grows: it then prefetches
+ * an address that is no bucket, which is harmless (a prefetch never
+ * faults), and nothing ever dereferences them.  16 bytes a stripe, dense,
+ * so that finding the buckets costs no miss of its own.
+ */
+struct table_where {
+    _Atomic(uint64_t *) slots;
+    _Atomic uint32_t nbuckets;
+};
+static struct table_where *where;
+
+/* A stripe's slots changed (its lock held): tell the prefetches. */
+static void where_update(const struct table_stripe *s)
+{
+    struct table_where *w = &where[s - stripes];
+    atomic_store_explicit(&w->slots, s->slots, memory_order_relaxed);
+    atomic_store_explicit(&w->nbuckets, s->nbuckets, memory_order_relaxed);
+}
+
+/* A key's tag: the top bits of its hash, never 0, so that an empty slot
+ * (0) matches no key. */
+static inline uint32_t tag_of(uint64_t hash)
+{
+    uint32_t t = (uint32_t)(hash >> (64 - TAG_BITS));
+    return t != 0 ? t : 1;
+}
 
 static inline uint64_t slot_make(uint32_t tag, const struct item *it)
 {
@@ -151,12 +180,18 @@ int table_setup(unsigned hashpower)
         return -ENOMEM;
     per_stripe = buckets_for(per_stripe);
     stripes = aligned_alloc(64, sizeof(*stripes) * nstripes);
-    if (stripes == NULL)
+    where = calloc(nstripes, sizeof(*where));
+    if (stripes == NULL || where == NULL) {
+        free(stripes);
+        free(where);
+        stripes = NULL;
+        where = NULL;
         return -ENOMEM;
+    }
     memset(stripes, 0, sizeof(*stripes) * nstripes);
     for (unsigned i = 0; i < nstripes; i++) {
         struct table_stripe *s = &stripes[i];
-        pthread_mutex_init(&s->lock, NULL);
+        word_lock_init(&s->lock);
         s->slots = slots_alloc(per_stripe);
         if (s->slots == NULL) {
             nstripes = i + 1;
@@ -164,18 +199,19 @@ int table_setup(unsigned hashpower)
             return -ENOMEM;
         }
         s->nbuckets = per_stripe;
+        where_update(s);
     }
     return 0;
 }
 
 void table_teardown(void)
 {
-    for (unsigned i = 0; stripes && i < nstripes; i++) {
-        pthread_mutex_destroy(&stripes[i].lock);
+    for (unsigned i = 0; stripes && i < nstripes; i++)
         slots_free(stripes[i].slots, stripes[i].nbuckets);
-    }
     free(stripes);
+    free(where);
     stripes = NULL;
+    where = NULL;
     nstripes = 0;
     char name[64];
     snprintf(name, sizeof(name), "arena.%u.destroy", slots_arena);
@@ -207,16 +243,26 @@ static inline bool key_equal(const char *a, const char *b, size_t n)
     return true;
 }
 
+/* The first slot of bucket b from i on whose tag is the one `want` holds
+ * in place (tag << PTR_BITS), or TABLE_BUCKET_SLOTS. */
+static inline int bucket_match(const uint64_t *b, int i, uint64_t want)
+{
+    for (; i < TABLE_BUCKET_SLOTS; i++) {
+        if ((b[i] & ~PTR_MASK) == want)
+            break;
+    }
+    return i;
+}
+
 /* Slot i of bucket b holding `key`, or -1.  Tags are compared before any
- * item is read (an empty slot's tag is 0, its item NULL: checked last). */
+ * item is read. */
 static inline int bucket_find(const uint64_t *b, uint32_t tag, const char *key, size_t nkey)
 {
-    for (int i = 0; i < TABLE_BUCKET_SLOTS; i++) {
-        if (slot_tag(b[i]) == tag && b[i] != 0) {
-            const struct item *it = slot_item(b[i]);
-            if (it->nkey == nkey && key_equal(item_key(it), key, nkey))
-                return i;
-        }
+    uint64_t want = (uint64_t)tag << PTR_BITS;
+    for (int i = bucket_match(b, 0, want); i < TABLE_BUCKET_SLOTS; i = bucket_match(b, i + 1, want)) {
+        const struct item *it = slot_item(b[i]);
+        if (it->nkey == nkey && key_equal(item_key(it), key, nkey))
+            return i;
     }
     return -1;
 }
@@ -236,8 +282,53 @@ struct item *table_find(struct table_stripe *s, uint64_t hash, const char *key, 
             return NULL;
     }
     /* Remembered for the remove or replace that often follows. */
-    s->hint = (size_t)b * TABLE_BUCKET_SLOTS + (size_t)i;
+    s->hint = b * TABLE_BUCKET_SLOTS + (uint32_t)i;
     return slot_item(s->slots[s->hint]);
+}
+
+void table_prefetch(uint64_t hash)
+{
+    unsigned i = (unsigned)(hash & (nstripes - 1));
+    uint64_t *slots = atomic_load_explicit(&where[i].slots, memory_order_relaxed);
+    uint32_t nb = atomic_load_explicit(&where[i].nbuckets, memory_order_relaxed);
+    uint32_t tag = tag_of(hash);
+    __builtin_prefetch(&stripes[i], 1);     /* its lock is taken, its hint written */
+    __builtin_prefetch(slots + (size_t)bucket1(tag, nb) * TABLE_BUCKET_SLOTS);
+    __builtin_prefetch(slots + (size_t)bucket2(tag, nb) * TABLE_BUCKET_SLOTS);
+}
+
+/*
+ * The buckets can be read only under the stripe's lock: this is the one
+ * place a key's stripe is locked twice in a request, and only when the
+ * lock is free at once.  It pays when the buckets are already cached (a
+ * table_prefetch a while before): then a few instructions start the item's
+ * load long before the lookup would wait for it.
+ */
+void table_prefetch_items(uint64_t hash)
+{
+    struct table_stripe *s = table_stripe(hash);
+    if (!word_trylock(&s->lock))
+        return;
+    uint32_t tag = tag_of(hash), nb = s->nbuckets;
+    uint64_t want = (uint64_t)tag << PTR_BITS;
+    /* The first match, as table_find looks: another tag match is rare.
+     * (The prefetch stays in this function: GCC deems a helper that only
+     * prefetches free of effects, and drops the call to it.) */
+    const uint64_t *b = s->slots + (size_t)bucket1(tag, nb) * TABLE_BUCKET_SLOTS;
+    int i = bucket_match(b, 0, want);
+    if (i == TABLE_BUCKET_SLOTS) {
+        b = s->slots + (size_t)bucket2(tag, nb) * TABLE_BUCKET_SLOTS;
+        i = bucket_match(b, 0, want);
+    }
+    const struct item *it = i < TABLE_BUCKET_SLOTS ? slot_item(b[i]) : NULL;
+    word_unlock(&s->lock);
+    /* After the unlock: a locked instruction may wait for the load a
+     * prefetch started before it.  Two lines: chunks are not aligned to
+     * lines, and the key and a small value often reach into the next. */
+    if (it != NULL) {
+        __builtin_prefetch(it);
+        __builtin_prefetch((const char *)it + 64);
+    }
 }
 
 /* An empty slot of bucket b, or -1. */
@@ -351,6 +442,7 @@ static int table_grow(struct table_stripe *s)
             slots_free(s->slots, s->nbuckets);
             s->slots = ns;
             s->nbuckets = nb;
+            where_update(s);
             return 0;
         }
         slots_free(ns, nb);
@@ -417,9 +509,9 @@ uint64_t table_nslots(void)
 {
     uint64_t n = 0;
     for (unsigned i = 0; i < nstripes; i++) {
-        pthread_mutex_lock(&stripes[i].lock);
+        word_lock(&stripes[i].lock);
         n += (uint64_t)stripes[i].nbuckets * TABLE_BUCKET_SLOTS;
-        pthread_mutex_unlock(&stripes[i].lock);
+        word_unlock(&stripes[i].lock);
     }
     return n;
 }
@@ -433,10 +525,10 @@ void table_cas_floor(uint64_t cas)
 {
     uint64_t floor = cas >> stripe_bits;
     for (unsigned i = 0; i < nstripes; i++) {
-        pthread_mutex_lock(&stripes[i].lock);
+        word_lock(&stripes[i].lock);
         if (stripes[i].cas <= floor)
             stripes[i].cas = floor + 1;
-        pthread_mutex_unlock(&stripes[i].lock);
+        word_unlock(&stripes[i].lock);
     }
 }
 
@@ -449,7 +541,7 @@ void table_reserve(uint64_t items)
         buckets = TAG_MASK / 2;
     for (unsigned i = 0; i < nstripes; i++) {
         struct table_stripe *s = &stripes[i];
-        pthread_mutex_lock(&s->lock);
+        word_lock(&s->lock);
         uint32_t nb = buckets_for((uint32_t)buckets);
         uint64_t *ns = s->count == 0 && s->nbuckets < nb ? slots_alloc(nb) : NULL;
         if (ns != NULL) {
@@ -459,6 +551,6 @@ void table_reserve(uint64_t items)
         }
         while (s->nbuckets < buckets && table_grow(s) == 0)
             ;
-        pthread_mutex_unlock(&s->lock);
+        word_unlock(&s->lock);
     }
 }

@@ -4,30 +4,32 @@
 #ifndef MCD_TABLE_H
 #define MCD_TABLE_H
 
-#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "item.h"
+#include "lock.h"
 
 /* Slots per bucket: one 64-byte cache line. */
 #define TABLE_BUCKET_SLOTS 8
 
 /*
- * One stripe: a lock and the sub-table it guards.  A key's stripe is the
- * low bits of its hash.  Every field is read and written only with `lock`
- * held.
+ * One stripe: a lock and the sub-table it guards, in one cache line.  A
+ * key's stripe is the low bits of its hash.  Every field is read and
+ * written only with `lock` held.  (A prefetch reads no field: it reads the
+ * stripe's table_where, table.c.)
  */
 struct table_stripe {
-    pthread_mutex_t lock;       /* taken before a thread's magazine lock (slab.c) */
+    struct word_lock lock;      /* taken before a thread's magazine lock (slab.c) */
     uint64_t *slots;            /* nbuckets * TABLE_BUCKET_SLOTS, 64-byte aligned */
     uint32_t nbuckets;
     uint32_t count;             /* items linked */
+    uint32_t hint;              /* slot of the last item found, for its removal */
     uint64_t bytes;             /* their item_total() */
     uint64_t cas;               /* last CAS unique handed out in this stripe */
     uint64_t total_items;       /* items ever linked (stats total_items) */
-    size_t hint;                /* slot of the last item found, for its removal */
 } __attribute__((aligned(64)));
+_Static_assert(sizeof(struct table_stripe) == 64, "a stripe is one cache line");
 
 /* Create the table with about 2^hashpower slots.  0 or -ENOMEM. */
 int table_setup(unsigned hashpower);
@@ -41,6 +43,10 @@ struct table_stripe *table_stripe(uint64_t hash);
 struct table_stripe *table_stripe_at(unsigned i);
 /* Find a key in a locked stripe. */
 struct item *table_find(struct table_stripe *s, uint64_t hash, const char *key, size_t nkey);
+/* Prefetch hints (cache.h's cache_prefetch and cache_prefetch_items): the
+ * stripe and the buckets of `hash`; the items in them whose tags match. */
+void table_prefetch(uint64_t hash);
+void table_prefetch_items(uint64_t hash);
 /* Add an item (not there yet) to a locked stripe; `bytes` is counted in
  * s->bytes.  Grows the stripe when crowded; -ENOMEM if it cannot. */
 int table_insert(struct table_stripe *s, uint64_t hash, struct item *it, size_t bytes);

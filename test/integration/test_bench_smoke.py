@@ -3,7 +3,9 @@ non-zero rate, every get must hit, and no value may come back wrong.
 
 Also checks that mcd-bench itself catches a wrong value, so a zero in the
 first test means something, and runs the options `make bench` relies on
-(--report-interval, stopping a run by signal) and storage-bench's phases.
+(--report-interval, stopping a run by signal), storage-bench's phases, the
+no-storage responder (mcd-nostore, with --no-verify) and instr-count, the
+program the callgrind workload counts.
 """
 import json
 import os
@@ -16,6 +18,8 @@ from harness import MEMCACHED_BIN, ROOT, SLOW, Server
 
 MCDB_BIN = os.environ.get("MCDB_BIN", os.path.join(ROOT, "bench", "mcd-bench"))
 STORAGE_BENCH_BIN = os.path.join(ROOT, "bench", "storage-bench")
+NOSTORE_BIN = os.path.join(ROOT, "bench", "mcd-nostore")
+INSTR_COUNT_BIN = os.path.join(ROOT, "bench", "instr-count")
 COUNTS = ("requests", "sets", "gets", "get_keys", "hits", "misses", "sets_refused",
           "verify_errors", "protocol_errors")
 
@@ -130,6 +134,29 @@ class BenchSmokeTest(unittest.TestCase):
             self.assertEqual(r["errors"], 0, r)
             for op in ("set", "get", "mixed"):
                 self.assertGreater(r["%s_ops_per_sec" % op], 0, r)
+
+    @unittest.skipUnless(os.path.exists(NOSTORE_BIN), "mcd-nostore not built")
+    def test_nostore_responder_answers_every_protocol(self):
+        with Server(binary=NOSTORE_BIN) as server:
+            for proto in ("text", "meta", "binary"):
+                rc, r = run_bench(server, "-P", proto, "-c", "2", "--pipeline", "4",
+                                  "--multiget", "3", "--key-max", "1000", "--prefill",
+                                  "-n", "2000", "--no-verify")
+                self.check_clean(rc, r)
+                self.assertEqual(r["get_keys"], 3 * r["gets"], r)
+            # Its values are not the keys' own: checked, every hit is wrong.
+            rc, r = run_bench(server, "-c", "2", "--key-max", "100", "-n", "50", "--ratio", "0:1")
+            self.assertEqual(rc, 1, r)
+            self.assertEqual(r["verify_errors"], 50, r)
+
+    @unittest.skipUnless(os.path.exists(INSTR_COUNT_BIN), "instr-count not built")
+    def test_instr_count_phases_check(self):
+        # Without valgrind it runs every phase unmeasured, checking hits and misses.
+        p = subprocess.run([INSTR_COUNT_BIN, "64"], capture_output=True, timeout=60 * SLOW)
+        self.assertEqual(p.returncode, 0, p.stderr.decode())
+        phases = json.loads(p.stdout.decode())["phases"]
+        self.assertEqual(len(phases), 3 * 4 * 2, phases)
+        self.assertEqual({ph["protocol"] for ph in phases}, {"text", "meta", "binary"})
 
     @unittest.skipUnless(os.path.exists(MEMCACHED_BIN), "no memcached")
     def test_meta_and_binary_against_memcached(self):

@@ -50,7 +50,7 @@ static inline enum cache_status put_full(const char *key, const char *val, enum 
     if (it == NULL)
         return err;
     memcpy(item_value(it), val, n);
-    enum cache_status st = cache_store(it, op, cas, now);
+    enum cache_status st = cache_store(it, cache_hash(key, strlen(key)), op, cas, now);
     item_unref(it);
     return st;
 }
@@ -71,7 +71,7 @@ static inline struct item *get_ref(const char *key, size_t nkey, rel_time_t now,
                                    enum cache_miss *why)
 {
     struct item *it = NULL;
-    cache_get_visit(key, nkey, now, why, fixture_take_ref, &it);
+    cache_get_visit(key, nkey, cache_hash(key, nkey), now, why, fixture_take_ref, &it);
     return it;
 }
 
@@ -80,7 +80,7 @@ static inline struct item *touch_ref(const char *key, size_t nkey, rel_time_t ex
                                      rel_time_t now, enum cache_miss *why)
 {
     struct item *it = NULL;
-    cache_touch_visit(key, nkey, exptime, now, why, fixture_take_ref, &it);
+    cache_touch_visit(key, nkey, cache_hash(key, nkey), exptime, now, why, fixture_take_ref, &it);
     return it;
 }
 

@@ -359,6 +359,54 @@ static void test_unknown_command_swallows_bodylen_after_the_key(void **state)
     assert_pkt(&p[1], BIN_CMD_NOOP, BIN_OK, "");
 }
 
+/* bin_feed looks ahead at the headers after the request it serves, to
+ * prefetch their keys; a body swallowed past its key moves the next request
+ * elsewhere than the header said, and the answers must not change. */
+static void test_requests_after_a_swallowed_body_are_served_in_one_feed(void **state)
+{
+    (void)state;
+    char req[512];
+    feed_n(req, pack_set(req, BIN_CMD_SET, "k", "v1", 0, 0));
+    struct pkt p[8];
+    assert_int_equal(replies(p, 8), 1);
+    size_t n = pack(req, 0x41, "key", NULL, 0, "vvv", 3, 0, 0);
+    memcpy(req + n, "abc", 3);
+    n += 3;
+    n += pack_simple(req + n, BIN_CMD_GETK, "k");
+    n += pack_simple(req + n, BIN_CMD_GETKQ, "k");
+    n += pack_simple(req + n, BIN_CMD_NOOP, NULL);
+    assert_int_equal(feed_n(req, n), n);
+    assert_int_equal(replies(p, 8), 4);
+    assert_pkt(&p[0], 0x41, BIN_UNKNOWN_COMMAND, "Unknown command");
+    assert_pkt(&p[1], BIN_CMD_GETK, BIN_OK, "v1");
+    assert_pkt(&p[2], BIN_CMD_GETKQ, BIN_OK, "v1");
+    assert_pkt(&p[3], BIN_CMD_NOOP, BIN_OK, "");
+}
+
+/* Values up to 512 bytes are copied into the reply, larger ones referenced. */
+static void test_small_values_are_copied_large_ones_referenced(void **state)
+{
+    (void)state;
+    static char req[2048], big[601];
+    memset(big, 'b', 600);
+    size_t n = pack_set(req, BIN_CMD_SETQ, "s", "small", 0, 0);
+    n += pack_set(req + n, BIN_CMD_SETQ, "b", big, 0, 0);
+    n += pack_simple(req + n, BIN_CMD_GET, "s");
+    feed_n(req, n);
+    for (size_t i = out.sent_seg; i < out.nsegs; i++)
+        assert_null(out.segs[i].it);
+    struct pkt p[4];
+    assert_int_equal(replies(p, 4), 1);
+    assert_pkt(&p[0], BIN_CMD_GET, BIN_OK, "small");
+    feed_n(req, pack_simple(req, BIN_CMD_GET, "b"));
+    int refs = 0;
+    for (size_t i = out.sent_seg; i < out.nsegs; i++)
+        refs += out.segs[i].it != NULL;
+    assert_int_equal(refs, 1);
+    assert_int_equal(replies(p, 4), 1);
+    assert_pkt(&p[0], BIN_CMD_GET, BIN_OK, big);
+}
+
 static void test_too_large_value_is_swallowed_then_e2big(void **state)
 {
     (void)state;
@@ -488,6 +536,10 @@ int main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_long_key_is_einval_and_close, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wrong_shape_is_einval_and_close, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_requests_after_a_swallowed_body_are_served_in_one_feed,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_small_values_are_copied_large_ones_referenced,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_unknown_command_swallows_bodylen_after_the_key,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_too_large_value_is_swallowed_then_e2big, setup,

@@ -184,7 +184,7 @@ static void test_visit_reads_a_hit_without_taking_a_reference(void **state)
     put("v", "abc", CACHE_SET, 0);
     struct visit_seen seen = { 0 };
     enum cache_miss why;
-    assert_true(cache_get_visit("v", 1, NOW, &why, visit_record, &seen));
+    assert_true(cache_get_visit("v", 1, cache_hash("v", 1), NOW, &why, visit_record, &seen));
     assert_int_equal(seen.calls, 1);
     assert_string_equal(seen.value, "abc");
     assert_int_equal(seen.refs, 1);             /* the table's own */
@@ -196,9 +196,9 @@ static void test_visit_of_a_missing_or_expired_key_calls_nothing(void **state)
     (void)state;
     struct visit_seen seen = { 0 };
     enum cache_miss why;
-    assert_false(cache_get_visit("nope", 4, NOW, &why, visit_record, &seen));
+    assert_false(cache_get_visit("nope", 4, cache_hash("nope", 4), NOW, &why, visit_record, &seen));
     put_full("e", "1", CACHE_SET, 0, 0, NOW + 5, NOW);
-    assert_false(cache_get_visit("e", 1, NOW + 10, &why, visit_record, &seen));
+    assert_false(cache_get_visit("e", 1, cache_hash("e", 1), NOW + 10, &why, visit_record, &seen));
     assert_int_equal(why, CACHE_MISS_EXPIRED);
     assert_int_equal(seen.calls, 0);
 }
@@ -242,7 +242,7 @@ static void test_store_reports_the_new_unique_on_the_callers_item(void **state)
 {
     (void)state;
     struct item *it = mk("k", "v", 0, 0);
-    assert_int_equal(cache_store(it, CACHE_SET, 0, NOW), CACHE_STORED);
+    assert_int_equal(cache_store(it, cache_hash("k", 1), CACHE_SET, 0, NOW), CACHE_STORED);
     assert_int_equal(item_cas(it), cas_of("k"));
     item_unref(it);
 }

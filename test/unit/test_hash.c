@@ -188,7 +188,7 @@ static void test_flood_keys_are_all_stored(void **state)
         struct item *it = cache_alloc(key, sizeof(key), 0, 0, 1, NOW, &err);
         assert_non_null(it);
         item_value(it)[0] = 'v';
-        assert_int_equal(cache_store(it, CACHE_SET, 0, NOW), CACHE_STORED);
+        assert_int_equal(cache_store(it, cache_hash(key, sizeof(key)), CACHE_SET, 0, NOW), CACHE_STORED);
         item_unref(it);
     }
     for (unsigned i = 0; i < 1024; i++) {

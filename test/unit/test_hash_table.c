@@ -194,6 +194,47 @@ static void test_stripes_fill_past_ninety_percent_before_growing(void **state)
         assert_ptr_equal(table_find(s, hashes[i], item_key(items[i]), items[i]->nkey), items[i]);
 }
 
+/* Tags are never 0 (an empty slot is 0): a key whose hash has no top bits
+ * is found like any other, and an empty stripe holds nothing for it. */
+static void test_a_hash_without_top_bits_is_a_key_like_any_other(void **state)
+{
+    (void)state;
+    uint64_t h = 0x1c7;                     /* tag bits all zero */
+    assert_null(find("zero", h));
+    struct item *it = mk("zero", h);
+    insert(it, h);
+    assert_ptr_equal(find("zero", h), it);
+    assert_null(find("zer0", h));
+    table_remove(table_stripe(h), h, it, 10);
+    assert_null(find("zero", h));
+}
+
+/* The prefetch hints read without the lock (table_prefetch) or only with a
+ * trylock (table_prefetch_items): they never wait, and change nothing. */
+static void test_prefetch_hints_never_wait_and_change_nothing(void **state)
+{
+    (void)state;
+    char key[32];
+    for (int i = 0; i < 3000; i++) {
+        snprintf(key, sizeof(key), "key:%d", i);
+        uint64_t h = hash_key(key, strlen(key));
+        table_prefetch(h);
+        table_prefetch_items(h);
+        insert(mk(key, h), h);
+        table_prefetch(h);
+        table_prefetch_items(h);
+    }
+    struct table_stripe *s = table_stripe(hashes[7]);
+    word_lock(&s->lock);
+    table_prefetch(hashes[7]);
+    table_prefetch_items(hashes[7]);      /* the lock is held: it must not wait */
+    word_unlock(&s->lock);
+    for (int i = 0; i < nitems; i++) {
+        snprintf(key, sizeof(key), "key:%d", i);
+        assert_ptr_equal(find(key, hashes[i]), items[i]);
+    }
+}
+
 static void test_growth_keeps_every_item_findable(void **state)
 {
     (void)state;
@@ -269,11 +310,16 @@ static void test_hash_depends_on_every_byte_and_the_length(void **state)
     (void)state;
     char k[40];
     memset(k, 'x', sizeof(k));
-    uint64_t base = hash_key(k, sizeof(k));
-    for (size_t i = 0; i < sizeof(k); i++) {
-        k[i] = 'y';
-        assert_true(hash_key(k, sizeof(k)) != base);
-        k[i] = 'x';
+    /* Every length: short keys are read as overlapping words, long ones in
+     * 16-byte steps with a tail. */
+    for (size_t n = 1; n <= sizeof(k); n++) {
+        uint64_t base = hash_key(k, n);
+        for (size_t i = 0; i < n; i++) {
+            k[i] = 'y';
+            assert_true(hash_key(k, n) != base);
+            k[i] = 'x';
+        }
+        assert_true(hash_key(k, n - 1) != base);
     }
     assert_true(hash_key("", 0) != hash_key("\0", 1));
     assert_true(hash_key("ab", 2) != hash_key("ab\0", 3));
@@ -313,6 +359,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_stripes_fill_past_ninety_percent_before_growing,
                                         setup12, teardown),
         cmocka_unit_test_setup_teardown(test_growth_keeps_every_item_findable, setup12, teardown),
+        cmocka_unit_test_setup_teardown(test_a_hash_without_top_bits_is_a_key_like_any_other,
+                                        setup16, teardown),
+        cmocka_unit_test_setup_teardown(test_prefetch_hints_never_wait_and_change_nothing,
+                                        setup12, teardown),
         cmocka_unit_test_setup_teardown(test_a_stripe_refuses_more_keys_than_one_tag_can_hold,
                                         setup16, teardown),
         cmocka_unit_test_setup_teardown(test_slot_walk_sees_every_item_once, setup12, teardown),

@@ -425,14 +425,29 @@ static void test_missing_flag_value_refused_like_memcached(void **state)
                         "mcd: option '--threads' requires an argument\nIllegal argument \"?\"\n");
 }
 
-static void test_sasl_tls_and_auth_file_refused(void **state)
+/* -S, -Y and -Z as memcached takes them: -S means binary, -Y ascii, a -B
+ * that says otherwise is refused with memcached's words; neither goes with
+ * UDP; notls: needs -Z. */
+static void test_sasl_tls_and_auth_file_as_memcached(void **state)
 {
     (void)state;
-    assert_int_equal(parse("-S"), OPTIONS_ERROR);
-    assert_non_null(strstr(err_text, "not built with SASL support"));
-    assert_int_equal(parse("--enable-ssl"), OPTIONS_ERROR);
-    assert_string_equal(err_text, "This server is not built with TLS support.\n");
-    assert_int_equal(parse("-Y /etc/auth"), OPTIONS_ERROR);
+    assert_int_equal(parse("-S"), OPTIONS_RUN);
+    assert_true(cfg.sasl);
+    assert_int_equal(cfg.protocol, CONFIG_PROTO_BINARY);
+    assert_int_equal(parse("-S -B ascii"), OPTIONS_ERROR);
+    assert_string_equal(err_text, "ERROR: You cannot allow the ASCII protocol while using SASL.\n");
+    assert_int_equal(parse("-S -U 11211"), OPTIONS_ERROR);
+    assert_string_equal(err_text,
+                        "ERROR: Cannot enable UDP while using binary SASL authentication.\n");
+    assert_int_equal(parse("-Y /etc/auth"), OPTIONS_RUN);
+    assert_string_equal(cfg.auth_file, "/etc/auth");
+    assert_int_equal(cfg.protocol, CONFIG_PROTO_ASCII);
+    assert_int_equal(parse("-Y /etc/auth -B binary"), OPTIONS_ERROR);
+    assert_non_null(strstr(err_text, "You cannot allow the BINARY protocol"));
+    assert_int_equal(parse("--enable-ssl"), OPTIONS_RUN);
+    assert_true(cfg.ssl_enabled);
+    assert_int_equal(parse("-l notls:127.0.0.1"), OPTIONS_ERROR);
+    assert_string_equal(err_text, "'notls' option is valid only when SSL is enabled\n");
 }
 
 static void test_ignored_flags_accepted_and_noted_at_v(void **state)
@@ -567,7 +582,7 @@ int main(void)
         cmocka_unit_test(test_proto_ascii_on_every_listener_is_B_ascii),
         cmocka_unit_test(test_unknown_flag_refused_like_memcached),
         cmocka_unit_test(test_missing_flag_value_refused_like_memcached),
-        cmocka_unit_test(test_sasl_tls_and_auth_file_refused),
+        cmocka_unit_test(test_sasl_tls_and_auth_file_as_memcached),
         cmocka_unit_test(test_ignored_flags_accepted_and_noted_at_v),
         cmocka_unit_test(test_memory_file_and_metrics_port),
         cmocka_unit_test(test_threads_zero_refused),

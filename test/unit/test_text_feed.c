@@ -85,6 +85,35 @@ static void test_pipelined_requests_are_answered_in_order(void **state)
                                    "END\r\nDELETED\r\nEND\r\nMN\r\n");
 }
 
+/* Requests are parsed a few ahead of their turn (text_ahead.c), guessing
+ * where the next one starts: past a storage line's data block.  When the
+ * request itself says otherwise, the guess must be dropped. */
+static void test_a_line_parsed_ahead_is_dropped_when_the_feed_goes_elsewhere(void **state)
+{
+    (void)state;
+    static char line[400];
+    /* A key over 250 bytes: refused before its data, which is then read as
+     * a command line; the request after it was parsed past that data. */
+    snprintf(line, sizeof(line), "ms %0251d 3\r\nabc\r\nmn\r\nget x\r\n", 1);
+    feed(line);
+    assert_string_equal(replies(), "CLIENT_ERROR bad command line format\r\nERROR\r\nMN\r\nEND\r\n");
+    /* A value too large is dropped, data block and all: the guess holds. */
+    feed("set big 0 0 2000000\r\n");
+    feed("get x\r\n");
+    assert_string_equal(replies(), "SERVER_ERROR object too large for cache\r\n");
+}
+
+static void test_pipelined_sets_and_gets_see_each_other_in_order(void **state)
+{
+    (void)state;
+    /* Each get was parsed, and its key looked for, before the set ahead of it ran. */
+    feed("set a 0 0 1\r\n1\r\nget a\r\nset a 0 0 2\r\n22\r\nget a\r\ndelete a\r\nget a\r\n"
+         "set a 0 0 3\r\n333\r\nget a b a\r\n");
+    assert_string_equal(replies(), "STORED\r\nVALUE a 0 1\r\n1\r\nEND\r\nSTORED\r\n"
+                                   "VALUE a 0 2\r\n22\r\nEND\r\nDELETED\r\nEND\r\nSTORED\r\n"
+                                   "VALUE a 0 3\r\n333\r\nVALUE a 0 3\r\n333\r\nEND\r\n");
+}
+
 static void test_reqs_per_event_limit_yields(void **state)
 {
     (void)state;
@@ -395,6 +424,8 @@ int main(void)
         T(test_request_line_in_pieces_waits_for_its_newline),
         T(test_bare_newline_ends_a_line_too),
         T(test_pipelined_requests_are_answered_in_order),
+        T(test_a_line_parsed_ahead_is_dropped_when_the_feed_goes_elsewhere),
+        T(test_pipelined_sets_and_gets_see_each_other_in_order),
         T(test_reqs_per_event_limit_yields),
         T(test_reqs_per_event_counts_a_yield_with_a_partial_line_left),
         T(test_reqs_per_event_counts_a_yield_after_exactly_that_many_requests),

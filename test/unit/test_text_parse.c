@@ -4,6 +4,7 @@
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <cmocka.h>
 
@@ -530,6 +531,82 @@ static void test_every_message_is_one_line(void **state)
     }
 }
 
+/* text_parse and text_parse_tokens agree on a line: the fields a command uses. */
+static void assert_same_parse(const char *line)
+{
+    struct text_req a, b;
+    size_t len = strlen(line);
+    text_parse(line, len, &a);
+    text_parse_tokens(line, len, &b);
+    if (a.cmd != b.cmd || a.err != b.err)
+        fail_msg("'%s': cmd %d/%d, err %d/%d", line, a.cmd, b.cmd, a.err, b.err);
+    if (a.err != MSG_NONE)
+        return;
+    switch (a.cmd) {
+    case TEXT_CMD_GET:
+    case TEXT_CMD_GETS:
+        if (a.nrest != b.nrest || a.rest != b.rest)
+            fail_msg("'%s': keys differ", line);
+        break;
+    case TEXT_CMD_SET:
+    case TEXT_CMD_ADD:
+    case TEXT_CMD_REPLACE:
+    case TEXT_CMD_APPEND:
+    case TEXT_CMD_PREPEND:
+    case TEXT_CMD_CAS:
+        if (a.noreply != b.noreply || a.key != b.key || a.nkey != b.nkey ||
+            a.flags != b.flags || a.exptime != b.exptime || a.vlen != b.vlen || a.cas != b.cas)
+            fail_msg("'%s': noreply %d/%d key %zu/%zu flags %u/%u exptime %lld/%lld "
+                     "vlen %lld/%lld cas %llu/%llu", line, a.noreply, b.noreply, a.nkey, b.nkey,
+                     a.flags, b.flags, (long long)a.exptime, (long long)b.exptime,
+                     (long long)a.vlen, (long long)b.vlen, (unsigned long long)a.cas,
+                     (unsigned long long)b.cas);
+        break;
+    default:
+        break;
+    }
+}
+
+/* The one-pass parses of get and the storage commands take some lines off
+ * the tokenizer; on every line, usual or odd, they must agree with it. */
+static void test_common_shapes_parse_as_the_tokenizer_does(void **state)
+{
+    (void)state;
+    static const char *const cmds[] = { "set", "add", "replace", "append", "prepend", "cas",
+                                        "get", "gets", "sets", "se", "  set" };
+    static const char *const keys[] = { "k", "key:12345", "noreply", "", " k" };
+    static const char *const nums[] = { "0", "1", "32", "007", "-1", "-0", "+1", "1x", "-",
+                                        "2147483645", "2147483646", "2147483648",
+                                        "4294967297", "999999999999999999",
+                                        "1000000000000000000", "18446744073709551616", "" };
+    static const char *const tails[] = { "", " noreply", " noreplyx", " ", " x", " noreply x",
+                                         "  noreply", " 5", " 5 noreply" };
+    char line[600];
+    size_t ncmds = sizeof(cmds) / sizeof(cmds[0]), nnums = sizeof(nums) / sizeof(nums[0]);
+    for (size_t c = 0; c < ncmds; c++)
+        for (size_t k = 0; k < sizeof(keys) / sizeof(keys[0]); k++)
+            for (size_t f = 0; f < nnums; f += 3)
+                for (size_t e = 0; e < nnums; e++)
+                    for (size_t v = 0; v < nnums; v++)
+                        for (size_t t = 0; t < sizeof(tails) / sizeof(tails[0]); t++) {
+                            snprintf(line, sizeof(line), "%s %s %s %s %s%s", cmds[c], keys[k],
+                                     nums[f], nums[e], nums[v], tails[t]);
+                            assert_same_parse(line);
+                        }
+    /* Keys at the length limit, and gets of every shape. */
+    for (size_t n = 248; n <= 252; n++) {
+        memset(line, 'k', sizeof(line));
+        memcpy(line, "set ", 4);
+        snprintf(line + 4 + n, sizeof(line) - 4 - n, " 1 2 3");
+        assert_same_parse(line);
+    }
+    static const char *const gets[] = { "get k", "get  k", "get k ", "get a b c", "gets x y",
+                                        "get", "get ", "get  ", " get k", "getk", "gets",
+                                        "gets  a", "get\tk", "bget k", "gat 1 k", "get k noreply" };
+    for (size_t i = 0; i < sizeof(gets) / sizeof(gets[0]); i++)
+        assert_same_parse(gets[i]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -570,6 +647,7 @@ int main(void)
         cmocka_unit_test(test_unknown_and_empty_lines_are_errors),
         cmocka_unit_test(test_http_request_line_closes),
         cmocka_unit_test(test_embedded_nul_ends_the_command),
+        cmocka_unit_test(test_common_shapes_parse_as_the_tokenizer_does),
         cmocka_unit_test(test_more_than_24_tokens_leaves_the_rest_in_the_last),
         cmocka_unit_test(test_runs_of_spaces_separate_like_one),
         cmocka_unit_test(test_u64_parser_mirrors_strtoull),
