@@ -161,8 +161,8 @@ class ServerProcessTest(unittest.TestCase):
                           (["-t", "0"], b"Number of threads must be greater than 0"),
                           (["-I", "2048m"], b"Cannot set item size limit"),
                           (["-o", "hashpower=5"], b"too low"),
-                          (["-S"], b"authentication"),
-                          (["-Z"], b"TLS")):
+                          (["-S", "-B", "ascii"], b"cannot allow the ASCII protocol"),
+                          (["-l", "notls:127.0.0.1"], b"'notls' option is valid only")):
             with self.subTest(args=args):
                 p = subprocess.run([MCD_BIN] + args + ROOT_ARGS, capture_output=True, timeout=10)
                 self.assertEqual(p.returncode, 64)
