@@ -79,6 +79,13 @@ uint32_t tls_since_refresh(void)
 
 void tls_thread_counters(struct proto_counters *c) { thread_counters = c; }
 
+void tls_thread_exit(void)
+{
+    free(gather);
+    gather = NULL;
+    thread_counters = NULL;
+}
+
 /* ---- the write BIO: appends to the session's buffer -------------------- */
 
 static int wbio_write(BIO *b, const char *data, int n)

@@ -30,6 +30,8 @@ bool tls_refresh(char *err, size_t errlen);
 uint32_t tls_since_refresh(void);
 /* The counters the calling worker thread's TLS connections add to. */
 void tls_thread_counters(struct proto_counters *c);
+/* The calling worker thread is done: its encryption buffer goes. */
+void tls_thread_exit(void);
 
 /* One connection's TLS session. */
 struct tls_conn;

@@ -381,6 +381,7 @@ static void *worker_main(void *arg)
         }
     }
     worker_finish(w);
+    tls_thread_exit();
     return NULL;
 }
 
