@@ -271,6 +271,7 @@ static bool text_parse_get_line(const char *line, size_t len, struct text_req *r
     for (i += word; i < len && line[i] == ' '; i++)
         ;
     if (i == len) {
+        r->ntokens = 2;     /* the command and the terminal, as the tokenizer counts */
         text_fail(r, MSG_ERROR);
         return true;
     }
