@@ -255,7 +255,8 @@ bench/hash-bench: $(BUILD)/bench/hash-bench
 # instr-count runs the server's request path (a connection, the protocols,
 # the cache) in one deterministic process, for callgrind: it links what the
 # unit tests link.
-$(BUILD)/bench/instr_count.o: bench/instr_count.c $(wildcard server/*.h protocol/*.h storage/*.h)
+$(BUILD)/bench/instr_count.o: bench/instr_count.c $(wildcard server/*.h protocol/*.h storage/*.h) \
+    $(wildcard /usr/include/valgrind/callgrind.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(WARN) $(CFLAGS) $(SAN) -Iserver -Iprotocol -Istorage -c $< -o $@
 
@@ -283,7 +284,10 @@ bench/mcd-nostore: $(BUILD)/bench/mcd-nostore
 # alternation).
 BENCH_PKGS := memcached gnuplot-nox nutcracker openssl valgrind
 
-bench: deps-build mcd bench/mcd-bench bench/storage-bench bench/hash-bench bench/mcd-nostore \
-       bench/instr-count
+# The packages come first: instr-count counts only if built with valgrind's
+# header at hand.
+bench: deps-build
 	$(call ensure_packages,$(BENCH_PKGS))
+	$(MAKE) mcd bench/mcd-bench bench/storage-bench bench/hash-bench bench/mcd-nostore \
+	    bench/instr-count
 	bench/run-bench
