@@ -1,9 +1,28 @@
-"""Run the named test modules and end with a 'N passed, N failed' line."""
+"""Run the named test modules and end with a 'N passed, N failed' line,
+after the seconds each module took (slowest first), so that what makes
+`make test` long is visible in its log."""
+import collections
 import sys
+import time
 import unittest
 
+
+class TimedResult(unittest.TextTestResult):
+    seconds = collections.Counter()
+
+    def startTest(self, test):
+        self._started = time.monotonic()
+        super().startTest(test)
+
+    def stopTest(self, test):
+        super().stopTest(test)
+        TimedResult.seconds[type(test).__module__] += time.monotonic() - self._started
+
+
 suite = unittest.defaultTestLoader.loadTestsFromNames(sys.argv[1:])
-result = unittest.TextTestRunner(verbosity=2).run(suite)
+result = unittest.TextTestRunner(verbosity=2, resultclass=TimedResult).run(suite)
+print("seconds per module: " + ", ".join("%s %.0f" % (m, s)
+                                         for m, s in TimedResult.seconds.most_common()))
 failed = len(result.failures) + len(result.errors) + len(result.unexpectedSuccesses)
 skipped = len(result.skipped)
 passed = result.testsRun - failed - skipped
