@@ -29,6 +29,8 @@
 
 #include "cache.h"
 #include "log.h"
+#include "reply.h"
+#include "tls.h"
 #include "watch.h"
 
 /* memcached's limits: LOGGER_MAX_WATCHERS and watcher_logbuf_size. */
@@ -38,6 +40,7 @@
 struct watcher {
     int fd;                     /* -1: a free slot */
     bool live;                  /* handed over: the thread may write to it */
+    struct tls_conn *tls;       /* its TLS session (-Z), or NULL [lock; the thread's once live] */
     unsigned flags;
     char *buf;                  /* lines waiting [lock] */
     size_t len;
@@ -94,6 +97,8 @@ static void sink(unsigned flag, const char *line, size_t len)
 
 static void drop(struct watcher *w)
 {
+    tls_conn_free(w->tls);
+    w->tls = NULL;
     close(w->fd);
     w->fd = -1;
     w->len = 0;
@@ -113,6 +118,47 @@ static bool hung_up(int fd)
         if (r < 0)
             return errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR;
     }
+}
+
+/* Wait until the (non-blocking) socket takes more: false after a second,
+ * the most a watcher that stopped reading may hold the writer up. */
+static bool writable(int fd)
+{
+    struct pollfd p = { .fd = fd, .events = POLLOUT };
+    int r;
+    while ((r = poll(&p, 1, 1000)) < 0 && errno == EINTR)
+        ;
+    return r > 0 && !(p.revents & (POLLERR | POLLHUP | POLLNVAL));
+}
+
+/* Write out[0..n) to a watcher, through its TLS session if it has one, as
+ * memcached writes watcher lines through the connection's own transport;
+ * false if it failed or the client stopped reading. */
+static bool write_out(int fd, struct tls_conn *tls, const char *out, size_t n)
+{
+    if (tls != NULL) {
+        struct reply r;
+        reply_init(&r);
+        reply_add(&r, out, n);
+        uint64_t written = 0;
+        int rc = r.oom ? -1 : 0;
+        while (rc == 0 && (rc = tls_conn_flush(tls, &r, &written)) == 0)
+            if (!writable(fd))
+                rc = -1;
+        reply_free(&r);
+        return rc == 1;
+    }
+    for (size_t done = 0; done < n;) {
+        ssize_t s = send(fd, out + done, n - done, MSG_NOSIGNAL);
+        if (s < 0 && errno == EINTR)
+            continue;
+        if (s < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) && writable(fd))
+            continue;
+        if (s <= 0)
+            return false;
+        done += (size_t)s;
+    }
+    return true;
 }
 
 static void *watchers_main(void *arg)
@@ -141,16 +187,10 @@ static void *watchers_main(void *arg)
             memcpy(out, w->buf, n);
             w->len = 0;
             int fd = w->fd;
+            struct tls_conn *tls = w->tls;
             /* Written without the lock: the workers keep appending meanwhile. */
             pthread_mutex_unlock(&lock);
-            bool failed = false;
-            for (size_t done = 0; done < n && !failed;) {
-                ssize_t s = send(fd, out + done, n - done, MSG_NOSIGNAL);
-                if (s < 0 && errno == EINTR)
-                    continue;
-                failed = s <= 0;
-                done += s > 0 ? (size_t)s : 0;
-            }
+            bool failed = !write_out(fd, tls, out, n);
             pthread_mutex_lock(&lock);
             if (failed && w->fd == fd)
                 drop(w);
@@ -161,6 +201,7 @@ static void *watchers_main(void *arg)
             drop(&watchers[i]);
     pthread_mutex_unlock(&lock);
     free(out);
+    tls_thread_exit();          /* the buffer TLS writes gathered in */
     return NULL;
 }
 
@@ -190,9 +231,6 @@ int watchers_add(int fd, unsigned flags)
             }
             running = true;
         }
-        /* A watcher that stops reading holds the writer up a second at most. */
-        struct timeval tv = { 1, 0 };
-        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
         w->fd = fd;
         w->live = false;
         w->flags = flags;
@@ -207,11 +245,12 @@ int watchers_add(int fd, unsigned flags)
     return rc;
 }
 
-void watchers_start(int fd)
+void watchers_start(int fd, struct tls_conn *tls)
 {
     pthread_mutex_lock(&lock);
     for (int i = 0; i < WATCHERS_MAX; i++) {
         if (watchers[i].fd == fd && !watchers[i].live) {
+            watchers[i].tls = tls;
             watchers[i].live = true;
             pthread_cond_signal(&wake);
             break;

@@ -11,8 +11,10 @@ void watchers_setup(void);
  * lines are kept for it from now on.  0, or -EMFILE past memcached's 20
  * watchers. */
 int watchers_add(int fd, unsigned flags);
-/* Its OK is written: the socket is the watchers' thread's from now on. */
-void watchers_start(int fd);
+struct tls_conn;
+/* Its OK is written: the socket, and its TLS session if it has one (NULL
+ * for plain TCP), are the watchers' thread's from now on. */
+void watchers_start(int fd, struct tls_conn *tls);
 /* The connection closed before it was handed over: drop the registration
  * (the socket is its owner's to close). */
 void watchers_forget(int fd);

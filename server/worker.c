@@ -172,7 +172,8 @@ static void worker_handoff(struct worker *w, struct conn *c)
     if (c->next)
         c->next->prev = c->prev;
     pthread_mutex_unlock(&w->list_lock);
-    watchers_start(c->fd);
+    watchers_start(c->fd, c->tls);
+    c->tls = NULL;
     c->fd = -1;
     conn_free(c);
     atomic_fetch_sub(&curr_conns, 1);
