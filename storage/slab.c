@@ -179,12 +179,13 @@ static void page_release(struct slab_page *p)
     atomic_fetch_sub_explicit(&mem_used, SLAB_PAGE_SIZE, memory_order_relaxed);
 }
 
-/* Reserve `n` bytes of the budget; false if they do not fit. */
-static bool budget_take(size_t n)
+/* Reserve `n` bytes of the budget, going at most `slack` bytes past it;
+ * false if they do not fit. */
+static bool budget_take_past(size_t n, size_t slack)
 {
     size_t used = atomic_load_explicit(&mem_used, memory_order_relaxed);
     do {
-        size_t limit = atomic_load_explicit(&mem_limit, memory_order_relaxed);
+        size_t limit = atomic_load_explicit(&mem_limit, memory_order_relaxed) + slack;
         if (used > limit || limit - used < n)
             return false;
     } while (!atomic_compare_exchange_weak_explicit(&mem_used, &used, used + n,
@@ -192,8 +193,26 @@ static bool budget_take(size_t n)
     return true;
 }
 
-/* A page for class `cls`: from the pool, or new within the budget. */
-static struct slab_page *page_get(unsigned cls)
+static bool budget_take(size_t n) { return budget_take_past(n, 0); }
+
+/* How far past -m first pages may go in all: a thirty-second of -m, and
+ * at least a page. */
+static size_t first_page_slack(void)
+{
+    size_t slack = atomic_load_explicit(&mem_limit, memory_order_relaxed) / 32;
+    return slack < SLAB_PAGE_SIZE ? SLAB_PAGE_SIZE : slack;
+}
+
+/*
+ * A page for class `cls`: from the pool, or new within the budget.  A
+ * class's `first` page may go past the budget, by first_page_slack() in
+ * all, as memcached grants a class its first page past -m
+ * (do_slabs_newslab): otherwise, once memory is full, the first sets of a
+ * new size would be refused until the mover brought a page.  The mover
+ * takes the overshoot back (mover_tick: over the limit) once a class has
+ * pages to spare.
+ */
+static struct slab_page *page_get(unsigned cls, bool first)
 {
     struct slab_page *p = NULL;
     pthread_mutex_lock(&pool_lock);
@@ -201,7 +220,7 @@ static struct slab_page *page_get(unsigned cls)
         p = pool[--npool];
     pthread_mutex_unlock(&pool_lock);
     if (p == NULL) {
-        if (!budget_take(SLAB_PAGE_SIZE))
+        if (!budget_take_past(SLAB_PAGE_SIZE, first ? first_page_slack() : 0))
             return NULL;
         p = page_memory();
         /* The table keeps 45 bits of an item's address (table.c). */
@@ -506,7 +525,7 @@ static unsigned class_take(unsigned cls, void **out, unsigned want, bool grow)
     while (n < want) {
         if (c->carve == NULL || c->carve->nchunks == c->perpage) {
             /* A new page only for an empty hand: a batch is no reason. */
-            struct slab_page *p = grow && n == 0 ? page_get(cls) : NULL;
+            struct slab_page *p = grow && n == 0 ? page_get(cls, c->npages == 0) : NULL;
             if (p == NULL)
                 break;
             if (!class_add_page(c, p)) {

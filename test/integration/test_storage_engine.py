@@ -116,7 +116,9 @@ class MemoryBoundTest(unittest.TestCase):
         if not os.environ.get("MCD_SANITIZER"):
             self.assertLess(peak, idle + 32 * 1024 + 10 * 1024,
                             "RSS peaked at %d kB (idle %d kB) under -m 32" % (peak, idle))
-        self.assertLessEqual(int(stats(c.s, b"slabs")["total_malloced"]), 32 * 1024 * 1024)
+        # -m, and a class's first page may go past it by a thirty-second of
+        # it (at least a page: 1 MB here), as memcached grants first pages.
+        self.assertLessEqual(int(stats(c.s, b"slabs")["total_malloced"]), 33 * 1024 * 1024)
         self.assertGreater(int(stats(c.s)["evictions"]), 0)
         # Whatever was kept is intact.
         keys = [b"m%d" % i for i in range(max(0, n - 200), n)]

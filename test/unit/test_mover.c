@@ -204,18 +204,29 @@ static void test_a_reader_keeps_its_item_while_the_page_moves(void **state)
     assert_true(stats().slab_reassign_busy_deletes >= 1);
 }
 
-static void test_a_class_with_no_page_gets_one_from_the_oldest(void **state)
+/* As memcached grants it, a class's first page comes at once even past -m
+ * (the first set of a new size is stored, not refused); the mover's next
+ * tick takes the class with the oldest items back under -m. */
+static void test_a_class_with_no_page_gets_its_first_past_the_limit(void **state)
 {
     (void)state;
     int cap = cap_a();
-    fill_a(0, 2 * cap, NOW);
+    fill_a(0, 3 * cap, NOW);                    /* every page */
+    unsigned a_pages = slab_class_npages(class_a());
     memset(big, 'b', 1000);
-    enum cache_status err;
-    assert_null(cache_alloc("b00000", 6, 0, 0, 1000, NOW + 50, &err));
-    assert_int_equal(err, CACHE_NO_MEMORY);
-    assert_true(mover_tick(NOW + 50) >= 1);
-    assert_int_equal(slab_class_npages(class_b()), 1);
     assert_int_equal(put_full("b00000", big, CACHE_SET, 0, 0, 0, NOW + 50), CACHE_STORED);
+    assert_int_equal(slab_class_npages(class_b()), 1);
+    assert_true(slab_mem_used() > slab_mem_limit());
+    /* A second page is not granted so: the class evicts its own first. */
+    int perb = (int)slab_perpage(class_b());
+    for (int i = 1; i <= perb; i++)
+        assert_int_equal(put_full(key("b", i), big, CACHE_SET, 0, 0, 0, NOW + 50), CACHE_STORED);
+    assert_int_equal(slab_class_npages(class_b()), 1);
+    assert_true(mover_tick(NOW + 50) >= 1);
+    assert_true(slab_mem_used() <= slab_mem_limit());
+    assert_int_equal(slab_class_npages(class_a()), a_pages - 1);
+    assert_int_equal(slab_class_npages(class_b()), 1);
+    assert_memory_equal(value(key("b", perb)), big, 1000);
 }
 
 /* Once the window has filled, memory goes to a class whose evictions are
@@ -227,9 +238,11 @@ static void test_automove_feeds_the_class_that_evicts_young(void **state)
     fill_a(0, 3 * cap, NOW);                    /* every page, items no one reads */
     memset(big, 'b', 1000);
     rel_time_t t = NOW + 100;
-    assert_int_equal(put_full("b00000", big, CACHE_SET, 0, 0, 0, t), CACHE_NO_MEMORY);
-    mover_tick(t);                              /* B starves: it gets its first page */
+    /* B's first page comes past -m; the tick takes A back under it. */
+    assert_int_equal(put_full("b00000", big, CACHE_SET, 0, 0, 0, t), CACHE_STORED);
+    mover_tick(t);
     assert_int_equal(slab_class_npages(class_b()), 1);
+    assert_int_equal(slab_class_npages(class_a()), 2);
     int perb = (int)slab_perpage(class_b());
     int n = 0;
     for (int tick = 0; tick < 6; tick++, t++) {
@@ -317,7 +330,7 @@ int main(void)
         T(test_a_moved_page_with_no_room_elsewhere_evicts),
         T(test_a_moved_page_leaves_no_pointer_in_the_small_queue),
         T(test_a_reader_keeps_its_item_while_the_page_moves),
-        T(test_a_class_with_no_page_gets_one_from_the_oldest),
+        T(test_a_class_with_no_page_gets_its_first_past_the_limit),
         T3(test_automove_feeds_the_class_that_evicts_young),
         T3(test_a_class_with_spare_pages_gives_one_to_the_pool),
         T3(test_a_lowered_limit_gives_pages_back),

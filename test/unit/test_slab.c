@@ -178,12 +178,21 @@ static void test_the_budget_counts_whole_pages(void **state)
     assert_non_null(slab_alloc(b));
     assert_int_equal(slab_mem_used(), 2 * SLAB_PAGE_SIZE);
     assert_false(slab_page_available());
+    /* A class's first page may go past the budget (by a page at this -m),
+     * as memcached grants it; no second page does, and no other first. */
+    assert_non_null(slab_alloc(c));
+    assert_int_equal(slab_mem_used(), 3 * SLAB_PAGE_SIZE);
+    uint32_t per_c = slab_perpage(c);
+    for (uint32_t i = 1; i < per_c; i++)
+        assert_non_null(slab_alloc(c));
     assert_null(slab_alloc(c));
-    /* Class a still has its page's chunks. */
+    assert_null(slab_alloc(slab_class_for(3000)));
+    /* Class a still has its page's chunks, and no more. */
     uint32_t per = slab_perpage(a);
     for (uint32_t i = 1; i < per; i++)
         assert_non_null(slab_alloc(a));
     assert_null(slab_alloc(a));
+    assert_int_equal(slab_mem_used(), 3 * SLAB_PAGE_SIZE);
 }
 
 static void test_large_items_count_their_bytes(void **state)
