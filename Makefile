@@ -37,7 +37,7 @@ SERVER_OBJ   := $(SERVER_SRC:%.c=$(BUILD)/%.o)
 
 UNIT_TESTS   := $(patsubst test/unit/%.c,$(BUILD)/test/%,$(wildcard test/unit/test_*.c))
 
-.PHONY: all run test unit integration sanitize deps deps-build install install-user uninstall \
+.PHONY: all run test unit integration sanitize sanitize-asan sanitize-tsan deps deps-build install install-user uninstall \
         clean bench fuzz fuzz-build fuzz-ci
 
 all: mcd bench/mcd-bench bench/storage-bench bench/hash-bench bench/instr-count bench/mcd-nostore
@@ -78,19 +78,27 @@ unit: $(UNIT_TESTS)
 integration: mcd bench/mcd-bench bench/mcd-nostore bench/instr-count
 	MCD_BIN=$(CURDIR)/mcd test/integration/run
 
-# The unit tests under AddressSanitizer + UndefinedBehaviorSanitizer, and
-# the integration suite against an ASan/UBSan server and (see TSAN_SKIP) a TSan one.
-# ThreadSanitizer gets the modules where threads and connections meet; the
-# differential modules (one connection per case, protocol logic only) run
-# under ASan/UBSan and unsanitized, which keeps `make test` short.
-TSAN_SKIP    := test_diff test_meta_diff test_binary test_admin_diff
-TSAN_MODULES := $(filter-out $(TSAN_SKIP),$(basename $(notdir $(wildcard test/integration/test_*.py))))
+# The unit tests under AddressSanitizer + UndefinedBehaviorSanitizer; the
+# integration suite against an ASan/UBSan server, and at the same time the
+# modules where threads meet against a ThreadSanitizer one: connections
+# against one another and against the page mover, the crawler, the watchers'
+# and metrics threads, signals and the warm-restart save.  The protocol
+# modules (one connection per case) run unsanitized and under ASan/UBSan;
+# running the two sanitizers side by side keeps `make test` short (the suites
+# mostly wait on sockets).
+TSAN_MODULES := test_concurrency test_storage_engine test_hostile test_faults test_service \
+                test_warm_restart test_metrics test_tls test_admin_diff
 ASAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined -DMCD_SANITIZE
 TSAN := -fsanitize=thread -DMCD_SANITIZE
 sanitize: bench/mcd-bench bench/mcd-nostore bench/instr-count
 	$(MAKE) BUILD=build/asan SAN="$(ASAN)" OPT=-O1 build/asan/mcd unit
 	$(MAKE) BUILD=build/tsan SAN="$(TSAN)" OPT=-O1 build/tsan/mcd
+	$(MAKE) -j2 --output-sync=target sanitize-asan sanitize-tsan
+
+sanitize-asan:
 	MCD_BIN=$(CURDIR)/build/asan/mcd MCD_SANITIZER=asan test/integration/run
+
+sanitize-tsan:
 	MCD_BIN=$(CURDIR)/build/tsan/mcd MCD_SANITIZER=tsan test/integration/run $(TSAN_MODULES)
 
 test: deps mcd
