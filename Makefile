@@ -22,9 +22,9 @@ SAN      ?=
 # jemalloc is linked in statically: the shared library pulls in libstdc++ and
 # libm, most of a megabyte of resident memory mcd never uses.  Sanitizer
 # builds keep the shared one, whose malloc the sanitizer's replaces.
-# OpenSSL (libssl-dev) is mcd's TLS (-Z, server/tls.c).
-LDLIBS    = $(if $(SAN),-ljemalloc,-Wl,-Bstatic -ljemalloc -Wl,-Bdynamic) -lssl -lcrypto \
-            -lpthread -lm -ldl
+# OpenSSL (libssl-dev) is mcd's TLS (-Z, server/tls.c), loaded with dlopen only when -Z
+# asks for it: not linked, so a server without TLS does not map it.
+LDLIBS    = $(if $(SAN),-ljemalloc,-Wl,-Bstatic -ljemalloc -Wl,-Bdynamic) -lpthread -lm -ldl
 PY       := /usr/bin/python3
 
 STORAGE_SRC  := $(sort $(wildcard storage/*.c))

@@ -33,10 +33,104 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <dlfcn.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
 #include "log.h"
+
+/*
+ * OpenSSL is loaded when -Z asks for it, not linked: a server without TLS
+ * maps neither libssl nor libcrypto, whose relocations alone are 1.7 MB of
+ * resident memory at idle (as much as memcached's whole heap).  Every
+ * OpenSSL function this file calls is a pointer filled from the library
+ * the headers describe (dlopen of libssl.so.MAJOR, whose dependencies give
+ * libcrypto's); the names below stand for the pointers, so the code reads
+ * as plain OpenSSL.  The header macros expand to SSL_CTX_ctrl, which is
+ * one of them.
+ */
+#define TLS_FUNCTIONS(X) \
+    X(BIO_free) X(BIO_get_data) X(BIO_get_new_index) X(BIO_meth_free) X(BIO_meth_new) \
+    X(BIO_meth_set_create) X(BIO_meth_set_ctrl) X(BIO_meth_set_write) X(BIO_new) \
+    X(BIO_new_socket) X(BIO_set_data) X(BIO_set_init) \
+    X(ERR_clear_error) X(ERR_error_string_n) X(ERR_get_error) X(ERR_peek_error) \
+    X(SSL_CTX_check_private_key) X(SSL_CTX_ctrl) X(SSL_CTX_free) \
+    X(SSL_CTX_load_verify_locations) X(SSL_CTX_new) X(SSL_CTX_sess_set_new_cb) \
+    X(SSL_CTX_set_cipher_list) X(SSL_CTX_set_client_CA_list) X(SSL_CTX_set_options) \
+    X(SSL_CTX_set_session_id_context) X(SSL_CTX_set_verify) \
+    X(SSL_CTX_use_PrivateKey_file) X(SSL_CTX_use_certificate_chain_file) \
+    X(SSL_free) X(SSL_get_error) X(SSL_has_pending) X(SSL_is_init_finished) \
+    X(SSL_load_client_CA_file) X(SSL_new) X(SSL_read) X(SSL_set_accept_state) \
+    X(SSL_set_bio) X(SSL_shutdown) X(SSL_write) X(TLS_server_method)
+
+#define TLS_POINTER(f) static __typeof__(&f) ossl_##f;
+TLS_FUNCTIONS(TLS_POINTER)
+#undef TLS_POINTER
+
+#define TLS_STR(x) #x
+#define TLS_LIBSSL(major) "libssl.so." TLS_STR(major)
+
+/* Load libssl and fill the pointers; false, having said why, if it fails. */
+static bool openssl_load(void)
+{
+    void *h = dlopen(TLS_LIBSSL(OPENSSL_VERSION_MAJOR), RTLD_NOW | RTLD_LOCAL);
+    if (h == NULL) {
+        fprintf(stderr, "failed to load OpenSSL for -Z: %s\n", dlerror());
+        return false;
+    }
+#define TLS_RESOLVE(f) \
+    if ((ossl_##f = (__typeof__(ossl_##f))dlsym(h, #f)) == NULL) { \
+        fprintf(stderr, "failed to load OpenSSL for -Z: no %s in %s\n", #f, \
+                TLS_LIBSSL(OPENSSL_VERSION_MAJOR)); \
+        return false; \
+    }
+    TLS_FUNCTIONS(TLS_RESOLVE)
+#undef TLS_RESOLVE
+    return true;    /* the library stays loaded for the process's life */
+}
+
+#define TLS_RENAME(f) ossl_##f
+#define BIO_free TLS_RENAME(BIO_free)
+#define BIO_get_data TLS_RENAME(BIO_get_data)
+#define BIO_get_new_index TLS_RENAME(BIO_get_new_index)
+#define BIO_meth_free TLS_RENAME(BIO_meth_free)
+#define BIO_meth_new TLS_RENAME(BIO_meth_new)
+#define BIO_meth_set_create TLS_RENAME(BIO_meth_set_create)
+#define BIO_meth_set_ctrl TLS_RENAME(BIO_meth_set_ctrl)
+#define BIO_meth_set_write TLS_RENAME(BIO_meth_set_write)
+#define BIO_new TLS_RENAME(BIO_new)
+#define BIO_new_socket TLS_RENAME(BIO_new_socket)
+#define BIO_set_data TLS_RENAME(BIO_set_data)
+#define BIO_set_init TLS_RENAME(BIO_set_init)
+#define ERR_clear_error TLS_RENAME(ERR_clear_error)
+#define ERR_error_string_n TLS_RENAME(ERR_error_string_n)
+#define ERR_get_error TLS_RENAME(ERR_get_error)
+#define ERR_peek_error TLS_RENAME(ERR_peek_error)
+#define SSL_CTX_check_private_key TLS_RENAME(SSL_CTX_check_private_key)
+#define SSL_CTX_ctrl TLS_RENAME(SSL_CTX_ctrl)
+#define SSL_CTX_free TLS_RENAME(SSL_CTX_free)
+#define SSL_CTX_load_verify_locations TLS_RENAME(SSL_CTX_load_verify_locations)
+#define SSL_CTX_new TLS_RENAME(SSL_CTX_new)
+#define SSL_CTX_sess_set_new_cb TLS_RENAME(SSL_CTX_sess_set_new_cb)
+#define SSL_CTX_set_cipher_list TLS_RENAME(SSL_CTX_set_cipher_list)
+#define SSL_CTX_set_client_CA_list TLS_RENAME(SSL_CTX_set_client_CA_list)
+#define SSL_CTX_set_options TLS_RENAME(SSL_CTX_set_options)
+#define SSL_CTX_set_session_id_context TLS_RENAME(SSL_CTX_set_session_id_context)
+#define SSL_CTX_set_verify TLS_RENAME(SSL_CTX_set_verify)
+#define SSL_CTX_use_PrivateKey_file TLS_RENAME(SSL_CTX_use_PrivateKey_file)
+#define SSL_CTX_use_certificate_chain_file TLS_RENAME(SSL_CTX_use_certificate_chain_file)
+#define SSL_free TLS_RENAME(SSL_free)
+#define SSL_get_error TLS_RENAME(SSL_get_error)
+#define SSL_has_pending TLS_RENAME(SSL_has_pending)
+#define SSL_is_init_finished TLS_RENAME(SSL_is_init_finished)
+#define SSL_load_client_CA_file TLS_RENAME(SSL_load_client_CA_file)
+#define SSL_new TLS_RENAME(SSL_new)
+#define SSL_read TLS_RENAME(SSL_read)
+#define SSL_set_accept_state TLS_RENAME(SSL_set_accept_state)
+#define SSL_set_bio TLS_RENAME(SSL_set_bio)
+#define SSL_shutdown TLS_RENAME(SSL_shutdown)
+#define SSL_write TLS_RENAME(SSL_write)
+#define TLS_server_method TLS_RENAME(TLS_server_method)
 
 /* Encrypted bytes gathered before one send(). */
 #define TLS_BATCH (64 * 1024)
@@ -243,6 +337,8 @@ int tls_setup(const struct config *cfg, struct proto_tls *shown)
     if (!cfg->ssl_enabled)
         return 0;
     gather_size = cfg->ssl_wbuf_size > 0 ? cfg->ssl_wbuf_size : 16384;
+    if (!openssl_load())
+        return -1;
     if (wbio_setup() != 0) {
         fprintf(stderr, "failed to set up TLS\n");
         return -1;
@@ -259,6 +355,8 @@ int tls_setup(const struct config *cfg, struct proto_tls *shown)
 
 void tls_teardown(void)
 {
+    if (ossl_SSL_CTX_free == NULL)
+        return;                     /* OpenSSL was never loaded: no -Z */
     SSL_CTX_free(ctx);
     ctx = NULL;
     if (wbio_method != NULL)

@@ -338,3 +338,23 @@ def read_tls(s, quiet=0.2):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class TlsLoadingTest(unittest.TestCase):
+    """OpenSSL is loaded only for -Z: a server without TLS does not map
+    libssl or libcrypto (1.7 MB of resident memory at idle)."""
+
+    def mapped(self, server):
+        with open("/proc/%d/maps" % server.proc.pid) as f:
+            return {os.path.basename(l.split()[-1]).split(".so")[0]
+                    for l in f if ".so" in l}
+
+    def test_openssl_only_with_z(self):
+        with Server(args=["-t", "1"]) as plain:
+            libs = self.mapped(plain)
+            self.assertNotIn("libssl", libs)
+            self.assertNotIn("libcrypto", libs)
+        with Server(args=["-t", "1"] + tls_args()) as secure:
+            libs = self.mapped(secure)
+            self.assertIn("libssl", libs)
+            self.assertIn("libcrypto", libs)
