@@ -133,14 +133,13 @@ static void worker_tell_conn(const struct conn *c, bool opened, const char *reas
     watch_conn(opened, rip, port, transport, reason, c->fd);
 }
 
-static void worker_close_why(struct worker *w, struct conn *c, const char *reason)
+/* Forget a connection: out of the epoll set and the list, freed, counted
+ * as closed; its socket is closed with it unless `keep_socket`. */
+static void worker_drop(struct worker *w, struct conn *c, bool keep_socket)
 {
-    if (proto_session_watching(c->sess) != 0)
-        watchers_forget(c->fd);
-    if (watch_on(WATCH_CONNEVENTS))
-        worker_tell_conn(c, false, reason);
-    log_msg(LOG_DEBUG, "<%d connection closed.", c->fd);
     epoll_ctl(w->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+    if (keep_socket)
+        c->fd = -1;
     pthread_mutex_lock(&w->list_lock);
     if (c->prev)
         c->prev->next = c->next;
@@ -152,6 +151,16 @@ static void worker_close_why(struct worker *w, struct conn *c, const char *reaso
     conn_free(c);
     atomic_fetch_sub(&curr_conns, 1);
     atomic_fetch_add(&closed_conns, 1);
+}
+
+static void worker_close_why(struct worker *w, struct conn *c, const char *reason)
+{
+    if (proto_session_watching(c->sess) != 0)
+        watchers_forget(c->fd);
+    if (watch_on(WATCH_CONNEVENTS))
+        worker_tell_conn(c, false, reason);
+    log_msg(LOG_DEBUG, "<%d connection closed.", c->fd);
+    worker_drop(w, c, false);
 }
 
 static void worker_close(struct worker *w, struct conn *c)
@@ -163,21 +172,11 @@ static void worker_close(struct worker *w, struct conn *c)
  * watchers' thread, and this worker forgets the connection. */
 static void worker_handoff(struct worker *w, struct conn *c)
 {
-    epoll_ctl(w->epfd, EPOLL_CTL_DEL, c->fd, NULL);
-    pthread_mutex_lock(&w->list_lock);
-    if (c->prev)
-        c->prev->next = c->next;
-    else
-        w->conns = c->next;
-    if (c->next)
-        c->next->prev = c->prev;
-    pthread_mutex_unlock(&w->list_lock);
-    watchers_start(c->fd, c->tls);
-    c->tls = NULL;
-    c->fd = -1;
-    conn_free(c);
-    atomic_fetch_sub(&curr_conns, 1);
-    atomic_fetch_add(&closed_conns, 1);
+    int fd = c->fd;
+    struct tls_conn *tls = c->tls;
+    c->tls = NULL;              /* the watchers' thread's now, with the socket */
+    worker_drop(w, c, true);
+    watchers_start(fd, tls);
 }
 
 static void worker_adopt(struct worker *w, int fd, bool tls)
