@@ -7,10 +7,10 @@
  * when it is not one), so the executor sees mg/ms/md/ma/mn/me mostly.
  */
 #include "fuzz_common.h"
+#include "fuzz_text_session.h"
 #include "meta.h"
 #include "text.h"
 
-static char replies[1 << 20];
 static char work[1 << 20];
 
 static void check_base64(const char *p, size_t n)
@@ -54,28 +54,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         check_line(work + pos, end - pos);
         pos = end + 1;
     }
-    fuzz_settings_defaults();
-    fuzz_settings.protocol = PROTO_MODE_ASCII;
-    fuzz_cache_up();
-    struct text_session s;
-    memset(&s, 0, sizeof(s));
-    struct reply out;
-    reply_init(&out);
-    size_t pos = 0, n = 0;
-    enum proto_status st = PROTO_WANT_INPUT;
-    for (int turns = 0; turns < 10000; turns++) {
-        size_t used = text_feed(&s, &fuzz_env, work + pos, size - pos, &out, &st);
-        FUZZ_CHECK(used <= size - pos);
-        pos += used;
-        fuzz_drain(&out, replies, sizeof(replies), &n, SIZE_MAX);
-        if (st == PROTO_CLOSE || st == PROTO_WANT_INPUT || st == PROTO_HOLD)
-            break;
-    }
-    if (n <= sizeof(replies))
-        fuzz_check_text_replies(replies, n);
-    text_session_reset(&s);
-    reply_reset(&out);
-    reply_free(&out);
-    fuzz_cache_down();
+    fuzz_text_session(work, size);
     return 0;
 }

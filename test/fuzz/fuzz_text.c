@@ -6,9 +6,8 @@
  * cache (text_feed), whose replies must end with a whole line.
  */
 #include "fuzz_common.h"
+#include "fuzz_text_session.h"
 #include "text.h"
-
-static char replies[1 << 20];
 
 static void check_line(const char *line, size_t len)
 {
@@ -42,29 +41,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         check_line(in + pos, end - pos);
         pos = end + 1;
     }
-    fuzz_settings_defaults();
-    fuzz_settings.protocol = PROTO_MODE_ASCII;
-    fuzz_cache_up();
-    struct text_session s;
-    memset(&s, 0, sizeof(s));
-    struct reply out;
-    reply_init(&out);
-    size_t pos = 0, n = 0;
-    enum proto_status st = PROTO_WANT_INPUT;
-    /* As a connection serves one read: feed until it wants input or closes. */
-    for (int turns = 0; turns < 10000; turns++) {
-        size_t used = text_feed(&s, &fuzz_env, in + pos, size - pos, &out, &st);
-        FUZZ_CHECK(used <= size - pos);
-        pos += used;
-        fuzz_drain(&out, replies, sizeof(replies), &n, SIZE_MAX);
-        if (st == PROTO_CLOSE || st == PROTO_WANT_INPUT || st == PROTO_HOLD)
-            break;
-    }
-    if (n <= sizeof(replies))
-        fuzz_check_text_replies(replies, n);
-    text_session_reset(&s);
-    reply_reset(&out);
-    reply_free(&out);
-    fuzz_cache_down();
+    fuzz_text_session(in, size);
     return 0;
 }
