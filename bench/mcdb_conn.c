@@ -18,7 +18,10 @@
  * connection is due at start + i * interval whether or not the server kept
  * up, and latency runs from that intended time, so a stall is charged to
  * every request it delayed (no coordinated omission).  The loop sleeps in
- * epoll_pwait2 with a nanosecond timeout until the next request is due.
+ * epoll_pwait2 with a nanosecond timeout until the next request is due;
+ * with --busy-poll it polls instead (a zero timeout), so how late a
+ * sleeping thread wakes up -- tens of microseconds on a virtual CPU, now
+ * and then milliseconds -- is not charged to the server.
  *
  * Every run is bounded: by --requests, by --test-time, by bench_stop (a
  * signal), and by a stall limit that fails a connection whose server stops
@@ -466,7 +469,7 @@ static void worker_loop(struct worker *w)
         worker_publish(w);
         uint64_t at = worker_wake_at(w, now);
         struct timespec ts = { 0, 0 };
-        if (at > now)
+        if (at > now && !(open_loop && w->cfg->busy_poll))
             ts = (struct timespec){ (time_t)((at - now) / NS_PER_S), (long)((at - now) % NS_PER_S) };
         int n = epoll_pwait2(w->ep, evs, MAX_EVENTS, &ts, NULL);
         if (n < 0 && errno != EINTR) {

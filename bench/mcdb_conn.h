@@ -33,6 +33,7 @@ struct bench_config {
     uint64_t requests;          /* in all, 0 = bounded by test_time only */
     double test_time;           /* seconds, 0 = bounded by requests only */
     double rate;                /* requests/s in all, 0 = closed loop */
+    bool busy_poll;             /* open loop: poll until the next send instead of sleeping */
     bool prefill;
     bool set_on_miss;
     bool tls;                   /* --tls: every connection speaks TLS */

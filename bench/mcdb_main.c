@@ -59,6 +59,9 @@ static void usage(FILE *f)
 "  -T, --test-time=SECS     run for this long (with -n: whichever ends first)\n"
 "      --rate=R             open loop: R requests/s in all at fixed intervals, latency\n"
 "                           from the intended send time (default: closed loop)\n"
+"      --busy-poll          open loop: poll until the next send is due instead of\n"
+"                           sleeping, so the load thread's own wake-up delay is not\n"
+"                           counted as latency (it keeps its CPU busy)\n"
 "      --prefill            set every key once before measuring\n"
 "      --set-on-miss        set a key after a get misses it (cache-aside)\n"
 "      --no-verify          do not check the bytes of values read (a server that stores\n"
@@ -132,7 +135,7 @@ enum {
     OPT_PIPELINE = 256, OPT_RATIO, OPT_KEY_MAX, OPT_KEY_PREFIX, OPT_KEY_PATTERN, OPT_MULTIGET,
     OPT_RATE, OPT_PREFILL, OPT_SET_ON_MISS, OPT_SEED, OPT_JSON, OPT_REPORT_INTERVAL, OPT_SERVERS,
     OPT_TLS,
-    OPT_NO_VERIFY,
+    OPT_NO_VERIFY, OPT_BUSY_POLL,
 };
 
 static const struct option long_opts[] = {
@@ -153,6 +156,7 @@ static const struct option long_opts[] = {
     { "requests", required_argument, NULL, 'n' },
     { "test-time", required_argument, NULL, 'T' },
     { "rate", required_argument, NULL, OPT_RATE },
+    { "busy-poll", no_argument, NULL, OPT_BUSY_POLL },
     { "prefill", no_argument, NULL, OPT_PREFILL },
     { "set-on-miss", no_argument, NULL, OPT_SET_ON_MISS },
     { "no-verify", no_argument, NULL, OPT_NO_VERIFY },
@@ -234,6 +238,7 @@ static int apply_option(struct cli *cli, int opt, const char *arg)
     case OPT_RATE:
         cfg->rate = strtod(arg, &end);
         return *end != '\0' || !(cfg->rate > 0) ? bad("rate", arg) : 0;
+    case OPT_BUSY_POLL: cfg->busy_poll = true; return 0;
     case OPT_PREFILL: cfg->prefill = true; return 0;
     case OPT_SET_ON_MISS: cfg->set_on_miss = true; return 0;
     case OPT_NO_VERIFY: cfg->pc.no_verify = true; return 0;
@@ -330,6 +335,8 @@ static int parse_args(int argc, char **argv, struct cli *cli)
         return bad("server list (out of memory)", cli->servers);
     if (cfg->pc.nprefix + 20 > 250)
         return bad("key prefix (keys would pass 250 bytes)", cfg->pc.prefix);
+    if (cfg->busy_poll && cfg->rate == 0)
+        return bad("option (--busy-poll paces an open loop: give --rate too)", "--busy-poll");
     if (!cli->requests_given && cfg->test_time == 0)
         cfg->requests = 100000;
     cfg->run = cfg->requests > 0 || cfg->test_time > 0;

@@ -61,6 +61,17 @@ class BenchSmokeTest(unittest.TestCase):
                               "--key-max", "2000", "--ratio", "0:1")
             self.check_clean(rc, r)
             self.assertGreater(r["requests"], 1000, r)
+            # Polling instead of sleeping still paces the sends at the rate.
+            rc, r = run_bench(server, "-c", "4", "--rate", "2000", "--busy-poll",
+                              "--test-time", "1", "--key-max", "2000", "--ratio", "0:1")
+            self.check_clean(rc, r)
+            self.assertGreater(r["requests"], 1000, r)
+            self.assertLessEqual(r["requests"], 2100, r)
+
+    def test_busy_poll_needs_a_rate(self):
+        p = subprocess.run([MCDB_BIN, "--busy-poll", "-n", "10"], capture_output=True, timeout=30)
+        self.assertNotEqual(p.returncode, 0, p)
+        self.assertIn(b"give --rate too", p.stderr)
 
     def test_wrong_values_are_errors(self):
         with Server() as server:
