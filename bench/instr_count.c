@@ -15,6 +15,10 @@
  * ends with a callgrind dump named after it; the instruction count of the
  * dump divided by the phase's requests is the cost of one request.
  *
+ * Last, text get hits and sets again with the latency histograms on (as
+ * under -o metrics_port; kinds "get_hit_timed", "set_timed"): what timing
+ * every request costs.
+ *
  * Without valgrind the program runs the same phases unmeasured, checking
  * them: every get of a present key must hit, every other must miss.
  * Deterministic: a fixed hash seed, fixed key sequences, no clock, no
@@ -43,6 +47,7 @@
 #include "conn.h"
 #include "hash.h"
 #include "proto.h"
+#include "timing.h"
 
 #define KEYS 100000
 #define VLEN 32
@@ -68,6 +73,7 @@ static const struct proto_hooks hooks = { .server_stats = no_stats, .conn_stats 
                                           .stats_reset = no_reset, .shutdown = no_shutdown,
                                           .verbosity = no_verbosity };
 static struct proto_counters counters;
+static struct proto_timing timing;
 static struct proto_env env = { .now = 1000, .settings = &settings, .counters = &counters,
                                 .hooks = &hooks };
 static char scratch[CONN_SCRATCH_SIZE];
@@ -304,6 +310,26 @@ int main(int argc, char **argv)
             }
         }
     }
+    /* The same paths timed, as when the metrics endpoint is on. */
+    timing_setup();
+    env.timing = &timing;
+    static const enum kind timed[] = { GET_HIT, SET };
+    for (size_t bi = 0; bi < sizeof(batches) / sizeof(batches[0]); bi++) {
+        for (size_t t = 0; t < sizeof(timed) / sizeof(timed[0]); t++) {
+            char label[64];
+            snprintf(label, sizeof(label), "text %s_timed %u", kind_name[timed[t]], batches[bi]);
+            phase(&cl[TEXT], TEXT, timed[t], batches[bi], 64, "warm-up");
+            phase(&cl[TEXT], TEXT, timed[t], batches[bi], requests, label);
+            printf(",{\"label\":\"%s\",\"protocol\":\"text\",\"kind\":\"%s_timed\","
+                   "\"batch\":%u}", label, kind_name[timed[t]], batches[bi]);
+        }
+    }
+    uint64_t timed_count = 0;
+    for (unsigned b = 0; b <= TIMING_BUCKETS; b++)
+        timed_count += counter_get(&timing.count[TIMING_GET][b]) +
+                       counter_get(&timing.count[TIMING_SET][b]);
+    if (timed_count != 2 * sizeof(batches) / sizeof(batches[0]) * (64 + (uint64_t)requests))
+        die("the timed phases were not all counted in the histograms");
     printf("]}\n");
     for (int p = 0; p < NPROTOS; p++) {
         conn_free(cl[p].conn);

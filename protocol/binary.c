@@ -678,6 +678,7 @@ size_t bin_feed(struct bin_session *s, const struct proto_env *env, const char *
     int served = 0;
     struct bin_ahead ahead;
     bin_ahead_reset(&ahead);
+    s->timing_mark = 0;
     /* Replies memcached would have written already: those of earlier
      * reads, and those up to a NOOP, which makes it write. */
     size_t kept_seg = reply_mark(out), kept_buf = out->len;
@@ -711,7 +712,8 @@ size_t bin_feed(struct bin_session *s, const struct proto_env *env, const char *
             size_t mark = reply_mark(out), buf_mark = out->len;
             bin_update_done(s, env, out);
             if (env->timing && s->timing_start != 0) {
-                timing_record(env->timing, timing_bin_cmd(s->opcode), s->timing_start);
+                timing_record(env->timing, timing_bin_cmd(s->opcode), s->timing_start,
+                              &s->timing_mark);
                 s->timing_start = 0;
             }
             if (out->oom) {
@@ -754,7 +756,7 @@ size_t bin_feed(struct bin_session *s, const struct proto_env *env, const char *
         const char *ext = buf + pos + BIN_HEADER_LEN;
         pos += need;
         size_t mark = reply_mark(out), buf_mark = out->len;
-        uint64_t start = env->timing ? timing_now() : 0;
+        uint64_t start = env->timing ? timing_begin(&s->timing_mark) : 0;
         reply_boundary(out, false);
         bin_dispatch(s, env, &h, ext, ext + h.extlen, out);
         s->hint.key = NULL;
@@ -763,7 +765,7 @@ size_t bin_feed(struct bin_session *s, const struct proto_env *env, const char *
             if (s->state == BIN_STATE_VALUE)
                 s->timing_start = start;
             else
-                timing_record(env->timing, timing_bin_cmd(h.opcode), start);
+                timing_record(env->timing, timing_bin_cmd(h.opcode), start, &s->timing_mark);
         }
         /* A reply cut short by a memory failure: take it back and close,
          * as memcached closes a connection it cannot answer. */

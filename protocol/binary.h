@@ -81,6 +81,7 @@ struct bin_session {
     size_t swallow;             /* body bytes of a refused request still to drop */
     bool close;                 /* close once the reply is sent */
     uint64_t timing_start;      /* a storage request's start, while its value comes */
+    uint64_t timing_mark;       /* when the last request timed in this feed ended, or 0 */
     /* -S (sasl.c): whether this connection has authenticated, and the
      * exchange under way. */
     bool authenticated;

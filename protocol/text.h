@@ -116,6 +116,7 @@ struct text_session {
     struct text_dump_state dump;
     unsigned watch_flags;       /* TEXT_STATE_WATCH: the streams asked for (watch.h) */
     uint64_t timing_start;      /* a storage command's start, while its data block comes */
+    uint64_t timing_mark;       /* when the last request timed in this feed ended, or 0 */
     uint8_t timing_cmd;         /* its enum timing_cmd */
     struct proto_key_hint hint; /* during a request served from text_ahead */
 };

@@ -387,7 +387,7 @@ static enum text_next text_request(struct text_session *s, const struct proto_en
                                    struct reply *out)
 {
     size_t mark = reply_mark(out), buf_mark = out->len;
-    uint64_t start = env->timing ? timing_now() : 0;
+    uint64_t start = env->timing ? timing_begin(&s->timing_mark) : 0;
     reply_boundary(out, false);
     s->hint = (struct proto_key_hint){ .key = x->key, .nkey = x->nkey, .hash = x->hash };
     enum text_next then = text_exec(s, env, &x->req, buf + x->start, out);
@@ -398,7 +398,7 @@ static enum text_next text_request(struct text_session *s, const struct proto_en
             s->timing_start = start;
             s->timing_cmd = (uint8_t)text_timing_cmd(&x->req);
         } else {
-            timing_record(env->timing, text_timing_cmd(&x->req), start);
+            timing_record(env->timing, text_timing_cmd(&x->req), start, &s->timing_mark);
         }
     }
     if (then == TEXT_STOPPED)
@@ -437,7 +437,8 @@ static bool text_continue(struct text_session *s, const struct proto_env *env, c
         size_t mark = reply_mark(out), buf_mark = out->len;
         text_update_done(s, env, out);
         if (env->timing && s->timing_start != 0) {
-            timing_record(env->timing, (enum timing_cmd)s->timing_cmd, s->timing_start);
+            timing_record(env->timing, (enum timing_cmd)s->timing_cmd, s->timing_start,
+                          &s->timing_mark);
             s->timing_start = 0;
         }
         if (out->oom) {
@@ -480,6 +481,7 @@ size_t text_feed(struct text_session *s, const struct proto_env *env, const char
     int served = 0;
     struct text_ahead ahead;
     text_ahead_reset(&ahead);
+    s->timing_mark = 0;
     *st = PROTO_WANT_INPUT;
     while (!s->close) {
         if (s->state != TEXT_STATE_CMD) {

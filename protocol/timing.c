@@ -1,10 +1,51 @@
 /*
- * timing: names and the binary protocol's opcodes for the latency
- * histograms; the counting itself is inline in timing.h, on the request path.
+ * timing: the clock's choice and calibration, and the names and binary
+ * protocol's opcodes for the latency histograms; the counting itself is
+ * inline in timing.h, on the request path.
  */
 #include "timing.h"
 
+#include <errno.h>
+#if defined(__x86_64__)
+#include <cpuid.h>
+#endif
+
 #include "binary.h"
+
+bool timing_tsc;
+uint64_t timing_ns_mult = 1ull << 32;
+
+static uint64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/*
+ * The counter is used only when the CPU says it is invariant (CPUID
+ * 0x80000007, EDX bit 8: constant rate, running in every power state) and
+ * it visibly advances.  Its rate is the ticks counted over 20 ms of the
+ * monotonic clock; a reading pair is skewed by a few tens of nanoseconds,
+ * a few parts per million of the span.
+ */
+void timing_setup(void)
+{
+#if defined(__x86_64__)
+    unsigned a, b, c, d;
+    if (!__get_cpuid(0x80000007, &a, &b, &c, &d) || !(d & (1u << 8)))
+        return;
+    uint64_t t0 = mono_ns(), c0 = __rdtsc();
+    struct timespec pause = { 0, 20 * 1000 * 1000 };
+    while (nanosleep(&pause, &pause) != 0 && errno == EINTR)
+        ;
+    uint64_t t1 = mono_ns(), c1 = __rdtsc();
+    if (c1 <= c0 || t1 <= t0)
+        return;
+    timing_ns_mult = (uint64_t)(((unsigned __int128)(t1 - t0) << 32) / (c1 - c0));
+    timing_tsc = timing_ns_mult != 0;
+#endif
+}
 
 const char *timing_cmd_name(enum timing_cmd cmd)
 {

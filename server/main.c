@@ -29,6 +29,7 @@
 #include "options.h"
 #include "persist.h"
 #include "prefix_stats.h"
+#include "timing.h"
 #include "tls.h"
 #include "udp.h"
 #include "watchers.h"
@@ -366,6 +367,9 @@ int main(int argc, char **argv)
         options_free(&cfg);
         return EXIT_FAILURE;
     }
+    /* The latency histograms' clock, before any worker reads it. */
+    if (cfg.metrics_port != 0)
+        timing_setup();
     struct worker_options wo = {
         .threads = cfg.threads,
         .idle_timeout = cfg.idle_timeout,

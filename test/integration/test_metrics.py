@@ -4,6 +4,7 @@ gauges and per-command latency histograms, read by Prometheus's own text
 parser (Debian's python3-prometheus-client)."""
 import re
 import socket
+import time
 import unittest
 import urllib.error
 import urllib.request
@@ -105,6 +106,26 @@ class MetricsTest(unittest.TestCase):
         self.assertEqual(buckets[-1], (float("inf"), 3))
         self.assertGreater(got[("mcd_command_duration_seconds_sum",
                                 frozenset({"command": "get"}.items()))], 0)
+
+    def test_durations_are_in_seconds(self):
+        # A set is timed from its line to its store: its data block sent
+        # 0.3 s after the line makes it take at least that long, whatever
+        # clock the workers read (the CPU's counter, scaled, or the kernel's).
+        s = self.server.connect()
+        s.sendall(b"set slow 0 0 5\r\n")
+        time.sleep(0.3)
+        request(s, b"hello\r\nget slow\r\n", end=b"END\r\n")
+        s.close()
+        got, _ = samples(scrape(self.mport)[2])
+        sample = lambda n, **l: got[(n, frozenset(dict(command="set", **l).items()))]
+        took = sample("mcd_command_duration_seconds_sum")
+        self.assertGreaterEqual(took, 0.29)
+        self.assertLess(took, 0.9)
+        self.assertEqual(sample("mcd_command_duration_seconds_bucket", le="0.131072"), 0)
+        self.assertEqual(sample("mcd_command_duration_seconds_bucket", le="+Inf"), 1)
+        # The get after it, with the set's end as its start, is quick.
+        gets = got[("mcd_command_duration_seconds_sum", frozenset({"command": "get"}.items()))]
+        self.assertLess(gets, 0.1)
 
     def test_other_paths_and_methods(self):
         with self.assertRaises(urllib.error.HTTPError) as e:
