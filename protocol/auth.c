@@ -10,6 +10,14 @@
  * file, stop mcd from starting instead; and mcd reads every line where
  * memcached keeps the first eight.
  *
+ * A table can take another file's users while workers check passwords
+ * against it (auth_replace, for SIGHUP): the users are a set the table
+ * points to, swapped with one atomic store; a worker loads the pointer once
+ * per check (acquire) and uses that set to the end.  A set swapped out may
+ * still be in a worker's hands, so it is kept until the table is freed
+ * (and wiped then): reloads are an operator's, rare, and a set is the size
+ * of its file.
+ *
  * Passwords are compared in constant time: every entry is compared, each
  * byte of what the client sent against the entry's (or against a dummy
  * byte when the entry is shorter), and the results are combined without a
@@ -19,6 +27,7 @@
  */
 #include "auth.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,11 +41,33 @@ struct auth_entry {
     size_t ulen, plen;
 };
 
-struct auth_table {
+/* One reading of a user file.  Immutable once published. */
+struct auth_set {
     size_t n;
     char *data;                 /* the file's bytes; entries point into it */
+    struct auth_set *retired;   /* the set this one replaced [the replacing thread] */
     struct auth_entry e[];
 };
+
+struct auth_table {
+    _Atomic(struct auth_set *) cur;     /* the users now [atomic: release on swap, acquire on read] */
+};
+
+static void set_free(struct auth_set *u)
+{
+    while (u != NULL) {
+        struct auth_set *next = u->retired;
+        /* The passwords leave no copy in freed memory. */
+        if (u->data != NULL) {
+            size_t len = strlen(u->data);
+            memset(u->data, 0, len);
+            __asm__ __volatile__("" : : "r"(u->data) : "memory");
+        }
+        free(u->data);
+        free(u);
+        u = next;
+    }
+}
 
 /* The end of a line: its '\n', or the end of the data. */
 static const char *line_end(const char *p, const char *end)
@@ -59,9 +90,11 @@ struct auth_table *auth_parse(const char *data, size_t len, char *err, size_t er
     const char *end = data + len;
     for (const char *p = data; p < end; p = line_end(p, end) + 1)
         lines++;
-    struct auth_table *t = calloc(1, sizeof(*t) + lines * sizeof(t->e[0]));
+    struct auth_table *table = calloc(1, sizeof(*table));
+    struct auth_set *t = calloc(1, sizeof(*t) + lines * sizeof(t->e[0]));
     char *copy = malloc(len + 1);
-    if (t == NULL || copy == NULL) {
+    if (table == NULL || t == NULL || copy == NULL) {
+        free(table);
         free(t);
         free(copy);
         snprintf(err, errlen, "out of memory");
@@ -95,9 +128,11 @@ struct auth_table *auth_parse(const char *data, size_t len, char *err, size_t er
         e->pass = colon + 1;
         e->plen = (size_t)(pend - (colon + 1));
     }
-    return t;
+    atomic_init(&table->cur, t);
+    return table;
 fail:
-    auth_free(t);
+    set_free(t);
+    free(table);
     return NULL;
 }
 
@@ -105,17 +140,22 @@ void auth_free(struct auth_table *t)
 {
     if (t == NULL)
         return;
-    /* The passwords leave no copy in freed memory. */
-    if (t->data != NULL) {
-        size_t len = strlen(t->data);
-        memset(t->data, 0, len);
-        __asm__ __volatile__("" : : "r"(t->data) : "memory");
-    }
-    free(t->data);
+    set_free(atomic_load_explicit(&t->cur, memory_order_relaxed));
     free(t);
 }
 
-size_t auth_count(const struct auth_table *t) { return t ? t->n : 0; }
+void auth_replace(struct auth_table *t, struct auth_table *from)
+{
+    struct auth_set *u = atomic_load_explicit(&from->cur, memory_order_relaxed);
+    free(from);
+    u->retired = atomic_load_explicit(&t->cur, memory_order_relaxed);
+    atomic_store_explicit(&t->cur, u, memory_order_release);
+}
+
+size_t auth_count(const struct auth_table *t)
+{
+    return t ? atomic_load_explicit(&((struct auth_table *)t)->cur, memory_order_acquire)->n : 0;
+}
 
 /* Zero when a[0..an) equals b[0..bn); the time depends on an alone.  b
  * points into a NUL-terminated buffer, so b[0] is always readable. */
@@ -133,8 +173,10 @@ bool auth_check(const struct auth_table *t, const char *user, size_t ulen, const
                 size_t plen)
 {
     unsigned found = 0;
-    for (size_t i = 0; t != NULL && i < t->n; i++) {
-        const struct auth_entry *e = &t->e[i];
+    const struct auth_set *u =
+        t ? atomic_load_explicit(&((struct auth_table *)t)->cur, memory_order_acquire) : NULL;
+    for (size_t i = 0; u != NULL && i < u->n; i++) {
+        const struct auth_entry *e = &u->e[i];
         unsigned d = ct_diff(user, ulen, e->user, e->ulen) | ct_diff(pass, plen, e->pass, e->plen);
         found |= (unsigned)(d == 0);
         /* Keep the compiler from stopping at the first match. */

@@ -29,8 +29,12 @@ struct auth_table;
  * a line longer than AUTH_LINE_MAX.  An empty file is a table of no users.
  */
 struct auth_table *auth_parse(const char *data, size_t len, char *err, size_t errlen);
-/* Free a table from auth_parse. */
+/* Free a table from auth_parse (and every set of users it ever had). */
 void auth_free(struct auth_table *t);
+/* Give t the users of `from` (a table from auth_parse, consumed), while
+ * other threads may be checking passwords against t: a check sees the old
+ * users or the new, never a mix.  One thread replaces at a time. */
+void auth_replace(struct auth_table *t, struct auth_table *from);
 /* Users in the table. */
 size_t auth_count(const struct auth_table *t);
 /* Whether user and password match an entry.  The time taken depends on the

@@ -1,6 +1,7 @@
 /*
  * acceptor: one thread, one epoll set over every listening socket, plus an
- * eventfd that stops it.  An accepted socket is made non-blocking and
+ * eventfd that wakes it: to stop (acceptor_stop), or to run a reload on
+ * this thread (acceptor_wake: SIGHUP).  An accepted socket is made non-blocking and
  * handed round-robin to a worker; the acceptor never reads from it.
  *
  * Over -c connections a new client gets memcached's "ERROR Too many open
@@ -53,6 +54,9 @@ struct listener {
 static struct listener listeners[ACCEPTOR_MAX_FDS];
 static int nlisteners;
 static int epfd = -1, stopfd = -1;
+/* Set before stopfd is written by acceptor_stop (a signal handler, or a
+ * worker serving `shutdown`); read by the acceptor once woken. */
+static atomic_bool stop_asked;
 static int maxconns;
 static int backlog;
 static char *unix_path;
@@ -256,7 +260,7 @@ static void acceptor_drain(struct listener *l)
     }
 }
 
-void acceptor_run(void)
+void acceptor_run(void (*on_wake)(void))
 {
     struct epoll_event ev[16];
     for (;;) {
@@ -266,8 +270,16 @@ void acceptor_run(void)
             return;
         }
         for (int i = 0; i < n; i++) {
-            if (ev[i].data.u32 == UINT32_MAX)
-                return;
+            if (ev[i].data.u32 == UINT32_MAX) {
+                uint64_t count;
+                if (read(stopfd, &count, sizeof(count)) < 0 && errno != EAGAIN)
+                    log_msg(LOG_INFO, "acceptor: eventfd read: %s", strerror(errno));
+                if (atomic_load(&stop_asked))
+                    return;
+                if (on_wake != NULL)
+                    on_wake();
+                continue;
+            }
             if (!pause_state.paused)
                 acceptor_drain(&listeners[ev[i].data.u32]);
         }
@@ -277,6 +289,12 @@ void acceptor_run(void)
 }
 
 void acceptor_stop(void)
+{
+    atomic_store(&stop_asked, true);
+    acceptor_wake();
+}
+
+void acceptor_wake(void)
 {
     uint64_t one = 1;
     if (stopfd >= 0 && write(stopfd, &one, sizeof(one)) < 0)

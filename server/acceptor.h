@@ -14,10 +14,13 @@
 /* Open every listening socket the config asks for.  0 or -errno, with the
  * reason logged. */
 int acceptor_listen(const struct config *cfg);
-/* Accept until acceptor_stop(); runs on the calling thread. */
-void acceptor_run(void);
+/* Accept until acceptor_stop(); runs on the calling thread, and calls
+ * on_wake (if not NULL) there after each acceptor_wake(). */
+void acceptor_run(void (*on_wake)(void));
 /* Make acceptor_run return (async-signal-safe). */
 void acceptor_stop(void);
+/* Make acceptor_run call its on_wake soon (async-signal-safe). */
+void acceptor_wake(void);
 /* Close the listening sockets and remove the unix socket file. */
 void acceptor_close(void);
 /* Connections refused because of -c. */

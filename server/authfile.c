@@ -5,8 +5,9 @@
  * --enable-sasl-pwdb does (Debian's memcached reads Cyrus SASL's sasldb
  * instead; mcd speaks only PLAIN, see protocol/sasl.c).  Both files have
  * memcached's `user:password` lines; one that does not parse stops mcd with
- * memcached's message and the line at fault.  Nothing here prints a
- * password.
+ * memcached's message and the line at fault.  SIGHUP reads them again
+ * (authfile_reload): a file that then does not parse leaves the users
+ * already loaded.  Nothing here prints a password.
  */
 #include "authfile.h"
 
@@ -83,6 +84,27 @@ int authfile_setup(const struct config *cfg, struct proto_settings *s)
         s->sasl = true;
     }
     return 0;
+}
+
+int authfile_reload(const struct config *cfg, struct proto_settings *s)
+{
+    int rc = 0;
+    if (cfg->auth_file != NULL && s->auth_ascii != NULL) {
+        struct auth_table *t = load(cfg->auth_file);
+        if (t != NULL)
+            auth_replace((struct auth_table *)s->auth_ascii, t);
+        else
+            rc = -1;
+    }
+    if (cfg->sasl && s->sasl_users != NULL) {
+        const char *pwdb = getenv("MEMCACHED_SASL_PWDB");
+        struct auth_table *t = pwdb != NULL && pwdb[0] != '\0' ? load(pwdb) : NULL;
+        if (t != NULL)
+            auth_replace((struct auth_table *)s->sasl_users, t);
+        else
+            rc = -1;
+    }
+    return rc;
 }
 
 void authfile_teardown(struct proto_settings *s)

@@ -11,6 +11,7 @@
 #include <pthread.h>
 #include <pwd.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -192,7 +193,11 @@ int daemon_drop_privileges(const struct config *cfg)
 }
 
 static void (*stop_cb)(void);
+static void (*hup_cb)(void);
 static volatile sig_atomic_t stop_signal;
+/* Set by the SIGHUP handler, taken by the acceptor's thread (lock-free:
+ * async-signal-safe). */
+static atomic_bool reload_due;
 
 static void daemon_on_signal(int sig)
 {
@@ -202,18 +207,28 @@ static void daemon_on_signal(int sig)
         stop_cb();
 }
 
-/* The signals that stop mcd. */
+static void daemon_on_hup(int sig)
+{
+    (void)sig;
+    atomic_store(&reload_due, true);
+    if (hup_cb != NULL)
+        hup_cb();
+}
+
+/* The signals handled: those that stop mcd, and SIGHUP. */
 static void stop_signals(sigset_t *set)
 {
     sigemptyset(set);
     sigaddset(set, SIGINT);
     sigaddset(set, SIGTERM);
     sigaddset(set, SIGUSR1);
+    sigaddset(set, SIGHUP);
 }
 
-void daemon_signals(void (*on_stop)(void))
+void daemon_signals(void (*on_stop)(void), void (*on_hup)(void))
 {
     stop_cb = on_stop;
+    hup_cb = on_hup;
     /* Held back until daemon_signals_deliver(): threads started meanwhile
      * inherit the mask, so the handler only ever runs on the thread that
      * delivers them, and a stop that comes during start-up waits, pending,
@@ -228,12 +243,15 @@ void daemon_signals(void (*on_stop)(void))
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGUSR1, &sa, NULL);
+    sa.sa_handler = daemon_on_hup;
+    sigaction(SIGHUP, &sa, NULL);
     sa.sa_handler = SIG_IGN;
     sigaction(SIGPIPE, &sa, NULL);
-    sigaction(SIGHUP, &sa, NULL);
 }
 
 int daemon_stop_signal(void) { return stop_signal; }
+
+bool daemon_take_reload(void) { return atomic_exchange(&reload_due, false); }
 
 void daemon_signals_deliver(void)
 {

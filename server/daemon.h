@@ -5,6 +5,7 @@
 #ifndef MCD_DAEMON_H
 #define MCD_DAEMON_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "config.h"
@@ -33,14 +34,17 @@ void daemon_write_pidfile(const char *path);
 void daemon_remove_pidfile(const char *path);
 /* Switch to -u's user when running as root.  0 or -errno (logged). */
 int daemon_drop_privileges(const struct config *cfg);
-/* SIGINT, SIGTERM and SIGUSR1 will call `on_stop`; SIGPIPE and SIGHUP are
- * ignored.  Call before starting any thread: the stop signals are blocked
- * in the caller (and so in every thread it starts) until it calls
- * daemon_signals_deliver(). */
-void daemon_signals(void (*on_stop)(void));
-/* Let the stop signals in, on the calling thread only (one that was held
- * back is handled now). */
+/* SIGINT, SIGTERM and SIGUSR1 will call `on_stop`; SIGHUP marks a reload
+ * due (daemon_take_reload) and calls `on_hup`; SIGPIPE is ignored.  Both
+ * callbacks run in a signal handler.  Call before starting any thread: the
+ * signals are blocked in the caller (and so in every thread it starts)
+ * until it calls daemon_signals_deliver(). */
+void daemon_signals(void (*on_stop)(void), void (*on_hup)(void));
+/* Let the signals in, on the calling thread only (one that was held back
+ * is handled now). */
 void daemon_signals_deliver(void);
+/* Whether a SIGHUP came since the last call (and clear it). */
+bool daemon_take_reload(void);
 /* The first stop signal received, 0 if none (a client's shutdown, an error). */
 int daemon_stop_signal(void);
 /* "mcd <version> build <crc of the executable>": what a warm-restart file

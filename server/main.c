@@ -129,6 +129,43 @@ static const struct proto_hooks hooks = {
     .refresh_certs = hook_refresh_certs,
 };
 
+/* The options a reload reads again, and the settings it updates: set by
+ * main before the acceptor runs, and only read on its thread. */
+static const struct config *reload_cfg;
+static struct proto_settings *reload_settings;
+
+/*
+ * SIGHUP, on the acceptor's thread: read -Y's user file (and -S's) again
+ * and, with -Z, the certificates, as memcached does on SIGHUP (1.6.18 the
+ * user file; later releases the certificates too).  A file that does not
+ * load leaves what was loaded in force, with the reason logged.  Clients
+ * already authenticated stay so; a new authentication uses the new users.
+ */
+static void reload(void)
+{
+    if (!daemon_take_reload() || reload_cfg == NULL || reload_settings == NULL)
+        return;
+    const struct config *cfg = reload_cfg;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    notify_send("RELOADING=1\nMONOTONIC_USEC=%llu\nSTATUS=reloading (SIGHUP)",
+                (unsigned long long)ts.tv_sec * 1000000ull + (unsigned long long)ts.tv_nsec / 1000);
+    log_msg(LOG_INFO, "SIGHUP: reloading%s%s%s", cfg->auth_file ? " the -Y user file" : "",
+            cfg->sasl ? " the -S user file" : "", cfg->ssl_enabled ? " the certificates" : "");
+    bool ok = authfile_reload(cfg, reload_settings) == 0;
+    if (!ok)
+        log_msg(LOG_ERROR, "SIGHUP: a user file did not load: the users loaded before stay");
+    if (cfg->ssl_enabled) {
+        char err[256];
+        if (!tls_refresh(err, sizeof(err))) {
+            log_msg(LOG_ERROR, "SIGHUP: could not reload the TLS certificates: %s", err);
+            ok = false;
+        }
+    }
+    notify_send("READY=1\nSTATUS=serving; reloaded on SIGHUP%s",
+                ok ? "" : " (with errors: see the log)");
+}
+
 static void settings_from_config(const struct config *cfg, struct proto_settings *s,
                                  char *inter, size_t ninter)
 {
@@ -286,7 +323,7 @@ int main(int argc, char **argv)
     log_set_level(cfg.verbose);
     /* From now on a stop signal is a graceful stop, even before the
      * listeners are open: it is held back until they are. */
-    daemon_signals(acceptor_stop);
+    daemon_signals(acceptor_stop, acceptor_wake);
     nthreads = cfg.threads;
     maxconns = cfg.maxconns;
 
@@ -419,7 +456,9 @@ int main(int argc, char **argv)
                 cfg.unix_socket ? 0 : cfg.port, cfg.maxbytes >> 20, cfg.threads,
                 restored[0] ? "; " : "", restored);
 
-    acceptor_run();
+    reload_cfg = &cfg;
+    reload_settings = &settings;
+    acceptor_run(reload);
     log_msg(LOG_INFO, "%s: stopping: no new connections, answering what was asked",
             stop_reason());
     notify_send("STOPPING=1\nSTATUS=stopping (%s)", stop_reason());

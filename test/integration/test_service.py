@@ -1,9 +1,11 @@
 """mcd as a service: systemd's notify protocol spoken by mcd itself (a
 stand-in for systemd binds the datagram socket), the signals as memcached
 has them (SIGTERM answers every request already sent before exiting 0,
-SIGHUP and SIGPIPE do not stop it)."""
+SIGPIPE does not stop it, SIGHUP reads -Y's user file again, between
+RELOADING=1 and READY=1)."""
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -135,6 +137,32 @@ class NotifyTest(unittest.TestCase):
         self.assertTrue(any("restored 20000 items" in m.get("STATUS", "") for m in ns.messages),
                         ns.messages)
 
+    def test_sighup_is_a_reload_between_reloading_and_ready(self):
+        ns = NotifySocket()
+        self.addCleanup(ns.close)
+        d = tempfile.mkdtemp(prefix="mcd-notify-hup-")
+        users = os.path.join(d, "users")
+        self.addCleanup(lambda: (os.unlink(users), os.rmdir(d)))
+        with open(users, "w") as f:
+            f.write("alice:one\n")
+        proc, port, err = start(["-v", "-Y", users], {"NOTIFY_SOCKET": ns.path})
+        self.addCleanup(finish, self, proc, err)
+        deadline = time.monotonic() + 10 * SLOW
+        while not any(m.get("READY") == "1" for m in ns.messages):
+            self.assertLess(time.monotonic(), deadline, "no READY=1")
+            ns.poll(0.05)
+        ns.messages.clear()
+        proc.send_signal(signal.SIGHUP)
+        while not any(m.get("READY") == "1" for m in ns.messages):
+            self.assertLess(time.monotonic(), deadline + 10 * SLOW, ns.messages)
+            ns.poll(0.05)
+        first = ns.messages[0]
+        self.assertEqual(first.get("RELOADING"), "1", ns.messages)
+        # systemd's notify-reload wants the clock of the reload's start.
+        self.assertTrue(first.get("MONOTONIC_USEC", "").isdigit(), first)
+        self.assertIn("reloaded on SIGHUP", ns.messages[-1].get("STATUS", ""))
+        self.assertIsNone(proc.poll())
+
     def test_without_notify_socket_nothing_is_sent(self):
         proc, port, err = start([])
         deadline = time.monotonic() + 5 * SLOW
@@ -247,6 +275,71 @@ class SignalTest(unittest.TestCase):
         self.assertEqual(request(c, b"version\r\n", end=b"\r\n"), b"VERSION 1.6.18\r\n")
         c.close()
 
+    def test_sighup_reloads_the_user_file(self):
+        d = tempfile.mkdtemp(prefix="mcd-hup-")
+        users = os.path.join(d, "users")
+        self.addCleanup(lambda: (os.unlink(users), os.rmdir(d)))
+        with open(users, "w") as f:
+            f.write("alice:one\n")
+        server = Server(MCD_BIN, ["-v", "-t", "2", "-Y", users])
+        self.addCleanup(server.stop)
+
+        def login(user, password):
+            c = server.connect()
+            block = b"%s %s" % (user, password)
+            reply = request(c, b"set a 0 0 %d\r\n%s\r\n" % (len(block), block), end=b"\r\n")
+            return c, reply
+
+        kept, reply = login(b"alice", b"one")
+        self.assertEqual(reply, b"STORED\r\n")
+        # Clients log in over other connections while the file is swapped.
+        stop = threading.Event()
+        seen = []
+
+        def hammer():
+            while not stop.is_set():
+                c, r = login(b"alice", b"one")
+                c.close()
+                seen.append(r)
+        t = threading.Thread(target=hammer)
+        t.start()
+        try:
+            with open(users + ".new", "w") as f:
+                f.write("bob:two\n")
+            os.rename(users + ".new", users)
+            server.proc.send_signal(signal.SIGHUP)
+            deadline = time.monotonic() + 10 * SLOW
+            while True:
+                c, reply = login(b"bob", b"two")
+                c.close()
+                if reply == b"STORED\r\n" or time.monotonic() > deadline:
+                    break
+                time.sleep(0.02)
+        finally:
+            stop.set()
+            t.join()
+        self.assertEqual(reply, b"STORED\r\n", "bob never got in after SIGHUP")
+        self.assertTrue(set(seen) <= {b"STORED\r\n", b"CLIENT_ERROR authentication failure\r\n"},
+                        set(seen))
+        c, reply = login(b"alice", b"one")
+        c.close()
+        self.assertEqual(reply, b"CLIENT_ERROR authentication failure\r\n")
+        # Who logged in before stays in.
+        self.assertEqual(request(kept, b"set k 0 0 1\r\nv\r\n", end=b"\r\n"), b"STORED\r\n")
+        # A file that does not parse leaves the users in force, and says why.
+        with open(users, "w") as f:
+            f.write("no colon here\n")
+        server.proc.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 10 * SLOW
+        while b"did not load" not in server.stderr() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        log = server.stderr()
+        self.assertIn(b"has a malformed entry", log)
+        self.assertIn(b"SIGHUP: a user file did not load: the users loaded before stay", log)
+        c, reply = login(b"bob", b"two")
+        c.close()
+        self.assertEqual(reply, b"STORED\r\n")
+
     def test_sigint_and_sigusr1_exit_zero(self):
         for sig in (signal.SIGINT, signal.SIGUSR1):
             server = Server(MCD_BIN, ["-v"])
@@ -317,6 +410,10 @@ class InstallTest(unittest.TestCase):
 
     def test_systemd_analyze_verify_accepts_the_units(self):
         self.install()
+        # verify looks for every Exec command under --root: ExecReload's
+        # /bin/kill (procps, in every Debian install) is the system's.
+        os.makedirs(os.path.join(self.dest, "bin"), exist_ok=True)
+        shutil.copy("/bin/kill", os.path.join(self.dest, "bin", "kill"))
         for unit in ("mcd.service", "mcd@.service", "mcd@cache2.service"):
             # An instance is checked through its template.
             path = self.unit(unit)

@@ -130,6 +130,24 @@ static void test_empty_file_has_no_users(void **state)
     auth_free(t);
 }
 
+static void test_replace_swaps_every_user(void **state)
+{
+    (void)state;
+    char err[64];
+    struct auth_table *t = auth_parse("alice:one\ncarol:x\n", 18, err, sizeof(err));
+    assert_non_null(t);
+    for (int round = 0; round < 3; round++) {
+        struct auth_table *next = auth_parse("bob:two\n", 8, err, sizeof(err));
+        assert_non_null(next);
+        auth_replace(t, next);      /* consumes next; the old users go with t */
+        assert_int_equal(auth_count(t), 1);
+        assert_true(auth_check(t, "bob", 3, "two", 3));
+        assert_false(auth_check(t, "alice", 5, "one", 3));
+        assert_false(auth_check(t, "carol", 5, "x", 1));
+    }
+    auth_free(t);                   /* every set it had: LeakSanitizer checks */
+}
+
 /* ---- -Y ---------------------------------------------------------------- */
 
 static void ascii_auth_on(void)
@@ -448,6 +466,7 @@ int main(void)
         T(test_check_refuses_near_misses),
         T(test_malformed_files_are_refused_with_the_line),
         T(test_empty_file_has_no_users),
+        T(test_replace_swaps_every_user),
         T(test_every_command_before_auth_is_refused),
         T(test_add_is_not_the_auth_command),
         T(test_wrong_then_right_password),
