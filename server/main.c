@@ -360,6 +360,7 @@ int main(int argc, char **argv)
     settings.tls = &tls_shown;
     /* As memcached: the user files are read once root is dropped. */
     if (authfile_setup(&cfg, &settings) != 0) {
+        persist_release_wait();
         cache_teardown();
         prefix_stats_teardown();
         tls_teardown();
@@ -427,6 +428,9 @@ stop:
     workers_stop();
     watchers_teardown();
     acceptor_close();
+    /* A load's unmapping of its file is long done by now, unless the stop
+     * came at once: no thread is left running at exit. */
+    persist_release_wait();
     if (wrote_pid && cfg.memory_file != NULL && exit_code == 0)
         warm_save(&cfg, &persist_id);
     if (wrote_pid)

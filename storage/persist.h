@@ -43,5 +43,10 @@ int persist_save(const char *path, const struct persist_identity *id, rel_time_t
  */
 int persist_load(const char *path, const struct persist_identity *id, rel_time_t now,
                  int64_t wall, unsigned threads, struct persist_report *rep);
+/*
+ * Wait until what persist_load left to a thread of its own is done: the
+ * unmapping of the file, which frees its pages after the load returned.
+ */
+void persist_release_wait(void);
 
 #endif
