@@ -233,9 +233,10 @@ static void warm_load(const struct config *cfg, const struct persist_identity *i
     } else {
         double secs = seconds_since(&t0);
         log_msg(LOG_INFO, "warm restart: restored %llu items from %s (%llu MB) in %.2f s "
-                "(checked in %.2f s, stored in %.2f s); %llu expired meanwhile, %llu did not fit",
+                "(mapped in %.2f s, checked and stored in %.2f s); %llu expired meanwhile, "
+                "%llu did not fit",
                 (unsigned long long)rep.items, cfg->memory_file,
-                (unsigned long long)(rep.bytes >> 20), secs, rep.check_secs, rep.store_secs,
+                (unsigned long long)(rep.bytes >> 20), secs, rep.map_secs, rep.store_secs,
                 (unsigned long long)rep.expired, (unsigned long long)rep.dropped);
         snprintf(status, nstatus, "restored %llu items in %.1f s", (unsigned long long)rep.items,
                  secs);

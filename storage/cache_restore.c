@@ -35,6 +35,12 @@ enum cache_status cache_restore(const struct cache_restore_item *r, rel_time_t n
     return st;
 }
 
+void cache_restore_undo(rel_time_t now)
+{
+    cache_flush(now, now);
+    cache_stats_reset();
+}
+
 void cache_cas_floor(uint64_t cas) { table_cas_floor(cas); }
 
 void cache_quiesce(void)

@@ -1,6 +1,7 @@
 /*
  * persist: warm restart.  A graceful stop streams every live item to a
- * file; the next start checks the whole file and only then loads it.
+ * file; the next start loads it, and keeps nothing of it unless all of it
+ * checks out.
  *
  * Why a file of records and not memcached's mmap'd slab memory: it works
  * on any filesystem, it is independent of where jemalloc put our pages,
@@ -25,20 +26,26 @@
  * leaves no file (a load removes it).  No fsync: a file torn by a power
  * loss fails its checksums and is refused, which is all a cache needs.
  *
- * Loading (persist_load) maps the file read-only and checks everything
- * before storing anything: header (magic, version, checksum), build and
- * settings (-m, -I, -f, -n, slab_chunk_max, -C must match: another layout
- * could place items differently or not fit), trailer, then every block's
- * checksum and records, on several threads.  Then, the hash table sized
- * for the item count at once and new slab pages mapped in whole (no fault
- * per 4 KB), the threads store the records with cache_restore, which keeps
- * each item's unique and marks; TTLs are what was left at the save minus
- * the wall-clock time since, and what expired meanwhile is left out.  The
- * CAS counters continue above the largest unique loaded.  The file is
- * removed as soon as it is open (and not used if it cannot be): a later
- * crash must find no file rather than this stale copy.  Its mapping is then
- * its last reference, and unmapping it frees its pages: a thread of its own
- * does that while the server starts serving.
+ * Loading (persist_load) maps the file read-only and first checks what
+ * says whether it is ours and whole: header (magic, version, checksum),
+ * build and settings (-m, -I, -f, -n, slab_chunk_max, -C must match:
+ * another layout could place items differently or not fit), trailer, and
+ * the chain of block headers against the trailer's counts.  Then, the hash
+ * table sized for the item count at once and new slab pages mapped in
+ * whole (no fault per 4 KB), threads take blocks in turn, check each one's
+ * checksum and records and store them with cache_restore while the block
+ * is still in cache: one pass over the file instead of a pass to check and
+ * another to store.  cache_restore keeps each item's unique and marks;
+ * TTLs are what was left at the save minus the wall-clock time since, and
+ * what expired meanwhile is left out.  A block that does not check out
+ * stops the threads, and what the blocks before it stored is removed again
+ * (cache_restore_undo): the server then starts empty, as from a file
+ * refused outright.  Otherwise the CAS counters continue above the
+ * largest unique loaded.  The file is removed as soon as it is open (and
+ * not used if it cannot be): a later crash must find no file rather than
+ * this stale copy.  Its mapping is then its last reference, and unmapping
+ * it frees its pages: a thread of its own does that while the server
+ * starts serving.
  */
 #include "persist.h"
 
@@ -391,31 +398,13 @@ static double seconds_since(const struct timespec *t0)
     return (double)(t1.tv_sec - t0->tv_sec) + (double)(t1.tv_nsec - t0->tv_nsec) / 1e9;
 }
 
-static void *check_thread(void *arg)
+/* Store a checked block's records. */
+static void restore_block(struct load *ld, const struct persist_block *b, const uint8_t *pay)
 {
-    struct load *ld = arg;
-    for (;;) {
-        uint64_t i = atomic_fetch_add(&ld->next, 1);
-        if (i >= ld->nblocks || atomic_load(&ld->bad))
-            break;
-        struct persist_block b;
-        const uint8_t *p = ld->map + ld->blocks[i];
-        persist_block_decode(p, &b);
-        if (!persist_block_check(&b, p + PERSIST_BLOCK_HEADER_BYTES))
-            atomic_store(&ld->bad, true);
-    }
-    return NULL;
-}
-
-static void restore_block(struct load *ld, const uint8_t *p)
-{
-    struct persist_block b;
-    persist_block_decode(p, &b);
-    const uint8_t *pay = p + PERSIST_BLOCK_HEADER_BYTES;
     uint64_t items = 0, expired = 0, dropped = 0, max_cas = 0;
-    for (size_t pos = 0; pos < b.len;) {
+    for (size_t pos = 0; pos < b->len;) {
         struct persist_record r;
-        pos += persist_record_decode(pay + pos, b.len - pos, &r);
+        pos += persist_record_decode(pay + pos, b->len - pos, &r);
         if (r.cas > max_cas)
             max_cas = r.cas;
         if (r.ttl_left != 0 && r.ttl_left <= ld->elapsed) {
@@ -443,29 +432,37 @@ static void restore_block(struct load *ld, const uint8_t *p)
         ;
 }
 
-static void *restore_thread(void *arg)
+/* Take blocks in turn: check one, then store its records while it is
+ * still in cache.  After a bad block no thread takes another. */
+static void *load_thread(void *arg)
 {
     struct load *ld = arg;
     for (;;) {
         uint64_t i = atomic_fetch_add(&ld->next, 1);
-        if (i >= ld->nblocks)
+        if (i >= ld->nblocks || atomic_load(&ld->bad))
             break;
-        restore_block(ld, ld->map + ld->blocks[i]);
+        struct persist_block b;
+        const uint8_t *p = ld->map + ld->blocks[i];
+        persist_block_decode(p, &b);
+        if (!persist_block_check(&b, p + PERSIST_BLOCK_HEADER_BYTES)) {
+            atomic_store(&ld->bad, true);
+            break;
+        }
+        restore_block(ld, &b, p + PERSIST_BLOCK_HEADER_BYTES);
     }
     return NULL;
 }
 
-/* Run fn on `threads` threads (the caller's among them) over ld's blocks. */
-static void run_threads(struct load *ld, void *(*fn)(void *), unsigned threads)
+/* Run load_thread on `threads` threads, the caller's among them. */
+static void run_threads(struct load *ld, unsigned threads)
 {
     pthread_t tids[PERSIST_THREADS_MAX];
     unsigned started = 0;
-    atomic_store(&ld->next, 0);
     for (; started + 1 < clamp_threads(threads); started++) {
-        if (pthread_create(&tids[started], NULL, fn, ld) != 0)
+        if (pthread_create(&tids[started], NULL, load_thread, ld) != 0)
             break;
     }
-    fn(ld);
+    load_thread(ld);
     for (unsigned i = 0; i < started; i++)
         pthread_join(tids[i], NULL);
 }
@@ -556,18 +553,21 @@ static int load_mapped(struct load *ld, uint64_t size, const struct persist_iden
     v = index_blocks(ld, size, &t);
     if (v != PERSIST_OK)
         return refuse(rep, v);
-    run_threads(ld, check_thread, threads);
-    if (atomic_load(&ld->bad))
-        return refuse(rep, PERSIST_BAD_BLOCK);
-    rep->check_secs = seconds_since(&ld->started);
-    /* Everything checks out: store. */
+    rep->map_secs = seconds_since(&ld->started);
+    /* The file is whole and its blocks are where the trailer says: check
+     * and store them, block by block. */
     ld->elapsed = wall > fh.saved_wall ? (uint64_t)(wall - fh.saved_wall) : 0;
     cache_reserve(t.items);
     slab_prefault(true);
-    run_threads(ld, restore_thread, threads);
+    run_threads(ld, threads);
     slab_prefault(false);
+    if (atomic_load(&ld->bad)) {
+        /* The blocks before it were stored: nothing of the file stays. */
+        cache_restore_undo(ld->now);
+        return refuse(rep, PERSIST_BAD_BLOCK);
+    }
     cache_cas_floor(atomic_load(&ld->max_cas));
-    rep->store_secs = seconds_since(&ld->started) - rep->check_secs;
+    rep->store_secs = seconds_since(&ld->started) - rep->map_secs;
     rep->items = atomic_load(&ld->items);
     rep->expired = atomic_load(&ld->expired);
     rep->dropped = atomic_load(&ld->dropped);

@@ -228,6 +228,56 @@ static void test_save_then_load_brings_back_live_items_only(void **state)
     assert_int_equal(rep.verdict, PERSIST_OTHER_BUILD);
     assert_false(cache_peek("forever", 7, 500, &f));
     assert_int_equal(persist_load(path, &id, 500, 1700000010, 1, &rep), -ENOENT);
+    persist_release_wait();
+}
+
+/* Flip one bit of the file at `from_end` bytes before its end. */
+static void flip_bit(const char *path, long from_end)
+{
+    FILE *f = fopen(path, "r+b");
+    assert_non_null(f);
+    assert_int_equal(fseek(f, -from_end, SEEK_END), 0);
+    int c = fgetc(f);
+    assert_int_equal(fseek(f, -from_end, SEEK_END), 0);
+    fputc(c ^ 0x10, f);
+    assert_int_equal(fclose(f), 0);
+}
+
+static void test_bad_last_block_leaves_nothing_stored(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/mcd-test-persist-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+    static char val[1001];
+    memset(val, 'v', sizeof(val) - 1);
+    struct persist_identity id = { .build = "test" };
+    for (unsigned threads = 1; threads <= 2; threads++) {
+        /* A few blocks' worth (PERSIST_BLOCK_TARGET is 512 KB). */
+        char key[32];
+        for (int i = 0; i < 2000; i++) {
+            snprintf(key, sizeof(key), "key%d", i);
+            assert_int_equal(put(key, val, CACHE_SET, 0), CACHE_STORED);
+        }
+        struct persist_report rep;
+        assert_int_equal(persist_save(path, &id, NOW, 1700000000, 1, &rep), 0);
+        cache_flush(NOW, NOW);
+        cache_stats_reset();
+        /* The last byte of the last block: every block before it checks
+         * out and is stored before the bad one is found. */
+        flip_bit(path, PERSIST_TRAILER_BYTES + 1);
+        assert_int_equal(persist_load(path, &id, NOW, 1700000000, threads, &rep), 1);
+        assert_int_equal(rep.verdict, PERSIST_BAD_BLOCK);
+        assert_int_equal(rep.items, 0);
+        struct cache_stats st;
+        cache_stats(&st);
+        assert_int_equal(st.curr_items, 0);
+        assert_int_equal(st.total_items, 0);
+        assert_null(value("key0"));
+        assert_null(value("key1999"));
+    }
+    persist_release_wait();
 }
 
 #define T(t) cmocka_unit_test_setup_teardown(t, setup, teardown)
@@ -245,6 +295,7 @@ int main(void)
         T(test_restore_keeps_unique_times_and_marks),
         T(test_cas_floor_puts_new_uniques_above_restored_ones),
         T(test_save_then_load_brings_back_live_items_only),
+        T(test_bad_last_block_leaves_nothing_stored),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
