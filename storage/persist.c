@@ -120,7 +120,8 @@ struct save_block {
     uint8_t *arena;
     size_t arena_used;
     uint64_t len;                   /* payload bytes */
-    uint32_t items, crc;
+    uint32_t items;
+    struct persist_crc crc;
     uint64_t max_cas;
 };
 
@@ -138,7 +139,8 @@ static void save_flush(struct save *sv, struct save_block *b)
 {
     if (b->items == 0)
         return;
-    struct persist_block blk = { .len = (uint32_t)b->len, .items = b->items, .crc = b->crc };
+    struct persist_block blk = { .len = (uint32_t)b->len, .items = b->items,
+                                 .crc = persist_crc_value(&b->crc) };
     persist_block_encode(&blk, b->head);
     b->iov[0] = (struct iovec){ b->head, PERSIST_BLOCK_HEADER_BYTES };
     uint64_t total = PERSIST_BLOCK_HEADER_BYTES + b->len;
@@ -168,7 +170,7 @@ static void save_flush(struct save *sv, struct save_block *b)
     sv->totals.items += b->items;
     sv->totals.blocks++;
     sv->totals.bytes += total;
-    sv->totals.crc_sum += b->crc;
+    sv->totals.crc_sum += blk.crc;
     if (b->max_cas > sv->totals.max_cas)
         sv->totals.max_cas = b->max_cas;
     pthread_mutex_unlock(&sv->lock);
@@ -176,7 +178,7 @@ static void save_flush(struct save *sv, struct save_block *b)
     b->arena_used = 0;
     b->len = 0;
     b->items = 0;
-    b->crc = 0;
+    persist_crc_init(&b->crc);
 }
 
 /* Add a linked, live item to the block. */
@@ -201,7 +203,7 @@ static void save_item(struct save *sv, struct save_block *b, const struct item *
     bool inline_value = r.vlen <= PERSIST_INLINE_MAX;
     uint8_t *h = b->arena + b->arena_used;
     size_t hlen = inline_value ? persist_record_encode(&r, h) : persist_record_encode_head(&r, h);
-    b->crc = persist_crc32c(b->crc, h, hlen);
+    persist_crc_add(&b->crc, h, hlen);
     b->arena_used += hlen;
     /* Consecutive inline records share one iovec. */
     struct iovec *last = &b->iov[b->niov - 1];
@@ -210,7 +212,7 @@ static void save_item(struct save *sv, struct save_block *b, const struct item *
     else
         b->iov[b->niov++] = (struct iovec){ h, hlen };
     if (!inline_value) {
-        b->crc = persist_crc32c(b->crc, r.value, r.vlen);
+        persist_crc_add(&b->crc, r.value, r.vlen);
         b->iov[b->niov++] = (struct iovec){ (void *)r.value, r.vlen };
     }
     b->len += hlen + (inline_value ? 0 : r.vlen);
@@ -270,6 +272,7 @@ static void *save_thread(void *arg)
         return NULL;
     }
     b->niov = 1;
+    persist_crc_init(&b->crc);
     for (;;) {
         uint64_t i = atomic_fetch_add(&sv->next_page, 1);
         if (atomic_load(&sv->error) != 0)
