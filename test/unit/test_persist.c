@@ -248,7 +248,7 @@ static void test_restore_keeps_unique_times_and_marks(void **state)
         .key = "k", .nkey = 1, .flags = 9, .exptime = NOW + 50, .atime = NOW - 20,
         .cas = 5000000, .fetched = true, .value = "val", .vlen = 3,
     };
-    assert_int_equal(cache_restore(&r, NOW), CACHE_STORED);
+    assert_int_equal(cache_restore(&r, cache_hash("k", 1), NOW), CACHE_STORED);
     struct cache_fetch f;
     assert_true(cache_peek("k", 1, NOW, &f));
     assert_true(f.cas == 5000000 && f.flags == 9 && f.vlen == 3 && f.fetched_before);
@@ -257,7 +257,7 @@ static void test_restore_keeps_unique_times_and_marks(void **state)
     assert_string_equal(value("k"), "val");
     /* A key already there stays. */
     r.value = "new";
-    assert_int_equal(cache_restore(&r, NOW), CACHE_NOT_STORED);
+    assert_int_equal(cache_restore(&r, cache_hash("k", 1), NOW), CACHE_NOT_STORED);
     assert_string_equal(value("k"), "val");
 }
 
