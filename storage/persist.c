@@ -35,9 +35,10 @@
  * whole (no fault per 4 KB), threads take blocks in turn, check each one's
  * checksum and records and store them with cache_restore while the block
  * is still in cache: one pass over the file instead of a pass to check and
- * another to store.  cache_restore keeps each item's unique and marks;
- * TTLs are what was left at the save minus the wall-clock time since, and
- * what expired meanwhile is left out.  A block that does not check out
+ * another to store (the hash buckets of the next few records are
+ * prefetched while one is stored).  cache_restore keeps each item's unique
+ * and marks; TTLs are what was left at the save minus the wall-clock time
+ * since, and what expired meanwhile is left out.  A block that does not check out
  * stops the threads, and what the blocks before it stored is removed again
  * (cache_restore_undo): the server then starts empty, as from a file
  * refused outright.  Otherwise the CAS counters continue above the
