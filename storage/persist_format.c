@@ -210,12 +210,17 @@ __attribute__((target("sse4.2"))) static void lanes_hw(struct persist_crc *c, co
     _Static_assert(PERSIST_CRC_LANES == 4, "lanes_hw deals words to four lanes");
     uint64_t l0 = c->lane[0], l1 = c->lane[1], l2 = c->lane[2], l3 = c->lane[3];
     for (; n >= LANE_STRIDE; p += LANE_STRIDE, n -= LANE_STRIDE, at += LANE_STRIDE) {
-        uint64_t w[4];
-        memcpy(w, p, sizeof(w));
-        l0 = _mm_crc32_u64(l0, w[0]);
-        l1 = _mm_crc32_u64(l1, w[1]);
-        l2 = _mm_crc32_u64(l2, w[2]);
-        l3 = _mm_crc32_u64(l3, w[3]);
+        /* Four scalar loads: read as one array, the words went through
+         * the stack (vector loads, then a store-forwarded crc32 each). */
+        uint64_t w0, w1, w2, w3;
+        memcpy(&w0, p, 8);
+        memcpy(&w1, p + 8, 8);
+        memcpy(&w2, p + 16, 8);
+        memcpy(&w3, p + 24, 8);
+        l0 = _mm_crc32_u64(l0, w0);
+        l1 = _mm_crc32_u64(l1, w1);
+        l2 = _mm_crc32_u64(l2, w2);
+        l3 = _mm_crc32_u64(l3, w3);
     }
     c->lane[0] = (uint32_t)l0;
     c->lane[1] = (uint32_t)l1;
