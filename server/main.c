@@ -271,9 +271,10 @@ static void warm_load(const struct config *cfg, const struct persist_identity *i
     } else {
         double secs = seconds_since(&t0);
         log_msg(LOG_INFO, "warm restart: restored %llu items from %s (%llu MB) in %.2f s "
-                "(checked in %.2f s, stored in %.2f s); %llu expired meanwhile, %llu did not fit",
+                "(mapped in %.2f s, checked and stored in %.2f s); %llu expired meanwhile, "
+                "%llu did not fit",
                 (unsigned long long)rep.items, cfg->memory_file,
-                (unsigned long long)(rep.bytes >> 20), secs, rep.check_secs, rep.store_secs,
+                (unsigned long long)(rep.bytes >> 20), secs, rep.map_secs, rep.store_secs,
                 (unsigned long long)rep.expired, (unsigned long long)rep.dropped);
         snprintf(status, nstatus, "restored %llu items in %.1f s", (unsigned long long)rep.items,
                  secs);
@@ -398,6 +399,7 @@ int main(int argc, char **argv)
     settings.tls = &tls_shown;
     /* As memcached: the user files are read once root is dropped. */
     if (authfile_setup(&cfg, &settings) != 0) {
+        persist_release_wait();
         cache_teardown();
         prefix_stats_teardown();
         tls_teardown();
@@ -470,6 +472,9 @@ stop:
     workers_stop();
     watchers_teardown();
     acceptor_close();
+    /* A load's unmapping of its file is long done by now, unless the stop
+     * came at once: no thread is left running at exit. */
+    persist_release_wait();
     if (wrote_pid && cfg.memory_file != NULL && exit_code == 0)
         warm_save(&cfg, &persist_id);
     if (wrote_pid)

@@ -402,8 +402,13 @@ struct cache_restore_item {
     size_t vlen;
 };
 /* Link a saved item keeping its unique, times and marks (a key already
- * there stays): CACHE_STORED, CACHE_NOT_STORED, CACHE_TOO_LARGE or CACHE_NO_MEMORY. */
-enum cache_status cache_restore(const struct cache_restore_item *r, rel_time_t now);
+ * there stays); `hash` is cache_hash() of its key.  CACHE_STORED,
+ * CACHE_NOT_STORED, CACHE_TOO_LARGE or CACHE_NO_MEMORY. */
+enum cache_status cache_restore(const struct cache_restore_item *r, uint64_t hash,
+                                rel_time_t now);
+/* Remove every item restored so far and zero the counts of them: a restore
+ * that turns out bad part way leaves the cache empty (its pages stay, free). */
+void cache_restore_undo(rel_time_t now);
 /* Make every unique handed out from now on larger than `cas`. */
 void cache_cas_floor(uint64_t cas);
 /* Called (under the item's stripe lock: be quick, call nothing in the

@@ -7,9 +7,9 @@
 #include <string.h>
 
 #include "cache_priv.h"
-#include "hash.h"
 
-enum cache_status cache_restore(const struct cache_restore_item *r, rel_time_t now)
+enum cache_status cache_restore(const struct cache_restore_item *r, uint64_t hash,
+                                rel_time_t now)
 {
     enum cache_status err;
     struct item *it = cache_alloc_at(r->key, r->nkey, r->flags, r->exptime, r->vlen, now, &err);
@@ -18,7 +18,6 @@ enum cache_status cache_restore(const struct cache_restore_item *r, rel_time_t n
     memcpy(item_value(it), r->value, r->vlen);
     if (r->key_binary)
         item_mark_key_binary(it);
-    uint64_t hash = hash_key(r->key, r->nkey);
     struct table_stripe *s = table_stripe(hash);
     word_lock(&s->lock);
     enum cache_status st = CACHE_NOT_STORED;
@@ -33,6 +32,12 @@ enum cache_status cache_restore(const struct cache_restore_item *r, rel_time_t n
     word_unlock(&s->lock);
     item_unref(it);
     return st;
+}
+
+void cache_restore_undo(rel_time_t now)
+{
+    cache_flush(now, now);
+    cache_stats_reset();
 }
 
 void cache_cas_floor(uint64_t cas) { table_cas_floor(cas); }

@@ -1,6 +1,7 @@
 /*
  * persist: warm restart.  A graceful stop streams every live item to a
- * file; the next start checks the whole file and only then loads it.
+ * file; the next start loads it, and keeps nothing of it unless all of it
+ * checks out.
  *
  * Why a file of records and not memcached's mmap'd slab memory: it works
  * on any filesystem, it is independent of where jemalloc put our pages,
@@ -25,18 +26,27 @@
  * leaves no file (a load removes it).  No fsync: a file torn by a power
  * loss fails its checksums and is refused, which is all a cache needs.
  *
- * Loading (persist_load) maps the file read-only and checks everything
- * before storing anything: header (magic, version, checksum), build and
- * settings (-m, -I, -f, -n, slab_chunk_max, -C must match: another layout
- * could place items differently or not fit), trailer, then every block's
- * checksum and records, on several threads.  Then, the hash table sized
- * for the item count at once and new slab pages mapped in whole (no fault
- * per 4 KB), the threads store the records with cache_restore, which keeps
- * each item's unique and marks; TTLs are what was left at the save minus
- * the wall-clock time since, and what expired meanwhile is left out.  The
- * CAS counters continue above the largest unique loaded.  The file is
- * removed as soon as it is open (and not used if it cannot be): a later
- * crash must find no file rather than this stale copy.
+ * Loading (persist_load) maps the file read-only and first checks what
+ * says whether it is ours and whole: header (magic, version, checksum),
+ * build and settings (-m, -I, -f, -n, slab_chunk_max, -C must match:
+ * another layout could place items differently or not fit), trailer, and
+ * the chain of block headers against the trailer's counts.  Then, the hash
+ * table sized for the item count at once and new slab pages mapped in
+ * whole (no fault per 4 KB), threads take blocks in turn, check each one's
+ * checksum and records and store them with cache_restore while the block
+ * is still in cache: one pass over the file instead of a pass to check and
+ * another to store (the hash buckets of the next few records are
+ * prefetched while one is stored).  cache_restore keeps each item's unique
+ * and marks; TTLs are what was left at the save minus the wall-clock time
+ * since, and what expired meanwhile is left out.  A block that does not check out
+ * stops the threads, and what the blocks before it stored is removed again
+ * (cache_restore_undo): the server then starts empty, as from a file
+ * refused outright.  Otherwise the CAS counters continue above the
+ * largest unique loaded.  The file is removed as soon as it is open (and
+ * not used if it cannot be): a later crash must find no file rather than
+ * this stale copy.  Its mapping is then its last reference, and unmapping
+ * it frees its pages: a thread of its own does that while the server
+ * starts serving.
  */
 #include "persist.h"
 
@@ -111,7 +121,8 @@ struct save_block {
     uint8_t *arena;
     size_t arena_used;
     uint64_t len;                   /* payload bytes */
-    uint32_t items, crc;
+    uint32_t items;
+    struct persist_crc crc;
     uint64_t max_cas;
 };
 
@@ -129,7 +140,8 @@ static void save_flush(struct save *sv, struct save_block *b)
 {
     if (b->items == 0)
         return;
-    struct persist_block blk = { .len = (uint32_t)b->len, .items = b->items, .crc = b->crc };
+    struct persist_block blk = { .len = (uint32_t)b->len, .items = b->items,
+                                 .crc = persist_crc_value(&b->crc) };
     persist_block_encode(&blk, b->head);
     b->iov[0] = (struct iovec){ b->head, PERSIST_BLOCK_HEADER_BYTES };
     uint64_t total = PERSIST_BLOCK_HEADER_BYTES + b->len;
@@ -159,7 +171,7 @@ static void save_flush(struct save *sv, struct save_block *b)
     sv->totals.items += b->items;
     sv->totals.blocks++;
     sv->totals.bytes += total;
-    sv->totals.crc_sum += b->crc;
+    sv->totals.crc_sum += blk.crc;
     if (b->max_cas > sv->totals.max_cas)
         sv->totals.max_cas = b->max_cas;
     pthread_mutex_unlock(&sv->lock);
@@ -167,7 +179,7 @@ static void save_flush(struct save *sv, struct save_block *b)
     b->arena_used = 0;
     b->len = 0;
     b->items = 0;
-    b->crc = 0;
+    persist_crc_init(&b->crc);
 }
 
 /* Add a linked, live item to the block. */
@@ -192,7 +204,7 @@ static void save_item(struct save *sv, struct save_block *b, const struct item *
     bool inline_value = r.vlen <= PERSIST_INLINE_MAX;
     uint8_t *h = b->arena + b->arena_used;
     size_t hlen = inline_value ? persist_record_encode(&r, h) : persist_record_encode_head(&r, h);
-    b->crc = persist_crc32c(b->crc, h, hlen);
+    persist_crc_add(&b->crc, h, hlen);
     b->arena_used += hlen;
     /* Consecutive inline records share one iovec. */
     struct iovec *last = &b->iov[b->niov - 1];
@@ -201,7 +213,7 @@ static void save_item(struct save *sv, struct save_block *b, const struct item *
     else
         b->iov[b->niov++] = (struct iovec){ h, hlen };
     if (!inline_value) {
-        b->crc = persist_crc32c(b->crc, r.value, r.vlen);
+        persist_crc_add(&b->crc, r.value, r.vlen);
         b->iov[b->niov++] = (struct iovec){ (void *)r.value, r.vlen };
     }
     b->len += hlen + (inline_value ? 0 : r.vlen);
@@ -261,6 +273,7 @@ static void *save_thread(void *arg)
         return NULL;
     }
     b->niov = 1;
+    persist_crc_init(&b->crc);
     for (;;) {
         uint64_t i = atomic_fetch_add(&sv->next_page, 1);
         if (atomic_load(&sv->error) != 0)
@@ -389,49 +402,54 @@ static double seconds_since(const struct timespec *t0)
     return (double)(t1.tv_sec - t0->tv_sec) + (double)(t1.tv_nsec - t0->tv_nsec) / 1e9;
 }
 
-static void *check_thread(void *arg)
+/* Store one record, and count it; `hash` is cache_hash() of its key. */
+static void restore_record(struct load *ld, const struct persist_record *r, uint64_t hash,
+                           uint64_t *items, uint64_t *expired, uint64_t *dropped)
 {
-    struct load *ld = arg;
-    for (;;) {
-        uint64_t i = atomic_fetch_add(&ld->next, 1);
-        if (i >= ld->nblocks || atomic_load(&ld->bad))
-            break;
-        struct persist_block b;
-        const uint8_t *p = ld->map + ld->blocks[i];
-        persist_block_decode(p, &b);
-        if (!persist_block_check(&b, p + PERSIST_BLOCK_HEADER_BYTES))
-            atomic_store(&ld->bad, true);
+    if (r->ttl_left != 0 && r->ttl_left <= ld->elapsed) {
+        (*expired)++;
+        return;
     }
-    return NULL;
+    uint64_t idle = r->idle + ld->elapsed;
+    struct cache_restore_item ci = {
+        .key = r->key, .nkey = r->nkey, .flags = r->flags,
+        .exptime = r->ttl_left == 0 ? 0 : ld->now + (rel_time_t)(r->ttl_left - ld->elapsed),
+        .atime = idle < ld->now ? ld->now - (rel_time_t)idle : 1,
+        .cas = r->cas, .fetched = r->fetched, .stale = r->stale, .key_binary = r->key_binary,
+        .value = r->value, .vlen = (size_t)r->vlen,
+    };
+    if (cache_restore(&ci, hash, ld->now) == CACHE_STORED)
+        (*items)++;
+    else
+        (*dropped)++;
 }
 
-static void restore_block(struct load *ld, const uint8_t *p)
+/* Records decoded ahead of the one being stored: their keys' buckets are
+ * prefetched meanwhile, where the lookup and the link of each would
+ * otherwise wait on a cache miss of the hash table. */
+#define RESTORE_AHEAD 4
+
+/* Store a checked block's records. */
+static void restore_block(struct load *ld, const struct persist_block *b, const uint8_t *pay)
 {
-    struct persist_block b;
-    persist_block_decode(p, &b);
-    const uint8_t *pay = p + PERSIST_BLOCK_HEADER_BYTES;
     uint64_t items = 0, expired = 0, dropped = 0, max_cas = 0;
-    for (size_t pos = 0; pos < b.len;) {
-        struct persist_record r;
-        pos += persist_record_decode(pay + pos, b.len - pos, &r);
-        if (r.cas > max_cas)
-            max_cas = r.cas;
-        if (r.ttl_left != 0 && r.ttl_left <= ld->elapsed) {
-            expired++;
-            continue;
+    struct { struct persist_record r; uint64_t hash; } ahead[RESTORE_AHEAD];
+    unsigned first = 0, n = 0;
+    for (size_t pos = 0;;) {
+        for (; n < RESTORE_AHEAD && pos < b->len; n++) {
+            unsigned k = (first + n) % RESTORE_AHEAD;
+            pos += persist_record_decode(pay + pos, b->len - pos, &ahead[k].r);
+            ahead[k].hash = cache_hash(ahead[k].r.key, ahead[k].r.nkey);
+            cache_prefetch(ahead[k].hash);
         }
-        uint64_t idle = r.idle + ld->elapsed;
-        struct cache_restore_item ci = {
-            .key = r.key, .nkey = r.nkey, .flags = r.flags,
-            .exptime = r.ttl_left == 0 ? 0 : ld->now + (rel_time_t)(r.ttl_left - ld->elapsed),
-            .atime = idle < ld->now ? ld->now - (rel_time_t)idle : 1,
-            .cas = r.cas, .fetched = r.fetched, .stale = r.stale, .key_binary = r.key_binary,
-            .value = r.value, .vlen = (size_t)r.vlen,
-        };
-        if (cache_restore(&ci, ld->now) == CACHE_STORED)
-            items++;
-        else
-            dropped++;
+        if (n == 0)
+            break;
+        const struct persist_record *r = &ahead[first].r;
+        if (r->cas > max_cas)
+            max_cas = r->cas;
+        restore_record(ld, r, ahead[first].hash, &items, &expired, &dropped);
+        first = (first + 1) % RESTORE_AHEAD;
+        n--;
     }
     atomic_fetch_add(&ld->items, items);
     atomic_fetch_add(&ld->expired, expired);
@@ -441,29 +459,37 @@ static void restore_block(struct load *ld, const uint8_t *p)
         ;
 }
 
-static void *restore_thread(void *arg)
+/* Take blocks in turn: check one, then store its records while it is
+ * still in cache.  After a bad block no thread takes another. */
+static void *load_thread(void *arg)
 {
     struct load *ld = arg;
     for (;;) {
         uint64_t i = atomic_fetch_add(&ld->next, 1);
-        if (i >= ld->nblocks)
+        if (i >= ld->nblocks || atomic_load(&ld->bad))
             break;
-        restore_block(ld, ld->map + ld->blocks[i]);
+        struct persist_block b;
+        const uint8_t *p = ld->map + ld->blocks[i];
+        persist_block_decode(p, &b);
+        if (!persist_block_check(&b, p + PERSIST_BLOCK_HEADER_BYTES)) {
+            atomic_store(&ld->bad, true);
+            break;
+        }
+        restore_block(ld, &b, p + PERSIST_BLOCK_HEADER_BYTES);
     }
     return NULL;
 }
 
-/* Run fn on `threads` threads (the caller's among them) over ld's blocks. */
-static void run_threads(struct load *ld, void *(*fn)(void *), unsigned threads)
+/* Run load_thread on `threads` threads, the caller's among them. */
+static void run_threads(struct load *ld, unsigned threads)
 {
     pthread_t tids[PERSIST_THREADS_MAX];
     unsigned started = 0;
-    atomic_store(&ld->next, 0);
     for (; started + 1 < clamp_threads(threads); started++) {
-        if (pthread_create(&tids[started], NULL, fn, ld) != 0)
+        if (pthread_create(&tids[started], NULL, load_thread, ld) != 0)
             break;
     }
-    fn(ld);
+    load_thread(ld);
     for (unsigned i = 0; i < started; i++)
         pthread_join(tids[i], NULL);
 }
@@ -504,6 +530,36 @@ static enum persist_verdict index_blocks(struct load *ld, uint64_t size, struct 
     return PERSIST_OK;
 }
 
+/*
+ * The file's mapping is its last reference, the file being unlinked: the
+ * munmap frees all its pages, about 0.15 s per GB on tmpfs, which the first
+ * client need not wait for.  A thread of its own does it, joined by
+ * persist_release_wait (at exit, or before another load).
+ */
+static struct {
+    pthread_t tid;
+    bool started;
+    void *map;
+    size_t size;
+} unmapping;
+
+static void *unmap_thread(void *arg)
+{
+    (void)arg;
+    munmap(unmapping.map, unmapping.size);
+    return NULL;
+}
+
+static void unmap_later(void *map, size_t size)
+{
+    persist_release_wait();
+    unmapping.map = map;
+    unmapping.size = size;
+    unmapping.started = pthread_create(&unmapping.tid, NULL, unmap_thread, NULL) == 0;
+    if (!unmapping.started)
+        munmap(map, size);
+}
+
 static int load_mapped(struct load *ld, uint64_t size, const struct persist_identity *id,
                        int64_t wall, unsigned threads, struct persist_report *rep)
 {
@@ -524,18 +580,21 @@ static int load_mapped(struct load *ld, uint64_t size, const struct persist_iden
     v = index_blocks(ld, size, &t);
     if (v != PERSIST_OK)
         return refuse(rep, v);
-    run_threads(ld, check_thread, threads);
-    if (atomic_load(&ld->bad))
-        return refuse(rep, PERSIST_BAD_BLOCK);
-    rep->check_secs = seconds_since(&ld->started);
-    /* Everything checks out: store. */
+    rep->map_secs = seconds_since(&ld->started);
+    /* The file is whole and its blocks are where the trailer says: check
+     * and store them, block by block. */
     ld->elapsed = wall > fh.saved_wall ? (uint64_t)(wall - fh.saved_wall) : 0;
     cache_reserve(t.items);
     slab_prefault(true);
-    run_threads(ld, restore_thread, threads);
+    run_threads(ld, threads);
     slab_prefault(false);
+    if (atomic_load(&ld->bad)) {
+        /* The blocks before it were stored: nothing of the file stays. */
+        cache_restore_undo(ld->now);
+        return refuse(rep, PERSIST_BAD_BLOCK);
+    }
     cache_cas_floor(atomic_load(&ld->max_cas));
-    rep->store_secs = seconds_since(&ld->started) - rep->check_secs;
+    rep->store_secs = seconds_since(&ld->started) - rep->map_secs;
     rep->items = atomic_load(&ld->items);
     rep->expired = atomic_load(&ld->expired);
     rep->dropped = atomic_load(&ld->dropped);
@@ -570,7 +629,10 @@ int persist_load(const char *path, const struct persist_identity *id, rel_time_t
         close(fd);
         return refuse(rep, PERSIST_TRUNCATED);
     }
-    void *map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
+    /* Not MAP_POPULATE: that maps a gigabyte in on this one thread before
+     * any work starts (0.1 s); the loading threads' faults map it as they
+     * go, each mapping 64 KB of cached file (the kernel's fault-around). */
+    void *map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
     int e = errno;
     close(fd);
     if (map == MAP_FAILED)
@@ -579,6 +641,14 @@ int persist_load(const char *path, const struct persist_identity *id, rel_time_t
     struct load ld = { .map = map, .now = now, .started = started };
     int rc = load_mapped(&ld, (uint64_t)st.st_size, id, wall, threads, rep);
     free(ld.blocks);
-    munmap(map, (size_t)st.st_size);
+    unmap_later(map, (size_t)st.st_size);
     return rc;
+}
+
+void persist_release_wait(void)
+{
+    if (unmapping.started) {
+        pthread_join(unmapping.tid, NULL);
+        unmapping.started = false;
+    }
 }

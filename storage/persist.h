@@ -17,8 +17,8 @@ struct persist_report {
     uint64_t expired;           /* load: expired since the save, left out */
     uint64_t dropped;           /* load: could not be stored (memory) */
     uint64_t bytes;             /* size of the file */
-    double check_secs;          /* load: mapping and checking the whole file */
-    double store_secs;          /* load: storing the items */
+    double map_secs;            /* load: mapping the file, checking its header and trailer */
+    double store_secs;          /* load: checking the blocks and storing the items */
     enum persist_verdict verdict;   /* load: why the file was refused */
     char why[192];              /* load: the difference or the error, for the log */
 };
@@ -37,11 +37,18 @@ int persist_save(const char *path, const struct persist_identity *id, rel_time_t
                  int64_t wall, unsigned threads, struct persist_report *rep);
 /*
  * Load `path` into the (empty) cache and remove it, so that a later crash
- * can never bring back this old copy.  Nothing is stored unless the whole
- * file checks out.  0 when loaded; 1 when refused (rep->verdict, rep->why);
- * -ENOENT when there is no file; another -errno when it cannot be read.
+ * can never bring back this old copy.  Nothing stays stored unless the
+ * whole file checks out (a bad block found after others were stored
+ * empties the cache again).  0 when loaded; 1 when refused (rep->verdict,
+ * rep->why); -ENOENT when there is no file; another -errno when it cannot
+ * be read.
  */
 int persist_load(const char *path, const struct persist_identity *id, rel_time_t now,
                  int64_t wall, unsigned threads, struct persist_report *rep);
+/*
+ * Wait until what persist_load left to a thread of its own is done: the
+ * unmapping of the file, which frees its pages after the load returned.
+ */
+void persist_release_wait(void);
 
 #endif

@@ -5,8 +5,9 @@
  *                       (mcd's version and a hash of its executable), -m,
  *                       -I, -f, -n, slab_chunk_max, CAS on, wall-clock time
  *                       of the save; CRC32C of the first 124 bytes last
- *   blocks   each       "mblk", payload length, record count, CRC32C of
- *                       the payload; then the payload: whole records
+ *   blocks   each       "mblk", payload length, record count, checksum
+ *                       of the payload (CRC32C lanes, below); then the
+ *                       payload: whole records
  *   trailer  56 bytes   "mcdend\n\0", items, blocks, bytes of blocks, sum of
  *                       the blocks' CRCs, largest CAS; CRC32C of the rest
  *
@@ -24,12 +25,20 @@
  *
  * CRC32C, not a cryptographic hash: it guards against torn writes, bit rot
  * and truncation, not against someone who may write the file (who could
- * write the cache through the protocol anyway).  SSE4.2 computes it at
- * several GB/s where the processor has it; elsewhere a table does.
+ * write the cache through the protocol anyway).  SSE4.2 computes it where
+ * the processor has it; elsewhere a table does.  The header and trailer
+ * carry a plain CRC32C; a block, which the save and the load both read
+ * once in full (a gigabyte of them is common), carries the CRC32C of four
+ * lanes' CRC32Cs, lane k holding the payload's 8-byte words k, k+4, k+8,
+ * ...: one chain of crc32 instructions waits three cycles for each word,
+ * four chains take one (format version 2; version 1 had one chain).  Any
+ * burst of up to 32 bits still falls within two words, so changes at most
+ * two lanes, each of which catches it.
  */
 #include "persist_format.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -97,14 +106,167 @@ __attribute__((target("sse4.2"))) static uint32_t crc_hw(uint32_t c, const uint8
 }
 #endif
 
+static _Atomic bool use_table;
+
+void persist_crc_use_table(bool on) { atomic_store(&use_table, on); }
+
+static bool have_hw(void)
+{
+#if defined(__x86_64__)
+    return __builtin_cpu_supports("sse4.2") && !atomic_load_explicit(&use_table,
+                                                                     memory_order_relaxed);
+#else
+    return false;
+#endif
+}
+
+/* One lane's (or one plain) CRC32C register over n bytes, uninverted. */
+static uint32_t crc_run(uint32_t c, const uint8_t *p, size_t n)
+{
+#if defined(__x86_64__)
+    if (have_hw())
+        return crc_hw(c, p, n);
+#endif
+    return crc_soft(c, p, n);
+}
+
 uint32_t persist_crc32c(uint32_t crc, const void *buf, size_t n)
 {
-    uint32_t c = ~crc;
+    return ~crc_run(~crc, buf, n);
+}
+
+/* --- block checksum: CRC32C lanes ---------------------------------------- */
+
+#define LANE_STRIDE (8 * PERSIST_CRC_LANES)
+
+void persist_crc_init(struct persist_crc *c)
+{
+    for (int i = 0; i < PERSIST_CRC_LANES; i++)
+        c->lane[i] = ~0u;
+    c->bytes = 0;
+}
+
+/* Feed bytes to their lane up to the end of the current word, or of the
+ * data, with the table: how many were taken.  A lane's register is the
+ * same whether its words come whole or in pieces. */
+static size_t lane_step(struct persist_crc *c, const uint8_t *p, size_t n)
+{
+    size_t take = 8 - (size_t)(c->bytes % 8);
+    if (take > n)
+        take = n;
+    unsigned lane = (unsigned)(c->bytes / 8 % PERSIST_CRC_LANES);
+    c->lane[lane] = crc_soft(c->lane[lane], p, take);
+    c->bytes += take;
+    return take;
+}
+
 #if defined(__x86_64__)
-    if (__builtin_cpu_supports("sse4.2"))
-        return ~crc_hw(c, buf, n);
+/* Feed up to the end of the current word (or of the data) to its lane,
+ * whole or in 4-, 2- and 1-byte steps: how many bytes were taken. */
+__attribute__((target("sse4.2"))) static inline size_t lane_part_hw(uint32_t *lane,
+                                                                    uint64_t at,
+                                                                    const uint8_t *p,
+                                                                    size_t n)
+{
+    size_t take = 8 - (size_t)(at % 8);
+    if (take > n)
+        take = n;
+    uint32_t c = *lane;
+    size_t k = 0;
+    if (take == 8) {
+        uint64_t v;
+        memcpy(&v, p, 8);
+        *lane = (uint32_t)_mm_crc32_u64(c, v);
+        return 8;
+    }
+    if (take - k >= 4) {
+        uint32_t v;
+        memcpy(&v, p + k, 4);
+        c = _mm_crc32_u32(c, v);
+        k += 4;
+    }
+    if (take - k >= 2) {
+        uint16_t v;
+        memcpy(&v, p + k, 2);
+        c = _mm_crc32_u16(c, v);
+        k += 2;
+    }
+    if (take - k >= 1)
+        c = _mm_crc32_u8(c, p[k]);
+    *lane = c;
+    return take;
+}
+
+/* persist_crc_add with the crc32 instruction: the edges of the data word
+ * by word, the rest a stride at a time, four independent chains. */
+__attribute__((target("sse4.2"))) static void lanes_hw(struct persist_crc *c, const uint8_t *p,
+                                                       size_t n)
+{
+    uint64_t at = c->bytes;
+    while (n > 0 && at % LANE_STRIDE != 0) {
+        size_t k = lane_part_hw(&c->lane[at / 8 % PERSIST_CRC_LANES], at, p, n);
+        p += k, n -= k, at += k;
+    }
+    _Static_assert(PERSIST_CRC_LANES == 4, "lanes_hw deals words to four lanes");
+    uint64_t l0 = c->lane[0], l1 = c->lane[1], l2 = c->lane[2], l3 = c->lane[3];
+    for (; n >= LANE_STRIDE; p += LANE_STRIDE, n -= LANE_STRIDE, at += LANE_STRIDE) {
+        /* Four scalar loads: read as one array, the words went through
+         * the stack (vector loads, then a store-forwarded crc32 each). */
+        uint64_t w0, w1, w2, w3;
+        memcpy(&w0, p, 8);
+        memcpy(&w1, p + 8, 8);
+        memcpy(&w2, p + 16, 8);
+        memcpy(&w3, p + 24, 8);
+        l0 = _mm_crc32_u64(l0, w0);
+        l1 = _mm_crc32_u64(l1, w1);
+        l2 = _mm_crc32_u64(l2, w2);
+        l3 = _mm_crc32_u64(l3, w3);
+    }
+    c->lane[0] = (uint32_t)l0;
+    c->lane[1] = (uint32_t)l1;
+    c->lane[2] = (uint32_t)l2;
+    c->lane[3] = (uint32_t)l3;
+    while (n > 0) {
+        size_t k = lane_part_hw(&c->lane[at / 8 % PERSIST_CRC_LANES], at, p, n);
+        p += k, n -= k, at += k;
+    }
+    c->bytes = at;
+}
 #endif
-    return ~crc_soft(c, buf, n);
+
+void persist_crc_add(struct persist_crc *c, const void *buf, size_t n)
+{
+    const uint8_t *p = buf;
+#if defined(__x86_64__)
+    if (have_hw()) {
+        lanes_hw(c, p, n);
+        return;
+    }
+#endif
+    while (n > 0) {
+        size_t k = lane_step(c, p, n);
+        p += k;
+        n -= k;
+    }
+}
+
+uint32_t persist_crc_value(const struct persist_crc *c)
+{
+    uint8_t lanes[4 * PERSIST_CRC_LANES];
+    for (int i = 0; i < PERSIST_CRC_LANES; i++) {
+        uint32_t v = ~c->lane[i];
+        for (int k = 0; k < 4; k++)
+            lanes[4 * i + k] = (uint8_t)(v >> (8 * k));
+    }
+    return persist_crc32c(0, lanes, sizeof(lanes));
+}
+
+uint32_t persist_block_crc(const void *buf, size_t n)
+{
+    struct persist_crc c;
+    persist_crc_init(&c);
+    persist_crc_add(&c, buf, n);
+    return persist_crc_value(&c);
 }
 
 /* --- little-endian fields ----------------------------------------------- */
@@ -290,7 +452,7 @@ bool persist_block_decode(const uint8_t *in, struct persist_block *b)
 
 bool persist_block_check(const struct persist_block *b, const uint8_t *payload)
 {
-    if (persist_crc32c(0, payload, b->len) != b->crc)
+    if (persist_block_crc(payload, b->len) != b->crc)
         return false;
     size_t pos = 0;
     for (uint32_t i = 0; i < b->items; i++) {

@@ -212,9 +212,10 @@ static size_t first_page_slack(void)
  * takes the overshoot back (mover_tick: over the limit) once a class has
  * pages to spare.
  */
-static struct slab_page *page_get(unsigned cls, bool first)
+static struct slab_page *page_get(unsigned cls, bool first, bool *mapped)
 {
     struct slab_page *p = NULL;
+    *mapped = false;
     pthread_mutex_lock(&pool_lock);
     if (npool > 0)
         p = pool[--npool];
@@ -231,12 +232,7 @@ static struct slab_page *page_get(unsigned cls, bool first)
                 atomic_fetch_sub_explicit(&mem_used, SLAB_PAGE_SIZE, memory_order_relaxed);
             return NULL;
         }
-#ifdef MADV_POPULATE_WRITE
-        /* A bulk load fills every page it takes: one call maps the whole
-         * page instead of a fault per 4 KB. */
-        if (atomic_load_explicit(&prefault, memory_order_relaxed))
-            madvise(p, SLAB_PAGE_SIZE, MADV_POPULATE_WRITE);
-#endif
+        *mapped = true;
         memset(p, 0, SLAB_PAGE_HEADER);
         POISON((char *)p + SLAB_PAGE_HEADER, SLAB_PAGE_SIZE - SLAB_PAGE_HEADER);
     }
@@ -245,6 +241,22 @@ static struct slab_page *page_get(unsigned cls, bool first)
     p->nchunks = 0;
     p->epoch++;
     return p;
+}
+
+/*
+ * A bulk load fills every page it takes: one call maps a new page in whole
+ * instead of a fault per 4 KB.  It takes a while (the kernel zeroes 1 MB),
+ * so it is done without the class lock: another thread may carve the page
+ * meanwhile, and its writes fault pages in as they would anyway.
+ */
+static void page_populate(struct slab_page *p)
+{
+#ifdef MADV_POPULATE_WRITE
+    if (p != NULL && atomic_load_explicit(&prefault, memory_order_relaxed))
+        madvise(p, SLAB_PAGE_SIZE, MADV_POPULATE_WRITE);
+#else
+    (void)p;
+#endif
 }
 
 static void pool_put(struct slab_page *p)
@@ -508,9 +520,11 @@ static void *mag_pop(struct slab_tcache *t, unsigned cls)
 
 /*
  * Take up to `want` free chunks of a class: its free list, then carving,
- * then a new page.  Each comes out reserved (refcount 1).
+ * then a new page.  Each comes out reserved (refcount 1).  A page newly
+ * mapped for it is left in *mapped, for page_populate.
  */
-static unsigned class_take(unsigned cls, void **out, unsigned want, bool grow)
+static unsigned class_take(unsigned cls, void **out, unsigned want, bool grow,
+                           struct slab_page **mapped)
 {
     struct slab_class *c = &classes[cls];
     unsigned n = 0;
@@ -525,7 +539,8 @@ static unsigned class_take(unsigned cls, void **out, unsigned want, bool grow)
     while (n < want) {
         if (c->carve == NULL || c->carve->nchunks == c->perpage) {
             /* A new page only for an empty hand: a batch is no reason. */
-            struct slab_page *p = grow && n == 0 ? page_get(cls, c->npages == 0) : NULL;
+            bool fresh = false;
+            struct slab_page *p = grow && n == 0 ? page_get(cls, c->npages == 0, &fresh) : NULL;
             if (p == NULL)
                 break;
             if (!class_add_page(c, p)) {
@@ -533,6 +548,8 @@ static unsigned class_take(unsigned cls, void **out, unsigned want, bool grow)
                 break;
             }
             c->carve = p;
+            if (fresh)
+                *mapped = p;
         }
         struct slab_page *p = c->carve;
         while (n < want && p->nchunks < c->perpage) {
@@ -557,9 +574,12 @@ static void *alloc_from(unsigned cls, bool grow)
     spin_unlock(&t->lock);
     if (p == NULL) {
         void *batch[SLAB_MAG_SIZE / 2];
-        unsigned n = class_take(cls, batch, SLAB_MAG_SIZE / 2, grow);
+        struct slab_page *mapped = NULL;
+        unsigned n = class_take(cls, batch, SLAB_MAG_SIZE / 2, grow, &mapped);
         if (n == 0)
             return NULL;
+        /* The chunk this returns keeps the page from being moved meanwhile. */
+        page_populate(mapped);
         p = batch[--n];
         if (n > 0) {
             spin_lock(&t->lock);

@@ -548,6 +548,7 @@ void table_reserve(uint64_t items)
             slots_free(s->slots, s->nbuckets);
             s->slots = ns;
             s->nbuckets = nb;
+            where_update(s);
         }
         while (s->nbuckets < buckets && table_grow(s) == 0)
             ;

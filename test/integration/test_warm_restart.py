@@ -212,6 +212,29 @@ class WarmRestartTest(unittest.TestCase):
         data[len(data) // 2] ^= 0x10
         self.refused(bytes(data), b"block checksum")
 
+    def test_bad_last_block_leaves_nothing_loaded(self):
+        """Blocks are checked and stored one by one, on every core: a bad
+        block found last, after the others were stored, empties the cache
+        again."""
+        data = bytearray(self.save_small())
+        trailer = len(data) - 56
+        self.assertGreaterEqual(struct.unpack_from("<Q", data, trailer + 16)[0], 3)
+        nkey = data[128 + 16]           # the first record of the first block
+        first_key = bytes(data[128 + 16 + 32:128 + 16 + 32 + nkey])
+        data[trailer - 1] ^= 0x10       # the last byte of the last block
+        with open(self.path, "wb") as f:
+            f.write(data)
+        server = self.start()
+        self.assertEqual(stat(server, "curr_items"), 0)
+        self.assertEqual(stat(server, "total_items"), 0)
+        s = server.connect()
+        self.assertEqual(request(s, b"get " + first_key + b"\r\n"), b"END\r\n")
+        s.close()
+        works(self, server)
+        log = self.stop(server)
+        self.assertRegex(log, rb"warm restart: refusing [^\n]*block checksum")
+        self.assertIn(b"starting with an empty cache", log)
+
     def test_other_memory_limit_refused(self):
         data = self.save_small()
         self.refused(data, b"-m 268435456 bytes, this is 134217728", args=("-m", "128"))
