@@ -480,6 +480,11 @@ void slab_teardown(void)
     free(pool);
     pool = NULL;
     npool = pool_cap = 0;
+    /* The mapping itself is persist_map.c's to unmap. */
+    free(fmap.free);
+    free(fmap.adopted);
+    memset(&fmap, 0, sizeof(fmap));
+    fmap.fd = -1;
     nclasses = 0;
     char name[64];
     snprintf(name, sizeof(name), "arena.%u.destroy", arena);
