@@ -333,9 +333,9 @@ size_t cache_walk_next(struct cache_walk *w, rel_time_t now, size_t max,
 void cache_watch_evictions(cache_evict_fn fn) { (void)fn; }
 
 int persist_save(const char *path, const struct persist_identity *id, rel_time_t now,
-                 int64_t wall, unsigned threads, struct persist_report *rep)
+                 int64_t wall, unsigned threads, bool skip_mapped, struct persist_report *rep)
 {
-    (void)path, (void)id, (void)now, (void)wall, (void)threads;
+    (void)path, (void)id, (void)now, (void)wall, (void)threads, (void)skip_mapped;
     memset(rep, 0, sizeof(*rep));
     return 0;
 }
@@ -350,3 +350,16 @@ int persist_load(const char *path, const struct persist_identity *id, rel_time_t
 }
 
 void persist_release_wait(void) {}
+
+int persist_map_start(const char *path, const struct persist_identity *id, rel_time_t now,
+                      int64_t wall, unsigned threads, bool *mapped, struct persist_report *rep)
+{
+    *mapped = false;
+    return persist_load(path, id, now, wall, threads, rep);
+}
+
+int persist_map_save(const char *path, const struct persist_identity *id, rel_time_t now,
+                     int64_t wall, unsigned threads, struct persist_report *rep)
+{
+    return persist_save(path, id, now, wall, threads, false, rep);
+}

@@ -246,6 +246,10 @@ static double seconds_since(const struct timespec *t0)
     return (double)(t1.tv_sec - t0->tv_sec) + (double)(t1.tv_nsec - t0->tv_nsec) / 1e9;
 }
 
+/* Whether -e's file holds the cache's pages (tmpfs: persist_map.c), or is
+ * written at the stop (persist.c). [main thread] */
+static bool warm_mapped;
+
 /* -e at start: load the file a graceful stop left, or say why not.  A
  * refused file never stops mcd: it starts empty and serves. */
 static void warm_load(const struct config *cfg, const struct persist_identity *id,
@@ -254,8 +258,18 @@ static void warm_load(const struct config *cfg, const struct persist_identity *i
     struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     struct persist_report rep;
-    int rc = persist_load(cfg->memory_file, id, clock_rel_now(), (int64_t)time(NULL),
+    int rc = persist_map_start(cfg->memory_file, id, clock_rel_now(), (int64_t)time(NULL),
+                               persist_threads(), &warm_mapped, &rep);
+    if (!warm_mapped) {
+        if (rc != -EXDEV)
+            log_msg(LOG_ERROR, "warm restart: %s: %s; the cache is written out at the stop "
+                    "instead", cfg->memory_file, rep.why);
+        rc = persist_load(cfg->memory_file, id, clock_rel_now(), (int64_t)time(NULL),
                           persist_threads(), &rep);
+    } else {
+        log_msg(LOG_INFO, "warm restart: %s is on tmpfs: the cache's pages live in %s.live",
+                cfg->memory_file, cfg->memory_file);
+    }
     if (rc == -ENOENT) {
         log_msg(LOG_INFO, "warm restart: no %s, starting with an empty cache", cfg->memory_file);
         snprintf(status, nstatus, "empty cache (no %s)", cfg->memory_file);
@@ -271,10 +285,11 @@ static void warm_load(const struct config *cfg, const struct persist_identity *i
     } else {
         double secs = seconds_since(&t0);
         log_msg(LOG_INFO, "warm restart: restored %llu items from %s (%llu MB) in %.2f s "
-                "(mapped in %.2f s, checked and stored in %.2f s); %llu expired meanwhile, "
-                "%llu did not fit",
+                "(%s in %.2f s, %s in %.2f s); %llu expired meanwhile, %llu did not fit",
                 (unsigned long long)rep.items, cfg->memory_file,
-                (unsigned long long)(rep.bytes >> 20), secs, rep.map_secs, rep.store_secs,
+                (unsigned long long)(rep.bytes >> 20), secs,
+                warm_mapped ? "pages mapped and checked" : "mapped", rep.map_secs,
+                warm_mapped ? "taken in" : "checked and stored", rep.store_secs,
                 (unsigned long long)rep.expired, (unsigned long long)rep.dropped);
         snprintf(status, nstatus, "restored %llu items in %.1f s", (unsigned long long)rep.items,
                  secs);
@@ -288,9 +303,12 @@ static void warm_save(const struct config *cfg, const struct persist_identity *i
     clock_gettime(CLOCK_MONOTONIC, &t0);
     notify_send("STATUS=saving the cache to %s", cfg->memory_file);
     struct persist_report rep;
-    /* One thread: the kernel copies a file's writes one at a time (its
-     * inode lock), and more writers only spin on that lock. */
-    int rc = persist_save(cfg->memory_file, id, clock_rel_now(), (int64_t)time(NULL), 1, &rep);
+    /* Streamed, one thread: the kernel copies a file's writes one at a
+     * time (its inode lock), and more writers only spin on that lock. */
+    int rc = warm_mapped ? persist_map_save(cfg->memory_file, id, clock_rel_now(),
+                                            (int64_t)time(NULL), persist_threads(), &rep)
+                         : persist_save(cfg->memory_file, id, clock_rel_now(), (int64_t)time(NULL),
+                                        1, false, &rep);
     if (rc != 0)
         log_msg(LOG_ERROR, "warm restart: cannot save the cache to %s: %s", cfg->memory_file,
                 strerror(-rc));

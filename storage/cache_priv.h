@@ -146,4 +146,10 @@ void crawler_stop(void);
 void crawler_class_stats(unsigned cls, uint64_t *reclaimed, uint64_t *checked);
 void crawler_stats(struct cache_stats *out);
 
+/* A warm restart's item left in place on an adopted page (persist_map.c):
+ * ours (refcount 1), its times already in this process's clock, its
+ * iflags holding only the marks to keep.  Linked as cache_restore links,
+ * keeping its unique, last access and marks; our reference is dropped. */
+enum cache_status cache_adopt(struct item *it, rel_time_t now);
+
 #endif

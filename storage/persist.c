@@ -72,7 +72,8 @@
 #define PERSIST_BLOCK_TARGET (512u << 10)
 #define PERSIST_THREADS_MAX 16
 
-static void self_header(const struct persist_identity *id, int64_t wall, struct persist_header *h)
+void persist_self_header(const struct persist_identity *id, int64_t wall,
+                         struct persist_header *h)
 {
     memset(h, 0, sizeof(*h));
     h->version = PERSIST_FORMAT_VERSION;
@@ -102,6 +103,7 @@ static unsigned clamp_threads(unsigned n)
 struct save {
     int fd;
     rel_time_t now;
+    bool skip_mapped;               /* pages of the file mapping are saved by persist_map.c */
     struct { unsigned cls; uint32_t page; } *pages;  /* every slab page, then the large items */
     uint64_t npages;
     _Atomic uint64_t next_page;
@@ -236,6 +238,8 @@ static void save_page(struct save *sv, struct save_block *b, unsigned cls, uint3
     struct slab_page *p = slab_page_pin(cls, index, &nchunks);
     if (p == NULL)
         return;
+    if (sv->skip_mapped && slab_map_holds(p))
+        nchunks = 0;
     for (uint32_t i = 0; i < nchunks; i++) {
         const struct item *it = slab_chunk_at(cls, p, i);
         if (save_wanted(sv, it))
@@ -327,14 +331,14 @@ static int write_all(int fd, const void *p, size_t n, off_t at)
 }
 
 int persist_save(const char *path, const struct persist_identity *id, rel_time_t now,
-                 int64_t wall, unsigned threads, struct persist_report *rep)
+                 int64_t wall, unsigned threads, bool skip_mapped, struct persist_report *rep)
 {
     memset(rep, 0, sizeof(*rep));
     char tmp[4096];
     if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
         return -ENAMETOOLONG;
     cache_quiesce();
-    struct save sv = { .now = now, .offset = PERSIST_HEADER_BYTES };
+    struct save sv = { .now = now, .offset = PERSIST_HEADER_BYTES, .skip_mapped = skip_mapped };
     if (save_list_pages(&sv) != 0)
         return -ENOMEM;
     sv.fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
@@ -360,7 +364,7 @@ int persist_save(const char *path, const struct persist_identity *id, rel_time_t
     int rc = -atomic_load(&sv.error);
     uint8_t head[PERSIST_HEADER_BYTES], tail[PERSIST_TRAILER_BYTES];
     struct persist_header h;
-    self_header(id, wall, &h);
+    persist_self_header(id, wall, &h);
     persist_header_encode(&h, head);
     persist_trailer_encode(&sv.totals, tail);
     uint64_t end = atomic_load(&sv.offset);
@@ -570,7 +574,7 @@ static int load_mapped(struct load *ld, uint64_t size, const struct persist_iden
     enum persist_verdict v = persist_header_decode(ld->map, &fh);
     if (v != PERSIST_OK)
         return refuse(rep, v);
-    self_header(id, wall, &self);
+    persist_self_header(id, wall, &self);
     v = persist_header_match(&fh, &self, rep->why, sizeof(rep->why));
     if (v != PERSIST_OK)
         return refuse(rep, v);

@@ -5,6 +5,7 @@
 #ifndef MCD_PERSIST_H
 #define MCD_PERSIST_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -30,11 +31,12 @@ struct persist_identity {
 
 /*
  * Save every live item to `path` (written as path.tmp, then renamed), with
- * `threads` threads.  `now` is cache time, `wall` unix time.  0, or -errno
- * (the file is then not left behind).
+ * `threads` threads.  `now` is cache time, `wall` unix time; skip_mapped
+ * leaves out the items on pages of the file mapping (persist_map.c saves
+ * those).  0, or -errno (the file is then not left behind).
  */
 int persist_save(const char *path, const struct persist_identity *id, rel_time_t now,
-                 int64_t wall, unsigned threads, struct persist_report *rep);
+                 int64_t wall, unsigned threads, bool skip_mapped, struct persist_report *rep);
 /*
  * Load `path` into the (empty) cache and remove it, so that a later crash
  * can never bring back this old copy.  Nothing stays stored unless the
@@ -50,5 +52,25 @@ int persist_load(const char *path, const struct persist_identity *id, rel_time_t
  * unmapping of the file, which frees its pages after the load returned.
  */
 void persist_release_wait(void);
+
+/* This process's header: what a file it can load must say. */
+void persist_self_header(const struct persist_identity *id, int64_t wall,
+                         struct persist_header *h);
+
+/*
+ * -e on tmpfs (persist_map.c): the cache's pages live in the file itself,
+ * as memcached keeps them, so a restart neither writes nor reads the items
+ * out.  persist_map_start, at start-up in place of persist_load, sets the
+ * mapping up (and takes in what a graceful stop left in it); *mapped says
+ * whether it did: false when the file is not on tmpfs, or the mapping could
+ * not be made, and persist_load / persist_save then serve (rep->why says
+ * why).  Returns as persist_load.
+ */
+int persist_map_start(const char *path, const struct persist_identity *id, rel_time_t now,
+                      int64_t wall, unsigned threads, bool *mapped, struct persist_report *rep);
+/* Save for persist_map_start's next call (a graceful stop, with the mapping
+ * in use).  0 or -errno. */
+int persist_map_save(const char *path, const struct persist_identity *id, rel_time_t now,
+                     int64_t wall, unsigned threads, struct persist_report *rep);
 
 #endif

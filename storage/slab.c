@@ -50,6 +50,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/mman.h>
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -152,6 +153,104 @@ static __thread struct slab_tcache *self;
 static pthread_key_t exit_key;
 static pthread_once_t exit_once = PTHREAD_ONCE_INIT;
 
+/* --- pages from a file (warm restart on tmpfs: persist_map.c) -------------- */
+
+/*
+ * With slab_map_setup, pages come from a shared mapping of a file instead
+ * of the arena, so that the cache is in the file when mcd stops: the next
+ * mcd maps the same file and takes its pages as they are (slab_adopt).  A
+ * page handed back (page_release) has its file range punched out, which
+ * frees its memory as dallocx would, and is reused first.  Should the file
+ * run out (cache_memlimit raised past it), pages come from the arena again.
+ */
+static struct {
+    char *base;                 /* page 0, or NULL [set before any page is taken] */
+    size_t npages;              /* [constant once set] */
+    int fd;                     /* [constant once set] */
+    off_t offset;               /* where page 0 is in the file [constant once set] */
+    size_t next;                /* pages handed out from the top so far [pool_lock] */
+    uint32_t *free;             /* pages handed back, to reuse [pool_lock] */
+    size_t nfree;               /* [pool_lock] */
+    uint8_t *adopted;           /* while loading: which of the first `next` were taken */
+    _Atomic bool keep;          /* saved: pages released stay as they are in the file */
+} fmap = { .fd = -1 };
+
+void slab_map_keep(void) { atomic_store(&fmap.keep, true); }
+
+bool slab_map_holds(const void *page)
+{
+    return fmap.base != NULL && (const char *)page >= fmap.base &&
+           (const char *)page < fmap.base + fmap.npages * SLAB_PAGE_SIZE;
+}
+
+size_t slab_map_index(const void *page)
+{
+    return (size_t)((const char *)page - fmap.base) / SLAB_PAGE_SIZE;
+}
+
+size_t slab_map_extent(void)
+{
+    pthread_mutex_lock(&pool_lock);
+    size_t n = fmap.next;
+    pthread_mutex_unlock(&pool_lock);
+    return n;
+}
+
+int slab_map_setup(void *base, size_t npages, int fd, off_t offset, size_t in_file)
+{
+    if (((uintptr_t)base & (SLAB_PAGE_SIZE - 1)) != 0 || in_file > npages ||
+        (uintptr_t)base + npages * SLAB_PAGE_SIZE > (1ULL << 48))
+        return -EINVAL;
+    fmap.free = malloc(sizeof(*fmap.free) * (npages ? npages : 1));
+    fmap.adopted = in_file ? calloc(in_file, 1) : NULL;
+    if (fmap.free == NULL || (in_file && fmap.adopted == NULL)) {
+        free(fmap.free);
+        free(fmap.adopted);
+        fmap.free = NULL;
+        fmap.adopted = NULL;
+        return -ENOMEM;
+    }
+    fmap.base = base;
+    fmap.npages = npages;
+    fmap.fd = fd;
+    fmap.offset = offset;
+    fmap.next = in_file;
+    fmap.nfree = 0;
+    return 0;
+}
+
+/* The memory of page i goes back to the system; the page is free to reuse. */
+static void map_give_back(size_t i)
+{
+    if (fallocate(fmap.fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+                  fmap.offset + (off_t)(i * SLAB_PAGE_SIZE), SLAB_PAGE_SIZE) != 0)
+        madvise(fmap.base + i * SLAB_PAGE_SIZE, SLAB_PAGE_SIZE, MADV_REMOVE);
+    fmap.free[fmap.nfree++] = (uint32_t)i;
+}
+
+void slab_map_adopt_done(void)
+{
+    pthread_mutex_lock(&pool_lock);
+    for (size_t i = 0; fmap.adopted != NULL && i < fmap.next; i++)
+        if (!fmap.adopted[i])
+            map_give_back(i);
+    free(fmap.adopted);
+    fmap.adopted = NULL;
+    pthread_mutex_unlock(&pool_lock);
+}
+
+static void *map_page(void)
+{
+    void *p = NULL;
+    pthread_mutex_lock(&pool_lock);
+    if (fmap.nfree > 0)
+        p = fmap.base + (size_t)fmap.free[--fmap.nfree] * SLAB_PAGE_SIZE;
+    else if (fmap.next < fmap.npages)
+        p = fmap.base + fmap.next++ * SLAB_PAGE_SIZE;
+    pthread_mutex_unlock(&pool_lock);
+    return p;
+}
+
 /* --- pages ---------------------------------------------------------------- */
 
 /* Whether new pages are mapped in whole when taken (slab_prefault). */
@@ -161,6 +260,11 @@ void slab_prefault(bool on) { atomic_store_explicit(&prefault, on, memory_order_
 
 static void *page_memory(void)
 {
+    if (fmap.base != NULL) {
+        void *p = map_page();
+        if (p != NULL)
+            return p;
+    }
 #ifdef MCD_SANITIZE
     return aligned_alloc(SLAB_PAGE_SIZE, SLAB_PAGE_SIZE);
 #else
@@ -171,6 +275,14 @@ static void *page_memory(void)
 static void page_release(struct slab_page *p)
 {
     UNPOISON(p, SLAB_PAGE_SIZE);
+    if (slab_map_holds(p)) {
+        pthread_mutex_lock(&pool_lock);
+        if (!atomic_load(&fmap.keep))
+            map_give_back(slab_map_index(p));
+        pthread_mutex_unlock(&pool_lock);
+        atomic_fetch_sub_explicit(&mem_used, SLAB_PAGE_SIZE, memory_order_relaxed);
+        return;
+    }
 #ifdef MCD_SANITIZE
     free(p);
 #else
@@ -380,6 +492,11 @@ void slab_teardown(void)
     free(pool);
     pool = NULL;
     npool = pool_cap = 0;
+    /* The mapping itself is persist_map.c's to unmap. */
+    free(fmap.free);
+    free(fmap.adopted);
+    memset(&fmap, 0, sizeof(fmap));
+    fmap.fd = -1;
     nclasses = 0;
     char name[64];
     snprintf(name, sizeof(name), "arena.%u.destroy", arena);
@@ -655,6 +772,48 @@ void slab_free(void *chunk)
     spin_lock(&t->lock);
     free_locked(t, chunk);
     spin_unlock(&t->lock);
+}
+
+int slab_adopt(unsigned cls, size_t index, uint32_t carved,
+               bool (*keep)(struct item *, unsigned, void *), void *arg)
+{
+    if (cls < 1 || cls > nclasses || fmap.adopted == NULL || index >= fmap.next ||
+        fmap.adopted[index])
+        return -1;
+    struct slab_class *c = &classes[cls];
+    struct slab_page *p = (struct slab_page *)(fmap.base + index * SLAB_PAGE_SIZE);
+    if (carved > c->perpage)
+        carved = c->perpage;
+    int kept = 0;
+    pthread_mutex_lock(&c->lock);
+    if (!class_add_page(c, p)) {
+        pthread_mutex_unlock(&c->lock);
+        return -1;
+    }
+    fmap.adopted[index] = 1;
+    p->cls = (uint8_t)cls;
+    atomic_store_explicit(&p->state, SLAB_PAGE_ACTIVE, memory_order_relaxed);
+    atomic_store_explicit(&p->pins, 0, memory_order_relaxed);
+    p->nchunks = c->perpage;
+    p->epoch = 0;
+    c->carved += c->perpage;
+    for (uint32_t i = 0; i < c->perpage; i++) {
+        struct item *it = slab_chunk_at(cls, p, i);
+        if (i < carved && keep(it, cls, arg)) {
+            atomic_store_explicit(&it->refcount, 1, memory_order_relaxed);
+            kept++;
+            continue;
+        }
+        atomic_store_explicit(&it->iflags, 0, memory_order_relaxed);
+        atomic_store_explicit(&it->refcount, 0, memory_order_relaxed);
+        memcpy(it, &c->free_head, sizeof(void *));
+        c->free_head = it;
+        c->nfree++;
+    }
+    pthread_mutex_unlock(&c->lock);
+    atomic_fetch_add_explicit(&mem_used, SLAB_PAGE_SIZE, memory_order_relaxed);
+    count_add(&tcache_self()->count[cls].used, kept);
+    return kept;
 }
 
 /*

@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "item.h"
 
@@ -174,6 +175,37 @@ void slab_set_limit(size_t maxbytes);
 unsigned slab_pool_release(unsigned n);
 /* Whether one more page fits the budget. */
 bool slab_page_available(void);
+
+/* --- pages from a file (warm restart on tmpfs, persist_map.c) --- */
+
+/*
+ * From now on take pages from `npages` pages of a shared file mapping at
+ * `base` (1 MB aligned), `fd` the file (page 0 at `offset`); the first
+ * `in_file` of them hold
+ * what an earlier process left: slab_adopt takes them in, then
+ * slab_map_adopt_done frees the rest.  Call before any page is taken.
+ * 0 or -errno.
+ */
+int slab_map_setup(void *base, size_t npages, int fd, off_t offset, size_t in_file);
+/* Whether a page is one of the mapping's; its index there. */
+bool slab_map_holds(const void *page);
+size_t slab_map_index(const void *page);
+/* Pages of the mapping handed out so far: the part a save covers. */
+size_t slab_map_extent(void);
+/*
+ * Page `index` of the mapping, as an earlier process left it, joins class
+ * `cls`: of its first `carved` chunks, those keep() accepts stay (refcount
+ * 1, the caller's reference, counted used); every other chunk is free.
+ * keep() runs under the class lock: it may not take locks.  Returns the
+ * chunks kept, or -1 (a page taken twice, a bad class, no memory).
+ */
+int slab_adopt(unsigned cls, size_t index, uint32_t carved,
+               bool (*keep)(struct item *, unsigned, void *), void *arg);
+/* Loading is over: the file's pages nobody adopted are freed. */
+void slab_map_adopt_done(void);
+/* The pages now belong to the saved file: from here on a page released
+ * (a teardown) leaves its bytes in the file. */
+void slab_map_keep(void);
 
 /* While on, a new page is mapped in whole when taken (a bulk load fills it). */
 void slab_prefault(bool on);

@@ -2,7 +2,11 @@
 with the same settings loads it back before serving -- keys, values, flags,
 CAS uniques and what is left of each TTL -- and a file that does not check
 out (truncated, corrupted, other -m, other build, left by a crash) is
-refused, logged, and mcd starts empty and serving."""
+refused, logged, and mcd starts empty and serving.
+
+Twice: with the file on a disk (the items streamed out at the stop and in
+at the start, persist.c), and on tmpfs (/dev/shm: the cache's pages live in
+the file, as memcached keeps them, persist_map.c)."""
 import os
 import pwd
 import random
@@ -124,9 +128,12 @@ def works(test, server):
 
 
 class WarmRestartTest(unittest.TestCase):
+    """-e on a disk (the test directory's filesystem is not tmpfs)."""
+    TMP = None
+    FLIP_WHY = b"block checksum"
 
     def setUp(self):
-        self.dir = tempfile.mkdtemp(prefix="mcd-warm-")
+        self.dir = tempfile.mkdtemp(prefix="mcd-warm-", dir=self.TMP)
         os.chmod(self.dir, 0o755)
         self.path = os.path.join(self.dir, "cache")
         self.addCleanup(shutil.rmtree, self.dir, True)
@@ -207,10 +214,14 @@ class WarmRestartTest(unittest.TestCase):
         self.refused(data[:len(data) // 2], b"truncated")
         self.refused(data[:100], b"")
 
+    def flip_at(self, data):
+        """A byte of the saved file that an item's bytes fill."""
+        return len(data) // 2
+
     def test_bit_flip_refused(self):
         data = bytearray(self.save_small())
-        data[len(data) // 2] ^= 0x10
-        self.refused(bytes(data), b"block checksum")
+        data[self.flip_at(data)] ^= 0x10
+        self.refused(bytes(data), self.FLIP_WHY)
 
     def test_bad_last_block_leaves_nothing_loaded(self):
         """Blocks are checked and stored one by one, on every core: a bad
@@ -312,6 +323,44 @@ class WarmRestartTest(unittest.TestCase):
                 log = err.read()
             self.assertEqual(proc.returncode, 0, log)
             self.assertNotIn(b"Sanitizer", log)
+
+
+@unittest.skipUnless(os.path.isdir("/dev/shm"), "no /dev/shm")
+class WarmRestartTmpfsTest(WarmRestartTest):
+    """-e on tmpfs: the same tests, and what is particular to a file the
+    cache's pages live in."""
+    TMP = "/dev/shm"
+    FLIP_WHY = b"a page fails its checksum"
+
+    def flip_at(self, data):
+        # The head is 4096 bytes, a page's header 64: this is in the first
+        # page's first chunks, which the 2000 items fill.
+        return 4096 + 64 + 100
+
+    def test_the_pages_live_in_the_file_while_serving(self):
+        self.save_small(500)
+        server = self.start()
+        self.assertEqual(stat(server, "curr_items"), 500)
+        live = self.path + ".live"
+        self.assertTrue(os.path.exists(live))
+        self.assertFalse(os.path.exists(self.path))
+        # The items are in the file's pages: its blocks are allocated.
+        self.assertGreater(os.stat(live).st_blocks * 512, 500 * 300)
+        log = self.stop(server)
+        self.assertIn(b"the cache's pages live in", log)
+        self.assertFalse(os.path.exists(live))
+        self.assertTrue(os.path.exists(self.path))
+
+    def test_a_refused_large_file_empties_what_the_pages_brought(self):
+        data = self.save_small(2000)       # large_every=500: 4 large items in FILE.large
+        large = self.path + ".large"
+        with open(large, "r+b") as f:
+            f.seek(200)
+            b = f.read(1)
+            f.seek(200)
+            f.write(bytes([b[0] ^ 0x01]))
+        # Refused whole: the 1996 items the pages held are gone too.
+        self.refused(data, b"its \\.large: ")
 
 
 def connect_when_up(proc, port):

@@ -286,7 +286,7 @@ static void test_save_then_load_brings_back_live_items_only(void **state)
     assert_true(cache_peek("forever", 7, NOW, &before));
     struct persist_identity id = { .build = "test" };
     struct persist_report rep;
-    assert_int_equal(persist_save(path, &id, NOW, 1700000000, 2, &rep), 0);
+    assert_int_equal(persist_save(path, &id, NOW, 1700000000, 2, false, &rep), 0);
     assert_int_equal(rep.items, 3);
     cache_flush(NOW, NOW);
     assert_null(value("forever"));
@@ -302,7 +302,7 @@ static void test_save_then_load_brings_back_live_items_only(void **state)
     assert_int_equal(f.exptime_before, 500 + 90);
     assert_false(cache_peek("soon", 4, 500, &f));
     /* Another build's file is refused, and nothing is stored. */
-    assert_int_equal(persist_save(path, &id, 500, 1700000010, 1, &rep), 0);
+    assert_int_equal(persist_save(path, &id, 500, 1700000010, 1, false, &rep), 0);
     cache_flush(500, 500);
     struct persist_identity other = { .build = "other" };
     assert_int_equal(persist_load(path, &other, 500, 1700000010, 1, &rep), 1);
@@ -342,7 +342,7 @@ static void test_bad_last_block_leaves_nothing_stored(void **state)
             assert_int_equal(put(key, val, CACHE_SET, 0), CACHE_STORED);
         }
         struct persist_report rep;
-        assert_int_equal(persist_save(path, &id, NOW, 1700000000, 1, &rep), 0);
+        assert_int_equal(persist_save(path, &id, NOW, 1700000000, 1, false, &rep), 0);
         cache_flush(NOW, NOW);
         cache_stats_reset();
         /* The last byte of the last block: every block before it checks

@@ -7,6 +7,8 @@
 #include <stdint.h>
 #include <string.h>
 #include <pthread.h>
+#include <sys/mman.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #include "slab.h"
@@ -300,6 +302,82 @@ static void test_a_threads_counts_and_magazine_survive_its_exit(void **state)
     assert_non_null(last);
 }
 
+/* --- pages from a file (warm restart on tmpfs) --- */
+
+/* A 1 MB aligned shared mapping of `pages` pages of a new memfd. */
+static char *map_file(int *fd, size_t pages)
+{
+    *fd = memfd_create("test_slab", MFD_CLOEXEC);
+    assert_true(*fd >= 0);
+    assert_int_equal(ftruncate(*fd, (off_t)(pages * MB)), 0);
+    char *r = mmap(NULL, (pages + 1) * MB, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    assert_true(r != MAP_FAILED);
+    char *base = (char *)(((uintptr_t)r + MB - 1) & ~(uintptr_t)(MB - 1));
+    assert_true(mmap(base, pages * MB, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, *fd, 0)
+                == base);
+    return base;
+}
+
+static bool keep_marked(struct item *it, unsigned cls, void *arg)
+{
+    (void)cls;
+    (*(unsigned *)arg)++;
+    return it->nkey == 7;
+}
+
+static void test_pages_from_a_file_are_adopted_by_a_later_setup(void **state)
+{
+    (void)state;
+    int fd;
+    char *base = map_file(&fd, 4);
+    assert_int_equal(slab_map_setup(base, 4, fd, 0, 0), 0);
+    unsigned cls = slab_class_for(HDR + 40);
+    void *p[10];
+    for (int i = 0; i < 10; i++) {
+        p[i] = slab_alloc(cls);
+        assert_non_null(p[i]);
+        assert_true(slab_map_holds(slab_page_of(p[i])));
+        ((struct item *)p[i])->nkey = i % 2 ? 7 : 3;    /* odd ones to keep */
+    }
+    size_t page = slab_map_index(slab_page_of(p[0]));
+    assert_int_equal(slab_map_extent(), 1);
+    /* A stop: the file keeps what the pages hold.  Then a new start. */
+    slab_map_keep();
+    slab_teardown();
+    assert_int_equal(setup_with(64 * MB, 1.08, 10), 0);
+    assert_int_equal(slab_map_setup(base, 4, fd, 0, 1), 0);
+    unsigned asked = 0;
+    int kept = slab_adopt(cls, page, 20, keep_marked, &asked);
+    assert_int_equal(kept, 5);
+    assert_int_equal(asked, 20);            /* only the carved chunks are asked about */
+    assert_int_equal(slab_adopt(cls, page, 20, keep_marked, &asked), -1);  /* not twice */
+    slab_map_adopt_done();
+    for (int i = 1; i < 10; i += 2)
+        assert_int_equal(atomic_load(&((struct item *)p[i])->refcount), 1);
+    /* The rest of the page is free: allocations never return a kept chunk. */
+    struct slab_class_stats st;
+    slab_class_stats(cls, &st);
+    assert_int_equal(st.used, 5);
+    assert_int_equal(st.pages, 1);
+    for (uint32_t n = 0; n < st.perpage - 5; n++) {
+        struct item *it = slab_alloc_nogrow(cls);
+        assert_non_null(it);
+        assert_true(slab_page_of(it) == slab_page_of(p[0]));
+        for (int i = 1; i < 10; i += 2)
+            assert_ptr_not_equal(it, p[i]);
+    }
+    assert_null(slab_alloc_nogrow(cls));
+    /* A new page comes from the file, past the adopted one. */
+    void *q = slab_alloc(cls);
+    assert_non_null(q);
+    assert_true(slab_map_holds(slab_page_of(q)));
+    assert_int_equal(slab_map_index(slab_page_of(q)), 1);
+    slab_teardown();
+    assert_int_equal(setup_with(64 * MB, 1.08, 10), 0);     /* for the teardown */
+    munmap(base, 4 * MB);
+    close(fd);
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 int main(void)
@@ -324,6 +402,7 @@ int main(void)
         T(test_an_abandoned_drain_gives_the_free_chunks_back),
         T(test_lowering_the_limit_frees_pool_pages),
         T(test_a_threads_counts_and_magazine_survive_its_exit),
+        T(test_pages_from_a_file_are_adopted_by_a_later_setup),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
