@@ -289,7 +289,7 @@ static void warm_load(const struct config *cfg, const struct persist_identity *i
                 (unsigned long long)rep.items, cfg->memory_file,
                 (unsigned long long)(rep.bytes >> 20), secs,
                 warm_mapped ? "pages mapped and checked" : "mapped", rep.map_secs,
-                warm_mapped ? "taken in" : "checked and stored", rep.store_secs,
+                warm_mapped ? "items linked" : "checked and stored", rep.store_secs,
                 (unsigned long long)rep.expired, (unsigned long long)rep.dropped);
         snprintf(status, nstatus, "restored %llu items in %.1f s", (unsigned long long)rep.items,
                  secs);

@@ -337,6 +337,25 @@ class WarmRestartTmpfsTest(WarmRestartTest):
         # page's first chunks, which the 2000 items fill.
         return 4096 + 64 + 100
 
+    def test_bad_last_block_leaves_nothing_loaded(self):
+        """Every page is checked before any is taken in: a bad last page
+        leaves nothing loaded."""
+        data = bytearray(self.save_small())
+        extent = struct.unpack_from("<Q", data, 128 + 24)[0]     # struct map_head
+        self.assertGreaterEqual(extent, 3)
+        data[4096 + (extent - 1) * 1024 * 1024 + 64 + 20] ^= 0x10
+        with open(self.path, "wb") as f:
+            f.write(data)
+        server = self.start()
+        self.assertEqual(stat(server, "curr_items"), 0)
+        self.assertEqual(stat(server, "total_items"), 0)
+        s = server.connect()
+        self.assertEqual(request(s, b"get k000000\r\n"), b"END\r\n")
+        s.close()
+        works(self, server)
+        log = self.stop(server)
+        self.assertRegex(log, rb"warm restart: refusing [^\n]*a page fails its checksum")
+
     def test_the_pages_live_in_the_file_while_serving(self):
         self.save_small(500)
         server = self.start()
