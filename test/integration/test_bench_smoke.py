@@ -166,8 +166,13 @@ class BenchSmokeTest(unittest.TestCase):
         p = subprocess.run([INSTR_COUNT_BIN, "64"], capture_output=True, timeout=60 * SLOW)
         self.assertEqual(p.returncode, 0, p.stderr.decode())
         phases = json.loads(p.stdout.decode())["phases"]
-        self.assertEqual(len(phases), 3 * 4 * 2, phases)
+        # 3 protocols x 4 requests x 2 batch sizes, then text get hits and
+        # sets with the latency histograms on (it checks they all counted).
+        self.assertEqual(len(phases), 3 * 4 * 2 + 2 * 2, phases)
         self.assertEqual({ph["protocol"] for ph in phases}, {"text", "meta", "binary"})
+        self.assertEqual(sorted(ph["label"] for ph in phases if "timed" in ph["kind"]),
+                         ["text get_hit_timed 1", "text get_hit_timed 16",
+                          "text set_timed 1", "text set_timed 16"])
 
     @unittest.skipUnless(os.path.exists(MEMCACHED_BIN), "no memcached")
     def test_meta_and_binary_against_memcached(self):
