@@ -351,6 +351,10 @@ int persist_load(const char *path, const struct persist_identity *id, rel_time_t
 
 void persist_release_wait(void) {}
 
+void cache_quiesce(void) {}
+
+int cache_resume(void) { return 0; }
+
 int persist_map_start(const char *path, const struct persist_identity *id, rel_time_t now,
                       int64_t wall, unsigned threads, bool *mapped, struct persist_report *rep)
 {

@@ -257,6 +257,9 @@ static void warm_load(const struct config *cfg, const struct persist_identity *i
 {
     struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
+    /* Nothing but the load touches the cache meanwhile: the page mover and
+     * the crawler wait for it. */
+    cache_quiesce();
     struct persist_report rep;
     int rc = persist_map_start(cfg->memory_file, id, clock_rel_now(), (int64_t)time(NULL),
                                persist_threads(), &warm_mapped, &rep);
@@ -294,6 +297,10 @@ static void warm_load(const struct config *cfg, const struct persist_identity *i
         snprintf(status, nstatus, "restored %llu items in %.1f s", (unsigned long long)rep.items,
                  secs);
     }
+    rc = cache_resume();
+    if (rc != 0)
+        log_msg(LOG_ERROR, "warm restart: cannot start the page mover and the crawler again: %s",
+                strerror(-rc));
 }
 
 /* -e at a graceful stop: save the cache for the next start. */

@@ -420,6 +420,8 @@ void cache_reserve(uint64_t items);
 /* Stop storage's own threads (the page mover, the crawler): once clients
  * are gone too, no item changes any more (a warm-restart save). */
 void cache_quiesce(void);
+/* Start them again (after a warm-restart load): 0 or -errno. */
+int cache_resume(void);
 
 /*
  * Pure incr/decr arithmetic on a value's bytes (no \r\n): parses a decimal

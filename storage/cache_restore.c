@@ -66,4 +66,12 @@ void cache_quiesce(void)
     mover_stop();
 }
 
+int cache_resume(void)
+{
+    int rc = mover_start(&cache_opts);
+    if (rc == 0)
+        rc = crawler_start(&cache_opts);
+    return rc;
+}
+
 void cache_reserve(uint64_t items) { table_reserve(items); }

@@ -7,10 +7,12 @@
  * The file, FILE.live while mcd runs, is a 4 KB head, then `npages` pages
  * of 1 MB (what -m can use, its first pages' allowance included, and two
  * spare), mapped shared and 1 MB aligned; slab.c hands its pages out
- * instead of the arena's (slab_map_setup), and punches a page it gives back
- * out of the file.  tmpfs only: on a disk the kernel would write the cache
- * back while it changes, so there persist.c streams the items out at the
- * stop instead.
+ * instead of the arena's (slab_map_setup), allocating each in the file
+ * first (a write to an unallocated page of a full tmpfs would raise SIGBUS:
+ * with no room, the page comes from the arena), and punches a page it gives
+ * back out of the file.  tmpfs only: on a disk the kernel would write the
+ * cache back while it changes, so there persist.c streams the items out at
+ * the stop instead.
  *
  * A graceful stop (persist_map_save, with clients gone and storage's own
  * threads stopped) walks every page of the mapping once, on every core: an
@@ -26,19 +28,24 @@
  * then no FILE exists, so a stop that does not finish leaves nothing to
  * load.  The stop writes about 16 bytes a page, not the items.
  *
- * A start (persist_map_start) renames FILE to FILE.live at once, so that
- * whatever happens next (a crash included), FILE is never loaded twice, and
- * a leftover FILE.live (mcd crashed) is never loaded.  It checks the
- * index, then every page's checksum, before taking anything in; a file that
- * fails any check is emptied and mcd starts with an empty cache, on the
- * same file.  Pages are then adopted by their class (slab_adopt) on
- * several threads: an item stays where it is if it was linked, is whole
- * (its key and value fit its chunk) and has not expired meanwhile; its
- * expiry and last access move to this process's clock as persist.c moves
- * them, and it is linked (cache_adopt) keeping its unique and marks.  Every
- * other chunk becomes free.  Then FILE.large is loaded (persist_load); if
- * it is refused, what was adopted is flushed again: a file is loaded whole
- * or not at all.
+ * A start (persist_map_start; the page mover and the crawler are stopped
+ * meanwhile, main.c) reserves the address range first, so that what can
+ * fail fails before a file is touched.  Then it renames FILE to FILE.live,
+ * so that whatever happens next (a crash included), FILE is never loaded
+ * twice; a leftover FILE.live (mcd crashed) is never loaded.  A FILE in
+ * persist.c's stream format (-e moved from a disk, or a start that could
+ * not map) stays FILE and is loaded by persist.c into the new mapping.  If
+ * the mapping still fails, a loadable FILE.live is renamed back, for the
+ * stream path main.c falls back to.  It checks the index, then every
+ * page's checksum, before taking anything in; a file that fails any check
+ * is emptied and mcd starts with an empty cache, on the same file.  Pages
+ * are then adopted by their class (slab_adopt) on several threads: an item
+ * stays where it is if it was linked, is whole (its key and value fit its
+ * chunk) and has not expired meanwhile; its expiry and last access move to
+ * this process's clock as persist.c moves them, and it is linked
+ * (cache_adopt) keeping its unique and marks.  Every other chunk becomes
+ * free.  Then FILE.large is loaded (persist_load); if it is refused, what
+ * was adopted is flushed again: a file is loaded whole or not at all.
  */
 #include "persist.h"
 
@@ -83,6 +90,9 @@ struct map_head {
     uint64_t extent;            /* entries that follow: pages handed out */
     uint64_t items;             /* live items on them */
 };
+
+_Static_assert(PERSIST_HEADER_BYTES + sizeof(struct map_head) <= MAP_HEAD_BYTES,
+               "the head holds both headers");
 
 struct map_entry {
     uint8_t cls;                /* 0: not a class's page */
@@ -197,8 +207,10 @@ int persist_map_save(const char *path, const struct persist_identity *id, rel_ti
     struct persist_report lrep;
     int rc = persist_save(large, id, now, wall, threads, true, &lrep);
     free(large);
-    if (rc != 0)
+    if (rc != 0) {
+        unlink(map.live);       /* the next start would remove it: its memory goes now */
         return rc;
+    }
 
     size_t extent = slab_map_extent(), total = 0;
     for (unsigned c = 1; c <= slab_nclasses(); c++)
@@ -258,8 +270,11 @@ int persist_map_save(const char *path, const struct persist_identity *id, rel_ti
              MAP_PRIVATE | MAP_FIXED, map.fd, MAP_HEAD_BYTES) == MAP_FAILED && rc == 0)
         rc = -errno;
     rep->items = atomic_load(&sv.items) + lrep.items;
-    rep->bytes = (uint64_t)at + nent;
+    struct stat st;
+    rep->bytes = fstat(map.fd, &st) == 0 ? (uint64_t)st.st_blocks * 512 : 0;
 out:
+    if (rc != 0)
+        unlink(map.live);
     free(sv.pages);
     free(sv.cls);
     free(sv.carved);
@@ -283,7 +298,7 @@ struct map_load {
 static void *check_pages(void *arg)
 {
     struct map_load *ld = arg;
-    for (size_t i; (i = atomic_fetch_add(&ld->next, 1)) < ld->extent;) {
+    for (size_t i; (i = atomic_fetch_add(&ld->next, 1)) < ld->extent && !atomic_load(&ld->bad);) {
         const struct map_entry *e = &ld->entries[i];
         if (e->cls == 0)
             continue;
@@ -343,17 +358,20 @@ static void *adopt_pages(void *arg)
     struct map_load *ld = arg;
     struct adopt_ctx a = { .ld = ld };
     uint64_t items = 0, dropped = 0, max_cas = 0;
-    for (size_t i; (i = atomic_fetch_add(&ld->next, 1)) < ld->extent;) {
+    uint64_t *kept = malloc(SLAB_ADOPT_BITS_WORDS * sizeof(*kept));
+    for (size_t i; kept != NULL && (i = atomic_fetch_add(&ld->next, 1)) < ld->extent;) {
         const struct map_entry *e = &ld->entries[i];
         if (e->cls == 0)
             continue;
-        if (slab_adopt(e->cls, i, e->carved, keep_item, &a) <= 0)
+        if (slab_adopt(e->cls, i, e->carved, keep_item, &a, kept) <= 0)
             continue;
+        /* Exactly the chunks slab_adopt kept for us: nothing else runs during
+         * a load, but a count read again could be anyone's. */
         struct slab_page *p = (struct slab_page *)(ld->base + i * SLAB_PAGE_SIZE);
         for (uint32_t k = 0; k < e->carved; k++) {
-            struct item *it = slab_chunk_at(e->cls, p, k);
-            if (atomic_load_explicit(&it->refcount, memory_order_relaxed) != 1)
+            if (!(kept[k / 64] & (1ull << (k % 64))))
                 continue;
+            struct item *it = slab_chunk_at(e->cls, p, k);
             uint64_t cas = item_cas(it);
             if (cache_adopt(it, ld->now) == CACHE_STORED) {
                 items++;
@@ -364,6 +382,9 @@ static void *adopt_pages(void *arg)
             }
         }
     }
+    if (kept == NULL)
+        atomic_store(&ld->bad, true);
+    free(kept);
     atomic_fetch_add(&ld->items, items);
     atomic_fetch_add(&ld->expired, a.expired);
     atomic_fetch_add(&ld->dropped, dropped);
@@ -432,28 +453,6 @@ static int read_index(int fd, uint64_t size, const struct persist_identity *id, 
     return 0;
 }
 
-/* Map `npages` pages of fd (after its head) shared, 1 MB aligned; NULL on
- * failure. */
-static char *map_aligned(int fd, size_t npages)
-{
-    size_t len = npages * SLAB_PAGE_SIZE;
-    char *r = mmap(NULL, len + SLAB_PAGE_SIZE, PROT_NONE,
-                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    if (r == MAP_FAILED)
-        return NULL;
-    char *base = (char *)(((uintptr_t)r + SLAB_PAGE_SIZE - 1) & ~(uintptr_t)(SLAB_PAGE_SIZE - 1));
-    if (mmap(base, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd,
-             MAP_HEAD_BYTES) == MAP_FAILED) {
-        munmap(r, len + SLAB_PAGE_SIZE);
-        return NULL;
-    }
-    if (base > r)
-        munmap(r, (size_t)(base - r));
-    if (base + len < r + len + SLAB_PAGE_SIZE)
-        munmap(base + len, (size_t)(r + len + SLAB_PAGE_SIZE - (base + len)));
-    return base;
-}
-
 static bool on_tmpfs(const char *path)
 {
     char *dir = strdup(path);
@@ -498,6 +497,10 @@ static int adopt_all(char *base, const struct map_head *mh, const struct map_ent
     cache_reserve(mh->items);
     run_threads(adopt_pages, &ld, threads);
     slab_map_adopt_done();
+    if (atomic_load(&ld.bad)) {
+        cache_restore_undo(now);
+        return refuse(rep, PERSIST_BAD_BLOCK, "out of memory while taking the pages in");
+    }
     cache_cas_floor(atomic_load(&ld.max_cas));
     rep->items = atomic_load(&ld.items);
     rep->expired = atomic_load(&ld.expired);
@@ -505,21 +508,39 @@ static int adopt_all(char *base, const struct map_head *mh, const struct map_ent
     return 0;
 }
 
-/* Open FILE.live for the mapping: FILE itself when a stop left one (renamed
- * first, and checked: *index tells whether it may be loaded), otherwise a
- * new file.  The fd, or -errno. */
+/* Whether the file at fd is in this format (or persist.c's stream one). */
+static bool is_map_file(int fd)
+{
+    char magic[8];
+    return pread(fd, magic, sizeof(magic), PERSIST_HEADER_BYTES) == (ssize_t)sizeof(magic) &&
+           memcmp(magic, MAP_MAGIC, sizeof(magic)) == 0;
+}
+
+/*
+ * Open FILE.live for the mapping.  A FILE a stop left in this format is
+ * renamed FILE.live first and checked (*index: 0 when it may be loaded, 1
+ * refused, -ENOENT none); it is left as it is, so that it can still be
+ * renamed back.  A FILE in persist.c's stream format stays FILE
+ * (*stream), and FILE.live is new.  The fd, or -errno.
+ */
 static int open_live(const char *path, const struct persist_identity *id, int64_t wall,
                      struct map_head *mh, struct map_entry **entries, int64_t *saved_wall,
-                     int *index, struct persist_report *rep)
+                     int *index, bool *stream, struct persist_report *rep)
 {
     *index = -ENOENT;
+    *stream = false;
     /* A FILE.live is what a crash left: never loaded. */
     unlink(map.live);
     int fd = -1;
     if (rename(path, map.live) == 0) {
         fd = open(map.live, O_RDWR | O_CLOEXEC);
-        if (fd < 0)
+        if (fd < 0) {
             *index = -errno;
+        } else if (!is_map_file(fd) && rename(map.live, path) == 0) {
+            close(fd);
+            fd = -1;
+            *stream = true;
+        }
     } else if (errno != ENOENT) {
         snprintf(rep->why, sizeof(rep->why), "cannot rename it to %.100s (%s), so a later "
                  "restart would load it again, stale", map.live, strerror(errno));
@@ -527,20 +548,12 @@ static int open_live(const char *path, const struct persist_identity *id, int64_
     }
     if (fd >= 0) {
         struct stat st;
-        rep->bytes = fstat(fd, &st) == 0 ? (uint64_t)st.st_size : 0;
-        *index = read_index(fd, rep->bytes, id, wall, mh, entries, saved_wall, rep);
-        if (*index == 0) {
-            /* The head goes at once: FILE.live never looks like a save. */
-            static const uint8_t zero[PERSIST_HEADER_BYTES];
-            if (pwrite(fd, zero, sizeof(zero), 0) == (ssize_t)sizeof(zero))
-                return fd;
-            *index = -errno;
-            free(*entries);
-            *entries = NULL;
-        }
-        if (ftruncate(fd, 0) == 0)
-            return fd;
-        close(fd);
+        bool ok = fstat(fd, &st) == 0;
+        /* What it holds: the file is sparse. */
+        rep->bytes = ok ? (uint64_t)st.st_blocks * 512 : 0;
+        *index = read_index(fd, ok ? (uint64_t)st.st_size : 0, id, wall, mh, entries,
+                            saved_wall, rep);
+        return fd;
     }
     fd = open(map.live, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     return fd >= 0 ? fd : -errno;
@@ -558,38 +571,82 @@ int persist_map_start(const char *path, const struct persist_identity *id, rel_t
     struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     map.npages = map_pages_for(cache_opts.maxbytes);
+    size_t len = map.npages * SLAB_PAGE_SIZE;
+    /* The address range first: what can fail fails before any file is
+     * touched, and persist.c then finds FILE as it was. */
+    char *reserve = mmap(NULL, len + SLAB_PAGE_SIZE, PROT_NONE,
+                         MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     map.live = with_suffix(path, ".live");
     char *large = with_suffix(path, ".large");
-    if (map.live == NULL || large == NULL) {
+    if (reserve == MAP_FAILED || map.live == NULL || large == NULL) {
+        int e = reserve == MAP_FAILED ? errno : ENOMEM;
+        if (reserve != MAP_FAILED)
+            munmap(reserve, len + SLAB_PAGE_SIZE);
         free(large);
-        return -ENOMEM;
+        snprintf(rep->why, sizeof(rep->why), "cannot reserve %zu MB of addresses: %s",
+                 len >> 20, strerror(e));
+        return -e;
     }
     struct map_head mh;
     struct map_entry *entries = NULL;
     int64_t saved_wall = 0;
     int rc;
-    int fd = open_live(path, id, wall, &mh, &entries, &saved_wall, &rc, rep);
-    size_t len = map.npages * SLAB_PAGE_SIZE;
-    char *base = NULL;
-    if (fd < 0 || ftruncate(fd, (off_t)(MAP_HEAD_BYTES + len)) != 0 ||
-        (base = map_aligned(fd, map.npages)) == NULL ||
-        slab_map_setup(base, map.npages, fd, MAP_HEAD_BYTES, rc == 0 ? mh.extent : 0) != 0) {
-        int e = fd < 0 ? -fd : errno ? errno : ENOMEM;
-        if (base != NULL)
-            munmap(base, len);
+    bool stream;
+    int fd = open_live(path, id, wall, &mh, &entries, &saved_wall, &rc, &stream, rep);
+    char *base = (char *)(((uintptr_t)reserve + SLAB_PAGE_SIZE - 1) &
+                          ~(uintptr_t)(SLAB_PAGE_SIZE - 1));
+    int e = 0;
+    if (fd < 0)
+        e = -fd;
+    else if (rc != 0 && ftruncate(fd, 0) != 0)     /* a refused file: its bytes go */
+        e = errno;
+    else if (ftruncate(fd, (off_t)(MAP_HEAD_BYTES + len)) != 0)
+        e = errno;
+    else if (mmap(base, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd,
+                  MAP_HEAD_BYTES) == MAP_FAILED)
+        e = errno;
+    else
+        e = -slab_map_setup(base, map.npages, fd, MAP_HEAD_BYTES, rc == 0 ? mh.extent : 0);
+    if (e != 0) {
+        munmap(reserve, len + SLAB_PAGE_SIZE);
         if (fd >= 0)
             close(fd);
-        unlink(map.live);
+        /* A file that could still be loaded goes back as it was. */
+        if (rc == 0)
+            rename(map.live, path);
+        else
+            unlink(map.live);
         free(large);
         free(entries);
         snprintf(rep->why, sizeof(rep->why), "cannot map %.100s: %s", map.live, strerror(e));
-        return rc == 0 ? -e : rc;
+        return -e;
     }
+    /* The reservation's ends that the mapping does not use. */
+    if (base > reserve)
+        munmap(reserve, (size_t)(base - reserve));
+    if (base + len < reserve + len + SLAB_PAGE_SIZE)
+        munmap(base + len, (size_t)(reserve + len + SLAB_PAGE_SIZE - (base + len)));
     map.fd = fd;
     map.base = base;
     *mapped = true;
-    if (rc == 0)
-        rc = adopt_all(base, &mh, entries, saved_wall, now, wall, threads, &t0, rep);
+    if (stream) {
+        /* A file persist.c wrote (-e moved from a disk, or a start that
+         * could not map): loaded as such, into the mapping's pages. */
+        free(large);
+        return persist_load(path, id, now, wall, threads, rep);
+    }
+    if (rc == 0) {
+        /* The head goes: FILE.live never looks like a save. */
+        static const uint8_t zero[PERSIST_HEADER_BYTES];
+        if (pwrite(fd, zero, sizeof(zero), 0) != (ssize_t)sizeof(zero)) {
+            snprintf(rep->why, sizeof(rep->why), "cannot write %.100s: %s", map.live,
+                     strerror(errno));
+            rc = refuse(rep, PERSIST_NOT_REMOVABLE, rep->why);
+            slab_map_adopt_done();
+        } else {
+            rc = adopt_all(base, &mh, entries, saved_wall, now, wall, threads, &t0, rep);
+        }
+    }
     free(entries);
     if (rc != 0) {
         /* Whatever FILE.large holds goes with the rest. */

@@ -239,16 +239,33 @@ void slab_map_adopt_done(void)
     pthread_mutex_unlock(&pool_lock);
 }
 
+/*
+ * A page of the file, its memory allocated first: a sparse file's page is
+ * only memory once written, and a write that finds the tmpfs full raises
+ * SIGBUS.  When fallocate finds no room, NULL: the page comes from the
+ * arena instead (and its items are streamed at the stop).
+ */
 static void *map_page(void)
 {
-    void *p = NULL;
+    size_t i = SIZE_MAX;
+    bool fresh = false;
     pthread_mutex_lock(&pool_lock);
-    if (fmap.nfree > 0)
-        p = fmap.base + (size_t)fmap.free[--fmap.nfree] * SLAB_PAGE_SIZE;
-    else if (fmap.next < fmap.npages)
-        p = fmap.base + fmap.next++ * SLAB_PAGE_SIZE;
+    if (fmap.nfree > 0) {
+        i = fmap.free[--fmap.nfree];
+    } else if (fmap.next < fmap.npages) {
+        i = fmap.next++;
+        fresh = true;
+    }
+    if (i != SIZE_MAX && fallocate(fmap.fd, 0, fmap.offset + (off_t)(i * SLAB_PAGE_SIZE),
+                                   SLAB_PAGE_SIZE) != 0) {
+        if (fresh)
+            fmap.next--;
+        else
+            fmap.free[fmap.nfree++] = (uint32_t)i;
+        i = SIZE_MAX;
+    }
     pthread_mutex_unlock(&pool_lock);
-    return p;
+    return i == SIZE_MAX ? NULL : fmap.base + i * SLAB_PAGE_SIZE;
 }
 
 /* --- pages ---------------------------------------------------------------- */
@@ -775,7 +792,7 @@ void slab_free(void *chunk)
 }
 
 int slab_adopt(unsigned cls, size_t index, uint32_t carved,
-               bool (*keep)(struct item *, unsigned, void *), void *arg)
+               bool (*keep)(struct item *, unsigned, void *), void *arg, uint64_t *kept_bits)
 {
     if (cls < 1 || cls > nclasses || fmap.adopted == NULL || index >= fmap.next ||
         fmap.adopted[index])
@@ -784,6 +801,7 @@ int slab_adopt(unsigned cls, size_t index, uint32_t carved,
     struct slab_page *p = (struct slab_page *)(fmap.base + index * SLAB_PAGE_SIZE);
     if (carved > c->perpage)
         carved = c->perpage;
+    memset(kept_bits, 0, SLAB_ADOPT_BITS_WORDS * sizeof(*kept_bits));
     int kept = 0;
     pthread_mutex_lock(&c->lock);
     if (!class_add_page(c, p)) {
@@ -801,6 +819,7 @@ int slab_adopt(unsigned cls, size_t index, uint32_t carved,
         struct item *it = slab_chunk_at(cls, p, i);
         if (i < carved && keep(it, cls, arg)) {
             atomic_store_explicit(&it->refcount, 1, memory_order_relaxed);
+            kept_bits[i / 64] |= 1ull << (i % 64);
             kept++;
             continue;
         }

@@ -192,15 +192,18 @@ bool slab_map_holds(const void *page);
 size_t slab_map_index(const void *page);
 /* Pages of the mapping handed out so far: the part a save covers. */
 size_t slab_map_extent(void);
+/* Words of the bitmap slab_adopt fills: a bit per chunk a page can hold. */
+#define SLAB_ADOPT_BITS_WORDS ((SLAB_PAGE_SIZE / 8 + 63) / 64)
 /*
  * Page `index` of the mapping, as an earlier process left it, joins class
  * `cls`: of its first `carved` chunks, those keep() accepts stay (refcount
- * 1, the caller's reference, counted used); every other chunk is free.
- * keep() runs under the class lock: it may not take locks.  Returns the
- * chunks kept, or -1 (a page taken twice, a bad class, no memory).
+ * 1, the caller's reference, counted used; bit i of kept_bits set for
+ * chunk i); every other chunk is free.  keep() runs under the class lock:
+ * it may not take locks.  Returns the chunks kept, or -1 (a page taken
+ * twice, a bad class, no memory).
  */
 int slab_adopt(unsigned cls, size_t index, uint32_t carved,
-               bool (*keep)(struct item *, unsigned, void *), void *arg);
+               bool (*keep)(struct item *, unsigned, void *), void *arg, uint64_t *kept_bits);
 /* Loading is over: the file's pages nobody adopted are freed. */
 void slab_map_adopt_done(void);
 /* The pages now belong to the saved file: from here on a page released

@@ -10,6 +10,7 @@ the file, as memcached keeps them, persist_map.c)."""
 import os
 import pwd
 import random
+import resource
 import re
 import shutil
 import signal
@@ -370,7 +371,86 @@ class WarmRestartTmpfsTest(WarmRestartTest):
         self.assertFalse(os.path.exists(live))
         self.assertTrue(os.path.exists(self.path))
 
-    def test_a_refused_large_file_empties_what_the_pages_brought(self):
+    def run_mcd(self, args, limit_as=None):
+        """mcd with -e self.path under an address-space limit: (proc, port, log file)."""
+        port = free_port()
+        err = tempfile.TemporaryFile()
+        self.addCleanup(err.close)
+
+        def limit():
+            if limit_as:
+                resource.setrlimit(resource.RLIMIT_AS, (limit_as, limit_as))
+        cmd = [MCD_BIN, "-l", HOST, "-p", str(port), "-U", "0", "-v", "-e", self.path] + args
+        if os.geteuid() == 0:
+            cmd += ["-u", "root"]
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=err, stderr=err,
+                                preexec_fn=limit)
+        self.addCleanup(lambda: proc.poll() is None and (proc.kill(), proc.wait()))
+        return proc, port, err
+
+    def stop_proc(self, proc, err):
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=60 * SLOW)
+        err.seek(0)
+        log = err.read()
+        self.assertEqual(proc.returncode, 0, log)
+        return log
+
+    @unittest.skipIf(os.environ.get("MCD_SANITIZER"), "a sanitizer's shadow memory needs "
+                     "more address space than the limit leaves")
+    def test_a_start_that_cannot_map_keeps_the_file_for_the_stream_path(self):
+        args = ["-m", "4096"]
+        limit = 3 << 30                 # the 4 GB mapping cannot be reserved
+        for phase in ("fill", "stream load", "mapped load"):
+            proc, port, err = self.run_mcd(args, limit if phase != "mapped load" else None)
+            s = connect_when_up(proc, port)
+            if phase == "fill":
+                s.sendall(b"".join(b"set k%d 0 0 100 noreply\r\n%s\r\n" % (i, b"v" * 100)
+                                   for i in range(1000)) + b"mn\r\n")
+                read_until(s, lambda d: d.endswith(b"MN\r\n"), timeout=30)
+            s.close()
+            class Port:     # what stat() needs of a server
+                def connect(_, timeout=5.0):
+                    return socket.create_connection((HOST, port), timeout=timeout * SLOW)
+            self.assertEqual(stat(Port(), "curr_items"), 1000, phase)
+            log = self.stop_proc(proc, err)
+            if phase != "mapped load":
+                self.assertIn(b"cannot reserve", log)
+            else:
+                self.assertIn(b"the cache's pages live in", log)
+            self.assertTrue(os.path.exists(self.path), phase)
+
+    @unittest.skipUnless(shutil.which("unshare") and subprocess.run(
+        ["unshare", "-rm", "true"], capture_output=True).returncode == 0,
+        "no mount namespace for a small tmpfs")
+    def test_a_full_tmpfs_takes_pages_from_memory_instead(self):
+        # An 8 MB tmpfs under -m 64: a sparse FILE.live page written when the
+        # tmpfs is full would raise SIGBUS; mcd takes those pages from
+        # memory instead and serves on.  The stop would stream their items
+        # to the same full tmpfs: it cannot, and says so.
+        port = free_port()
+        script = ('mount -t tmpfs -o size=8m tmpfs "$1" && exec "$2" -l 127.0.0.1 -p "$3" '
+                  '-U 0 -m 64 -u root -v -e "$1/cache"')
+        err = tempfile.TemporaryFile()
+        self.addCleanup(err.close)
+        proc = subprocess.Popen(["unshare", "-rm", "sh", "-c", script, "sh", self.dir, MCD_BIN,
+                                 str(port)], stdin=subprocess.DEVNULL, stdout=err, stderr=err)
+        self.addCleanup(lambda: proc.poll() is None and (proc.kill(), proc.wait()))
+        s = connect_when_up(proc, port)
+        value = b"x" * 1000
+        for base in range(0, 30000, 1000):
+            s.sendall(b"".join(b"set k%d 0 0 1000 noreply\r\n%s\r\n" % (i, value)
+                               for i in range(base, base + 1000)) + b"mn\r\n")
+            read_until(s, lambda d: d.endswith(b"MN\r\n"), timeout=30 * SLOW)
+        data = request(s, b"get k0\r\nget k29999\r\n", end=b"END\r\nEND\r\n")
+        self.assertEqual(data.count(b"VALUE"), 2, data[:200])
+        s.close()
+        self.assertIsNone(proc.poll(), "mcd died")
+        log = self.stop_proc(proc, err)
+        self.assertIn(b"the cache's pages live in", log)
+        self.assertIn(b"cannot save the cache to %s: No space left on device"
+                      % self.path.encode(), log)
+
         data = self.save_small(2000)       # large_every=500: 4 large items in FILE.large
         large = self.path + ".large"
         with open(large, "r+b") as f:

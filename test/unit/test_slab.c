@@ -347,10 +347,20 @@ static void test_pages_from_a_file_are_adopted_by_a_later_setup(void **state)
     assert_int_equal(setup_with(64 * MB, 1.08, 10), 0);
     assert_int_equal(slab_map_setup(base, 4, fd, 0, 1), 0);
     unsigned asked = 0;
-    int kept = slab_adopt(cls, page, 20, keep_marked, &asked);
+    static uint64_t bits[SLAB_ADOPT_BITS_WORDS];
+    int kept = slab_adopt(cls, page, 20, keep_marked, &asked, bits);
     assert_int_equal(kept, 5);
     assert_int_equal(asked, 20);            /* only the carved chunks are asked about */
-    assert_int_equal(slab_adopt(cls, page, 20, keep_marked, &asked), -1);  /* not twice */
+    /* The bitmap names exactly the kept chunks. */
+    unsigned marked = 0;
+    for (uint32_t i = 0; i < 20; i++) {
+        if (bits[i / 64] & (1ull << (i % 64))) {
+            marked++;
+            assert_int_equal(((struct item *)slab_chunk_at(cls, slab_page_of(p[0]), i))->nkey, 7);
+        }
+    }
+    assert_int_equal(marked, 5);
+    assert_int_equal(slab_adopt(cls, page, 20, keep_marked, &asked, bits), -1);  /* not twice */
     slab_map_adopt_done();
     for (int i = 1; i < 10; i += 2)
         assert_int_equal(atomic_load(&((struct item *)p[i])->refcount), 1);
