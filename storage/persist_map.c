@@ -265,10 +265,12 @@ int persist_map_save(const char *path, const struct persist_identity *id, rel_ti
     else if (rename(map.live, path) != 0)
         rc = -errno;
     /* Whatever this process does from now on (a sanitizer build's teardown
-     * frees every item) goes to a private copy, not to the saved file. */
-    if (mmap(map.base, map.npages * SLAB_PAGE_SIZE, PROT_READ | PROT_WRITE,
-             MAP_PRIVATE | MAP_FIXED, map.fd, MAP_HEAD_BYTES) == MAP_FAILED && rc == 0)
-        rc = -errno;
+     * frees every item) goes to a private copy, not to the saved file.  If
+     * that cannot be had, the file is still saved: only a sanitizer build
+     * writes to the pages after this. */
+    if (rc == 0)
+        (void)mmap(map.base, map.npages * SLAB_PAGE_SIZE, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_FIXED, map.fd, MAP_HEAD_BYTES);
     rep->items = atomic_load(&sv.items) + lrep.items;
     struct stat st;
     rep->bytes = fstat(map.fd, &st) == 0 ? (uint64_t)st.st_blocks * 512 : 0;
