@@ -86,24 +86,23 @@ int authfile_setup(const struct config *cfg, struct proto_settings *s)
     return 0;
 }
 
+/* Read `path` again into `table`: 0, or -1 (no path, or it did not load). */
+static int reload_into(const char *path, const struct auth_table *table)
+{
+    struct auth_table *t = path != NULL && path[0] != '\0' ? load(path) : NULL;
+    if (t == NULL)
+        return -1;
+    auth_replace((struct auth_table *)table, t);
+    return 0;
+}
+
 int authfile_reload(const struct config *cfg, struct proto_settings *s)
 {
     int rc = 0;
-    if (cfg->auth_file != NULL && s->auth_ascii != NULL) {
-        struct auth_table *t = load(cfg->auth_file);
-        if (t != NULL)
-            auth_replace((struct auth_table *)s->auth_ascii, t);
-        else
-            rc = -1;
-    }
-    if (cfg->sasl && s->sasl_users != NULL) {
-        const char *pwdb = getenv("MEMCACHED_SASL_PWDB");
-        struct auth_table *t = pwdb != NULL && pwdb[0] != '\0' ? load(pwdb) : NULL;
-        if (t != NULL)
-            auth_replace((struct auth_table *)s->sasl_users, t);
-        else
-            rc = -1;
-    }
+    if (cfg->auth_file != NULL && s->auth_ascii != NULL)
+        rc |= reload_into(cfg->auth_file, s->auth_ascii);
+    if (cfg->sasl && s->sasl_users != NULL)
+        rc |= reload_into(getenv("MEMCACHED_SASL_PWDB"), s->sasl_users);
     return rc;
 }
 

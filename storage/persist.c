@@ -92,6 +92,26 @@ static unsigned clamp_threads(unsigned n)
     return n < 1 ? 1 : n > PERSIST_THREADS_MAX ? PERSIST_THREADS_MAX : n;
 }
 
+void persist_run_threads(void *(*fn)(void *), void *arg, unsigned threads)
+{
+    pthread_t tids[PERSIST_THREADS_MAX];
+    unsigned started = 0;
+    for (; started + 1 < clamp_threads(threads); started++) {
+        if (pthread_create(&tids[started], NULL, fn, arg) != 0)
+            break;
+    }
+    fn(arg);
+    for (unsigned i = 0; i < started; i++)
+        pthread_join(tids[i], NULL);
+}
+
+double persist_seconds_since(const struct timespec *t0)
+{
+    struct timespec t1;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    return (double)(t1.tv_sec - t0->tv_sec) + (double)(t1.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
 /* --- save ------------------------------------------------------------------ */
 
 /* Values up to this size are copied next to their record's header; longer
@@ -348,16 +368,7 @@ int persist_save(const char *path, const struct persist_identity *id, rel_time_t
         return -e;
     }
     pthread_mutex_init(&sv.lock, NULL);
-    pthread_t tids[PERSIST_THREADS_MAX];
-    unsigned n = clamp_threads(threads), started = 0;
-    for (; started < n; started++) {
-        if (pthread_create(&tids[started], NULL, save_thread, &sv) != 0)
-            break;
-    }
-    if (started == 0)
-        save_thread(&sv);
-    for (unsigned i = 0; i < started; i++)
-        pthread_join(tids[i], NULL);
+    persist_run_threads(save_thread, &sv, threads);
     pthread_mutex_destroy(&sv.lock);
     free(sv.pages);
 
@@ -398,13 +409,6 @@ struct load {
     _Atomic uint64_t items, expired, dropped, max_cas;
     struct timespec started;
 };
-
-static double seconds_since(const struct timespec *t0)
-{
-    struct timespec t1;
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    return (double)(t1.tv_sec - t0->tv_sec) + (double)(t1.tv_nsec - t0->tv_nsec) / 1e9;
-}
 
 /* Store one record, and count it; `hash` is cache_hash() of its key. */
 static void restore_record(struct load *ld, const struct persist_record *r, uint64_t hash,
@@ -484,19 +488,6 @@ static void *load_thread(void *arg)
     return NULL;
 }
 
-/* Run load_thread on `threads` threads, the caller's among them. */
-static void run_threads(struct load *ld, unsigned threads)
-{
-    pthread_t tids[PERSIST_THREADS_MAX];
-    unsigned started = 0;
-    for (; started + 1 < clamp_threads(threads); started++) {
-        if (pthread_create(&tids[started], NULL, load_thread, ld) != 0)
-            break;
-    }
-    load_thread(ld);
-    for (unsigned i = 0; i < started; i++)
-        pthread_join(tids[i], NULL);
-}
 
 static int refuse(struct persist_report *rep, enum persist_verdict v)
 {
@@ -584,13 +575,13 @@ static int load_mapped(struct load *ld, uint64_t size, const struct persist_iden
     v = index_blocks(ld, size, &t);
     if (v != PERSIST_OK)
         return refuse(rep, v);
-    rep->map_secs = seconds_since(&ld->started);
+    rep->map_secs = persist_seconds_since(&ld->started);
     /* The file is whole and its blocks are where the trailer says: check
      * and store them, block by block. */
     ld->elapsed = wall > fh.saved_wall ? (uint64_t)(wall - fh.saved_wall) : 0;
     cache_reserve(t.items);
     slab_prefault(true);
-    run_threads(ld, threads);
+    persist_run_threads(load_thread, ld, threads);
     slab_prefault(false);
     if (atomic_load(&ld->bad)) {
         /* The blocks before it were stored: nothing of the file stays. */
@@ -598,7 +589,7 @@ static int load_mapped(struct load *ld, uint64_t size, const struct persist_iden
         return refuse(rep, PERSIST_BAD_BLOCK);
     }
     cache_cas_floor(atomic_load(&ld->max_cas));
-    rep->store_secs = seconds_since(&ld->started) - rep->map_secs;
+    rep->store_secs = persist_seconds_since(&ld->started) - rep->map_secs;
     rep->items = atomic_load(&ld->items);
     rep->expired = atomic_load(&ld->expired);
     rep->dropped = atomic_load(&ld->dropped);

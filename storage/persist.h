@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "item.h"
 #include "persist_format.h"
@@ -52,6 +53,11 @@ int persist_load(const char *path, const struct persist_identity *id, rel_time_t
  * unmapping of the file, which frees its pages after the load returned.
  */
 void persist_release_wait(void);
+
+/* Run fn(arg) on `threads` threads (1 to 16), the caller's among them. */
+void persist_run_threads(void *(*fn)(void *), void *arg, unsigned threads);
+/* Seconds of CLOCK_MONOTONIC since t0. */
+double persist_seconds_since(const struct timespec *t0);
 
 /* This process's header: what a file it can load must say. */
 void persist_self_header(const struct persist_identity *id, int64_t wall,

@@ -76,7 +76,6 @@
 #endif
 
 #define MAP_MAGIC "mcdmap1\n"
-#define MAP_THREADS_MAX 16
 /* The file's head, before the pages: persist.c's header, then the map's.
  * A multiple of the system page, so that the pages can be mapped. */
 #define MAP_HEAD_BYTES 4096
@@ -129,25 +128,6 @@ static char *with_suffix(const char *path, const char *suffix)
     if (s != NULL)
         snprintf(s, n, "%s%s", path, suffix);
     return s;
-}
-
-static unsigned clamp_threads(unsigned n)
-{
-    return n < 1 ? 1 : n > MAP_THREADS_MAX ? MAP_THREADS_MAX : n;
-}
-
-/* Run fn(arg) on `threads` threads, the caller's among them. */
-static void run_threads(void *(*fn)(void *), void *arg, unsigned threads)
-{
-    pthread_t tids[MAP_THREADS_MAX];
-    unsigned started = 0;
-    for (; started + 1 < clamp_threads(threads); started++) {
-        if (pthread_create(&tids[started], NULL, fn, arg) != 0)
-            break;
-    }
-    fn(arg);
-    for (unsigned i = 0; i < started; i++)
-        pthread_join(tids[i], NULL);
 }
 
 /* --- save ------------------------------------------------------------------ */
@@ -239,7 +219,7 @@ int persist_map_save(const char *path, const struct persist_identity *id, rel_ti
             sv.carved[sv.n++] = nchunks;
         }
     }
-    run_threads(save_pages, &sv, threads);
+    persist_run_threads(save_pages, &sv, threads);
     for (size_t k = 0; k < sv.n; k++)
         slab_page_unpin(sv.pages[k]);
     /* From here on the pages are the file's: a teardown must not free them. */
@@ -473,13 +453,6 @@ static bool on_tmpfs(const char *path)
     return yes;
 }
 
-static double seconds_since(const struct timespec *t0)
-{
-    struct timespec t1;
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    return (double)(t1.tv_sec - t0->tv_sec) + (double)(t1.tv_nsec - t0->tv_nsec) / 1e9;
-}
-
 /* Check every page of the index, then take them in: 0, or 1 (refused:
  * nothing was taken in). */
 static int adopt_all(char *base, const struct map_head *mh, const struct map_entry *entries,
@@ -489,15 +462,15 @@ static int adopt_all(char *base, const struct map_head *mh, const struct map_ent
     struct map_load ld = { .base = base, .entries = entries, .extent = mh->extent, .now = now,
                            .saved_now = mh->saved_now };
     ld.elapsed = wall > saved_wall ? (uint64_t)(wall - saved_wall) : 0;
-    run_threads(check_pages, &ld, threads);
-    rep->map_secs = seconds_since(t0);
+    persist_run_threads(check_pages, &ld, threads);
+    rep->map_secs = persist_seconds_since(t0);
     if (atomic_load(&ld.bad)) {
         slab_map_adopt_done();
         return refuse(rep, PERSIST_BAD_BLOCK, "a page fails its checksum");
     }
     atomic_store(&ld.next, 0);
     cache_reserve(mh->items);
-    run_threads(adopt_pages, &ld, threads);
+    persist_run_threads(adopt_pages, &ld, threads);
     slab_map_adopt_done();
     if (atomic_load(&ld.bad)) {
         cache_restore_undo(now);
@@ -675,6 +648,6 @@ int persist_map_start(const char *path, const struct persist_identity *id, rel_t
     rep->items += lrep.items;
     rep->expired += lrep.expired;
     rep->dropped += lrep.dropped;
-    rep->store_secs = seconds_since(&t0) - rep->map_secs;
+    rep->store_secs = persist_seconds_since(&t0) - rep->map_secs;
     return 0;
 }

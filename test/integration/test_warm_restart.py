@@ -210,6 +210,20 @@ class WarmRestartTest(unittest.TestCase):
         self.assertRegex(log, rb"warm restart: refusing [^\n]*" + why)
         self.assertIn(b"starting with an empty cache", log)
 
+    def nothing_loaded(self, data, key):
+        """Start on `data` as the file: nothing of it is stored, not even for a
+        while (`key` misses), and the server serves; the server."""
+        with open(self.path, "wb") as f:
+            f.write(data)
+        server = self.start()
+        self.assertEqual(stat(server, "curr_items"), 0)
+        self.assertEqual(stat(server, "total_items"), 0)
+        s = server.connect()
+        self.assertEqual(request(s, b"get " + key + b"\r\n"), b"END\r\n")
+        s.close()
+        works(self, server)
+        return server
+
     def test_truncated_file_refused(self):
         data = self.save_small()
         self.refused(data[:len(data) // 2], b"truncated")
@@ -234,15 +248,7 @@ class WarmRestartTest(unittest.TestCase):
         nkey = data[128 + 16]           # the first record of the first block
         first_key = bytes(data[128 + 16 + 32:128 + 16 + 32 + nkey])
         data[trailer - 1] ^= 0x10       # the last byte of the last block
-        with open(self.path, "wb") as f:
-            f.write(data)
-        server = self.start()
-        self.assertEqual(stat(server, "curr_items"), 0)
-        self.assertEqual(stat(server, "total_items"), 0)
-        s = server.connect()
-        self.assertEqual(request(s, b"get " + first_key + b"\r\n"), b"END\r\n")
-        s.close()
-        works(self, server)
+        server = self.nothing_loaded(data, first_key)
         log = self.stop(server)
         self.assertRegex(log, rb"warm restart: refusing [^\n]*block checksum")
         self.assertIn(b"starting with an empty cache", log)
@@ -345,15 +351,7 @@ class WarmRestartTmpfsTest(WarmRestartTest):
         extent = struct.unpack_from("<Q", data, 128 + 24)[0]     # struct map_head
         self.assertGreaterEqual(extent, 3)
         data[4096 + (extent - 1) * 1024 * 1024 + 64 + 20] ^= 0x10
-        with open(self.path, "wb") as f:
-            f.write(data)
-        server = self.start()
-        self.assertEqual(stat(server, "curr_items"), 0)
-        self.assertEqual(stat(server, "total_items"), 0)
-        s = server.connect()
-        self.assertEqual(request(s, b"get k000000\r\n"), b"END\r\n")
-        s.close()
-        works(self, server)
+        server = self.nothing_loaded(data, b"k000000")
         log = self.stop(server)
         self.assertRegex(log, rb"warm restart: refusing [^\n]*a page fails its checksum")
 

@@ -271,13 +271,19 @@ static void test_cas_floor_puts_new_uniques_above_restored_ones(void **state)
     assert_true(f.cas > 1ULL << 40);
 }
 
+/* A new empty file named after the mkstemp template in `path`. */
+static void make_temp(char *path)
+{
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+}
+
 static void test_save_then_load_brings_back_live_items_only(void **state)
 {
     (void)state;
     char path[] = "/tmp/mcd-test-persist-XXXXXX";
-    int fd = mkstemp(path);
-    assert_true(fd >= 0);
-    close(fd);
+    make_temp(path);
     assert_int_equal(put_full("forever", "a", CACHE_SET, 0, 3, 0, NOW), CACHE_STORED);
     assert_int_equal(put_full("soon", "b", CACHE_SET, 0, 0, NOW + 5, NOW), CACHE_STORED);
     assert_int_equal(put_full("later", "c", CACHE_SET, 0, 0, NOW + 100, NOW), CACHE_STORED);
@@ -328,9 +334,7 @@ static void test_bad_last_block_leaves_nothing_stored(void **state)
 {
     (void)state;
     char path[] = "/tmp/mcd-test-persist-XXXXXX";
-    int fd = mkstemp(path);
-    assert_true(fd >= 0);
-    close(fd);
+    make_temp(path);
     static char val[1001];
     memset(val, 'v', sizeof(val) - 1);
     struct persist_identity id = { .build = "test" };
